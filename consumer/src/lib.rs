@@ -1,0 +1,1 @@
+//! trelay-consumer library.

@@ -1,0 +1,1 @@
+//! CTF index files (v1.0, v1.1).

@@ -1,0 +1,1 @@
+//! CTF packet header and context as LTTng lays them out.

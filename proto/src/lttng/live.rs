@@ -1,0 +1,1 @@
+//! The live viewer protocol (5344).
