@@ -62,7 +62,9 @@ pub enum DecodeError {
         actual: u64,
     },
     /// Declared lengths reach past the end of the payload that carries them.
-    #[error("{field}: declared length {declared} reaches past the payload ({available} bytes left)")]
+    #[error(
+        "{field}: declared length {declared} reaches past the payload ({available} bytes left)"
+    )]
     PastEnd {
         /// The field at fault.
         field: &'static str,
@@ -187,7 +189,9 @@ pub fn str_from_fixed(field: &[u8], name: &'static str) -> Result<String, Decode
         .iter()
         .position(|&b| b == 0)
         .ok_or(DecodeError::Unterminated { field: name })?;
-    let text = field.get(..end).ok_or(DecodeError::Unterminated { field: name })?;
+    let text = field
+        .get(..end)
+        .ok_or(DecodeError::Unterminated { field: name })?;
     std::str::from_utf8(text)
         .map(str::to_owned)
         .map_err(|_| DecodeError::NotUtf8 { field: name })

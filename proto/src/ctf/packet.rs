@@ -1,1 +1,0 @@
-//! CTF packet header and context as LTTng lays them out.

@@ -1,1 +1,0 @@
-//! The live viewer protocol (5344).
