@@ -4,6 +4,7 @@
 
 pub mod lttng;
 pub mod relay;
+pub mod scenario;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
