@@ -2,8 +2,10 @@
 //! lttng-relayd) as subprocesses on free ports, running babeltrace2, and driving the real LTTng
 //! tools against one shared `lttng-sessiond`.
 
+pub mod client;
 pub mod lttng;
 pub mod relay;
+pub mod scenario;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
