@@ -116,7 +116,7 @@ fn ingest_throughput() -> Result<()> {
         println!(
             "relay={durability:12} live={:5}: {mbs:8.1} MiB/s ({} MiB in {} packets of {} KiB)",
             live > 0,
-            STREAMS * PACKETS * PACKET as u64 >> 20,
+            (STREAMS * PACKETS * PACKET as u64) >> 20,
             STREAMS * PACKETS,
             PACKET >> 10
         );
