@@ -29,6 +29,8 @@ enum DataError {
     TooLarge(StreamId, u64, u64),
     #[error("stream {0} belongs to session {1}, this connection to session {2}")]
     OtherSession(StreamId, u64, u64),
+    #[error("session {0} failed: {1}")]
+    Failed(u64, String),
     #[error(transparent)]
     Ingest(#[from] crate::session::IngestError),
     #[error("connection: {0}")]
@@ -95,6 +97,9 @@ async fn serve(
             }
             Some(_) => {}
             None => *bound = Some(stream.session.clone()),
+        }
+        if let Some(why) = stream.session.lock().failed.clone() {
+            return Err(DataError::Failed(stream.session.id.0, why));
         }
         let cap = registry.settings.max_packet_size;
         if total > cap {
