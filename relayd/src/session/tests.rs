@@ -74,7 +74,7 @@ impl Fixture {
     fn commit(&self, s: &Arc<Stream>) {
         self.session
             .commit
-            .commit(&[s.clone()], Durability::Beacon)
+            .commit(std::slice::from_ref(s), Durability::Beacon)
             .unwrap();
     }
 }
