@@ -4,7 +4,15 @@
 //! `lttng-relayd`), the way a 2.13 consumer daemon does, and generates load to measure relays.
 //!
 //! - [`synth`]: synthetic traces (TSDL metadata and CTF packets in LTTng's layout).
+//! - [`sender`]: an async sender for the relayd protocol (control and data ports).
+//! - [`ship`]: shipping local traces (`send` a finished one, `follow` a growing one).
+//! - [`trace`]: reading local LTTng trace directories (streams, index entries, metadata).
+pub mod cli;
+pub mod sender;
+pub mod ship;
 pub mod synth;
+pub mod trace;
+pub mod url;
 
 /// A random, non-zero 16-byte UUID (version 4 layout), from the kernel's random source; falls
 /// back to a hash of the time and process id if `/dev/urandom` cannot be read.
