@@ -1,1 +1,110 @@
-//! Helpers shared by the end-to-end tests: finding binaries, starting relays, running the LTTng tools.
+//! Helpers shared by the end-to-end tests: the shared fixtures and tools, starting trelayd (and
+//! lttng-relayd) as subprocesses on free ports, running babeltrace2, and driving the real LTTng
+//! tools against one shared `lttng-sessiond`.
+
+pub mod client;
+pub mod lttng;
+pub mod relay;
+pub mod scenario;
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The team's shared folder (fixtures, tools, docs): `../../shared` from this crate, i.e. next to
+/// the repository. Fails if it is missing.
+pub fn shared_dir() -> Result<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    let p = p
+        .canonicalize()
+        .with_context(|| format!("shared folder missing at {}", p.display()))?;
+    if !p.join("fixtures").is_dir() || !p.join("tools").is_dir() {
+        bail!("{} has no fixtures/ or tools/", p.display());
+    }
+    Ok(p)
+}
+
+/// Runs babeltrace2 on `path` (in UTC) and returns its standard output.
+pub fn babeltrace(path: &Path) -> Result<String> {
+    let out = Command::new("babeltrace2")
+        .arg(path)
+        .env("TZ", "UTC")
+        .output()
+        .context("babeltrace2 not runnable")?;
+    if !out.status.success() {
+        bail!(
+            "babeltrace2 {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// babeltrace2's lines with the time columns and the trace's host stripped, sorted: comparable
+/// between two relays that received the same events.
+pub fn normalized_events(path: &Path) -> Result<Vec<String>> {
+    let text = babeltrace(path)?;
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let l = strip_prefix_group(l, '[', ']');
+            let l = strip_prefix_group(l, '(', ')');
+            l.to_owned()
+        })
+        .collect();
+    lines.sort();
+    Ok(lines)
+}
+
+fn strip_prefix_group(l: &str, open: char, close: char) -> &str {
+    match l.strip_prefix(open).and_then(|r| r.split_once(close)) {
+        Some((_, rest)) => rest.trim_start(),
+        None => l,
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("timed out after {timeout:?} waiting for {what}")
+}
+
+/// A unique name for sessions and folders of this test run.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Every regular file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if let Ok(rel) = p.strip_prefix(base) {
+                out.push(rel.to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}

@@ -3,3 +3,27 @@
 //! The `trelayd` daemon: receives LTTng 2.13 control and data connections, merges data packets
 //! with their index messages, writes the trace layout lttng-relayd writes, commits with fsync on
 //! sync beacons and serves committed data to live viewers.
+//!
+//! - [`config`]: command line (lttng-relayd's flags), listener URLs, trelay's TOML settings.
+//! - [`server`]: listeners and one handler per connection kind (control, data, live).
+//! - [`session`]: the registry of sessions, streams, traces and trace chunks; the per-stream
+//!   merge of data and index halves; rotation; the commit group.
+//!
+//! [`run`] runs a whole relay until a cancellation token fires, so tests can start one in-process
+//! on port 0 ([`server::Relay::bind`] tells the ports); [`cli::main`] is the binary's entry.
+
+pub mod cli;
+pub mod config;
+pub mod server;
+pub mod session;
+
+pub use config::Config;
+pub use server::{BoundPorts, Relay, RelayError};
+pub use tokio_util::sync::CancellationToken;
+
+/// Binds the configured ports and serves until `shutdown` fires; then stops accepting, lets each
+/// connection finish the message in hand, commits everything received and returns.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RelayError> {
+    Relay::bind(config)?.serve(shutdown).await;
+    Ok(())
+}

@@ -1,6 +1,5 @@
-//! `trelayd`: the trelay relay daemon.
+//! `trelayd`: the trelay relay daemon (see the library for everything).
 
 fn main() -> std::process::ExitCode {
-    eprintln!("trelayd: the relay is not built yet");
-    std::process::ExitCode::FAILURE
+    trelay_relayd::cli::main()
 }

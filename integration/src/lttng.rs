@@ -1,0 +1,127 @@
+//! Driving the real LTTng tools: one shared `lttng-sessiond`, the `lttng` CLI, and traced
+//! workloads whose process name is unique to the test (so filters on `$ctx.procname` keep other
+//! tests' applications out of a session's events).
+
+use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Holds the machine-wide lock that serializes tests driving lttng-sessiond.
+#[derive(Debug)]
+pub struct SessiondGuard {
+    _file: File,
+}
+
+/// Takes the lock (waiting for other tests), then makes sure an `lttng-sessiond` runs (started
+/// with `--daemonize` if none does; never killed by the tests).
+pub fn sessiond() -> Result<SessiondGuard> {
+    let file = File::create("/tmp/trelay-integration-lttng.lock")?;
+    fs2::FileExt::lock_exclusive(&file)?;
+    let running = Command::new("pgrep")
+        .args(["-x", "lttng-sessiond"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !running {
+        let st = Command::new("lttng-sessiond")
+            .args(["--no-kernel", "--daemonize"])
+            .status()
+            .context("cannot start lttng-sessiond")?;
+        if !st.success() {
+            bail!("lttng-sessiond --daemonize failed: {st}");
+        }
+    }
+    crate::wait_for(Duration::from_secs(30), "lttng-sessiond to answer", || {
+        Command::new("lttng")
+            .arg("list")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })?;
+    Ok(SessiondGuard { _file: file })
+}
+
+/// Runs `lttng ARGS`, failing with its output if it fails.
+pub fn lttng(args: &[&str]) -> Result<String> {
+    let out = Command::new("lttng")
+        .args(args)
+        .output()
+        .context("lttng not runnable")?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        bail!("lttng {} failed: {text}", args.join(" "));
+    }
+    Ok(text)
+}
+
+/// Destroys the session when dropped (best effort), so a failed test leaves nothing behind.
+#[derive(Debug)]
+pub struct SessionGuard(pub String);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("lttng").args(["destroy", &self.0]).output();
+    }
+}
+
+/// A program to run traced: a symlink with a unique name to a real binary, so its procname is
+/// unique.
+#[derive(Debug)]
+pub struct Workload {
+    /// The symlink.
+    pub path: PathBuf,
+    /// Its process name (the filter value).
+    pub procname: String,
+}
+
+impl Workload {
+    /// Links `target` as `dir/name` (name at most 15 bytes: the kernel's comm length).
+    pub fn new(dir: &Path, name: &str, target: &str) -> Result<Workload> {
+        if name.len() > 15 {
+            bail!("procname {name} longer than 15 bytes");
+        }
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        std::os::unix::fs::symlink(target, &path)?;
+        Ok(Workload {
+            path,
+            procname: name.to_owned(),
+        })
+    }
+
+    /// The UST filter that keeps only this workload's events.
+    pub fn filter(&self) -> String {
+        format!("$ctx.procname == \"{}\"", self.procname)
+    }
+
+    /// Runs it with the libc wrapper preloaded (malloc/free/... events) and waits.
+    pub fn run(&self, args: &[&str]) -> Result<()> {
+        let st = Command::new(&self.path)
+            .args(args)
+            .env("LD_PRELOAD", "liblttng-ust-libc-wrapper.so.1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        if !st.success() {
+            bail!("{} exited with {st}", self.path.display());
+        }
+        Ok(())
+    }
+}
+
+/// A Python interpreter to link workloads to.
+pub fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}

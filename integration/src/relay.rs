@@ -1,0 +1,255 @@
+//! Relays as subprocesses: trelayd (the binary built in this package) and the reference
+//! lttng-relayd, on free ports.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Ports a relay listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// Control.
+    pub control: u16,
+    /// Data.
+    pub data: u16,
+    /// Live.
+    pub live: u16,
+}
+
+/// A running trelayd.
+#[derive(Debug)]
+pub struct Trelayd {
+    child: Option<Child>,
+    /// Its ports.
+    pub ports: Ports,
+    /// Its output root.
+    pub out: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+/// Path of the trelayd binary under test: `$TRELAYD_BIN` if set, else `trelayd-under-test`
+/// (built by cargo in this package before its tests run) next to the test executable's `deps/`.
+pub fn trelayd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("TRELAYD_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    profile_dir.join("trelayd-under-test")
+}
+
+impl Trelayd {
+    /// Starts trelayd writing into `dir/out` (log in `dir/trelayd.log`) on free loopback ports.
+    pub fn start(dir: &Path, extra: &[&str]) -> Result<Trelayd> {
+        let out = dir.join("out");
+        Self::start_with_output(dir, &out, extra)
+    }
+
+    /// Starts trelayd with an explicit output root.
+    pub fn start_with_output(dir: &Path, out: &Path, extra: &[&str]) -> Result<Trelayd> {
+        std::fs::create_dir_all(dir)?;
+        let ports_file = dir.join("ports.json");
+        let _ = std::fs::remove_file(&ports_file);
+        let log = dir.join("trelayd.log");
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let child = Command::new(trelayd_bin())
+            .args(["-vv", "-o"])
+            .arg(out)
+            .args([
+                "-C",
+                "tcp://127.0.0.1:0",
+                "-D",
+                "tcp://127.0.0.1:0",
+                "-L",
+                "tcp://127.0.0.1:0",
+            ])
+            .arg("--ports-file")
+            .arg(&ports_file)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone()?)
+            .stderr(logf)
+            .spawn()
+            .context("cannot start trelayd")?;
+        let mut relay = Trelayd {
+            child: Some(child),
+            ports: Ports {
+                control: 0,
+                data: 0,
+                live: 0,
+            },
+            out: out.to_path_buf(),
+            log,
+        };
+        crate::wait_for(Duration::from_secs(30), "trelayd's ports file", || {
+            ports_file.exists()
+        })
+        .with_context(|| relay.log_tail())?;
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ports_file)?)?;
+        let port = |k: &str| {
+            v[k].as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(0)
+        };
+        relay.ports = Ports {
+            control: port("control"),
+            data: port("data"),
+            live: port("live"),
+        };
+        if relay.ports.control == 0 {
+            bail!("bad ports file: {v}");
+        }
+        Ok(relay)
+    }
+
+    /// The last lines of the log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The whole log.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn stop(&mut self) -> Result<i32> {
+        let Some(mut child) = self.child.take() else {
+            bail!("not running")
+        };
+        signal(&child, nix::sys::signal::Signal::SIGTERM)?;
+        let status = wait_timeout(&mut child, Duration::from_secs(60))?;
+        Ok(status.code().unwrap_or(-1))
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+}
+
+impl Drop for Trelayd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, sig: nix::sys::signal::Signal) -> Result<()> {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+    nix::sys::signal::kill(pid, sig)?;
+    Ok(())
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait()? {
+            return Ok(s);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            bail!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running lttng-relayd (the reference).
+#[derive(Debug)]
+pub struct LttngRelayd {
+    child: Option<Child>,
+    /// Its ports.
+    pub ports: Ports,
+    /// Its output root.
+    pub out: PathBuf,
+}
+
+impl LttngRelayd {
+    /// Starts lttng-relayd on the given loopback ports writing into `out`.
+    pub fn start(out: &Path, ports: Ports, extra: &[&str]) -> Result<LttngRelayd> {
+        let url = |p: u16| format!("tcp://127.0.0.1:{p}");
+        let child = Command::new("lttng-relayd")
+            .arg("-o")
+            .arg(out)
+            .args([
+                "-C",
+                &url(ports.control),
+                "-D",
+                &url(ports.data),
+                "-L",
+                &url(ports.live),
+            ])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start lttng-relayd")?;
+        crate::wait_for(
+            Duration::from_secs(20),
+            "lttng-relayd's control port",
+            || std::net::TcpStream::connect(("127.0.0.1", ports.control)).is_ok(),
+        )?;
+        Ok(LttngRelayd {
+            child: Some(child),
+            ports,
+            out: out.to_path_buf(),
+        })
+    }
+
+    /// SIGTERM and wait.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            signal(&child, nix::sys::signal::Signal::SIGTERM)?;
+            wait_timeout(&mut child, Duration::from_secs(30))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LttngRelayd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Free loopback TCP ports (bound then released: a small race is possible, ports are random).
+pub fn free_ports() -> Result<Ports> {
+    let a = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let b = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let c = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(Ports {
+        control: a.local_addr()?.port(),
+        data: b.local_addr()?.port(),
+        live: c.local_addr()?.port(),
+    })
+}

@@ -1,0 +1,159 @@
+//! Crash: SIGKILL trelayd while a live session streams into it. On disk, every index entry must
+//! point at a whole packet inside its data file (no entry past the data), babeltrace2 must read
+//! the trace, and a restarted trelayd on the same output folder must serve new sessions.
+
+use anyhow::{ensure, Context, Result};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use trelay_integration::lttng::{lttng, sessiond, SessionGuard, Workload};
+use trelay_integration::relay::Trelayd;
+use trelay_integration::{files_under, wait_for};
+
+const STREAMING: &str = "import time\nt = time.time()\nwhile time.time() - t < 8:\n    \
+keep = [bytearray(100000 + i) for i in range(100)]\n    time.sleep(0.02)\n";
+
+fn session(name: &str, relay: &Trelayd, live: bool, work: &Workload) -> Result<SessionGuard> {
+    let url = format!(
+        "--set-url=net://127.0.0.1:{}:{}",
+        relay.ports.control, relay.ports.data
+    );
+    let mut args = vec!["create", name, &url];
+    if live {
+        args.push("--live=100000");
+    }
+    lttng(&args)?;
+    let guard = SessionGuard(name.to_owned());
+    lttng(&[
+        "enable-channel",
+        "-u",
+        "-s",
+        name,
+        "c",
+        "--subbuf-size=64K",
+        "--num-subbuf=8",
+    ])?;
+    let filter = format!("{} && size >= 100000", work.filter());
+    lttng(&[
+        "enable-event",
+        "-u",
+        "-s",
+        name,
+        "-c",
+        "c",
+        "lttng_ust_libc:malloc",
+        "--filter",
+        &filter,
+    ])?;
+    lttng(&["start", name])?;
+    Ok(guard)
+}
+
+/// Checks every index file against its data file; returns the number of entries.
+fn check_indexes(root: &Path) -> Result<usize> {
+    let mut entries = 0;
+    for f in files_under(root) {
+        let s = f.to_string_lossy().into_owned();
+        let Some(stem) = s.strip_suffix(".idx") else {
+            continue;
+        };
+        let idx = std::fs::read(root.join(&f))?;
+        ensure!(
+            idx.len() >= 16 && idx[0..4] == [0xc1, 0xf1, 0xdc, 0xc1],
+            "{s}: bad header"
+        );
+        let entry_len = u32::from_be_bytes(idx[12..16].try_into()?) as usize;
+        ensure!(entry_len == 72, "{s}: entry length {entry_len}");
+        ensure!((idx.len() - 16) % entry_len == 0, "{s}: torn index entry");
+        let data_path = root.join(stem.replace("/index/", "/"));
+        let data = std::fs::read(&data_path).with_context(|| format!("data file of {s}"))?;
+        let mut prev_end = 0u64;
+        for e in idx[16..].chunks(entry_len) {
+            let offset = u64::from_be_bytes(e[0..8].try_into()?);
+            let size = u64::from_be_bytes(e[8..16].try_into()?) / 8;
+            ensure!(
+                offset == prev_end,
+                "{s}: entry at {offset}, previous ended at {prev_end}"
+            );
+            ensure!(
+                offset + size <= data.len() as u64,
+                "{s}: entry [{offset}, +{size}) past the data ({})",
+                data.len()
+            );
+            ensure!(
+                data[offset as usize..offset as usize + 4] == [0xc1, 0x1f, 0xfc, 0xc1],
+                "{s}: no packet magic at {offset}"
+            );
+            prev_end = offset + size;
+            entries += 1;
+        }
+    }
+    Ok(entries)
+}
+
+#[test]
+fn sigkill_loses_nothing_committed_and_restart_serves() -> Result<()> {
+    let _lock = sessiond()?;
+    let tmp = tempfile::Builder::new().prefix("trelay-crash-").tempdir()?;
+    let out = tmp.path().join("out");
+    let mut relay = Trelayd::start_with_output(&tmp.path().join("run1"), &out, &[])?;
+    let tag = trelay_integration::unique("crash");
+    let work = Workload::new(
+        &tmp.path().join("bin"),
+        &tag,
+        trelay_integration::lttng::python(),
+    )?;
+    let guard = session(&format!("{tag}a"), &relay, true, &work)?;
+    let mut app = Command::new(&work.path)
+        .args(["-c", STREAMING])
+        .env("LD_PRELOAD", "liblttng-ust-libc-wrapper.so.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // Let it commit a good number of packets, then kill it mid-stream.
+    wait_for(Duration::from_secs(60), "committed index entries", || {
+        check_indexes(&out).map(|n| n >= 20).unwrap_or(false)
+    })
+    .with_context(|| relay.log_tail())?;
+    relay.kill9()?;
+    let _ = app.wait();
+    let _ = lttng(&["destroy", &guard.0]);
+    drop(guard);
+
+    let entries = check_indexes(&out)?;
+    ensure!(entries >= 20, "only {entries} entries survived");
+    let events = trelay_integration::babeltrace(&out)?;
+    ensure!(
+        events.lines().count() >= entries,
+        "babeltrace2 read {} events",
+        events.lines().count()
+    );
+
+    // A restarted relay serves a new session on the same output folder.
+    let mut relay = Trelayd::start_with_output(&tmp.path().join("run2"), &out, &[])?;
+    let name = format!("{tag}b");
+    let guard = session(&name, &relay, false, &work)?;
+    work.run(&["-c", trelay_integration::scenario::WORKLOAD, "100"])?;
+    lttng(&["stop", &name])?;
+    lttng(&["destroy", &name])?;
+    drop(guard);
+    ensure!(relay.stop()? == 0);
+    let dir = std::fs::read_dir(out.join(hostname()?))?
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&name))
+        .context("no folder for the new session")?;
+    let text = trelay_integration::babeltrace(&dir.path())?;
+    ensure!(
+        text.lines().count() >= 100,
+        "the new session holds {} events",
+        text.lines().count()
+    );
+    check_indexes(&out)?;
+    Ok(())
+}
+
+fn hostname() -> Result<String> {
+    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?
+        .trim()
+        .to_owned())
+}

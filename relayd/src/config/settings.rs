@@ -1,0 +1,170 @@
+//! trelay's own settings, read from the TOML file given with `--config` (every key optional).
+//!
+//! ```toml
+//! durability = "beacon"          # or "none"; the --durability flag wins over this
+//! commit_interval_ms = 1000      # commit period for sessions without live beacons
+//! merge_deadline_ms = 10000      # how long a half index entry waits for its partner
+//! tick_ms = 100                  # period of the expiry / commit tick
+//! max_pending_per_stream = 4096  # half entries waiting per stream
+//! max_pending_total = 1048576    # half entries waiting in the whole relay
+//! max_packet_size = 268435456    # largest data packet accepted on the data port (bytes)
+//! max_metadata_chunk = 134217728 # largest SEND_METADATA payload (bytes)
+//! allow_clear = true             # advertise CLEAR_ALLOWED in GET_CONFIGURATION
+//! ```
+
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// When data reaches the disk for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fdatasync data then index at every commit: what a viewer sees survives a crash.
+    Beacon,
+    /// Same ordering, no fsync (lttng-relayd's behaviour): for throughput tests.
+    None,
+}
+
+/// Settings of the relay that lttng-relayd has no flag for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Commit mode.
+    pub durability: Durability,
+    /// Commit period for streams of sessions without live beacons (ms).
+    pub commit_interval_ms: u64,
+    /// How long a half merge entry waits for its partner before it is expired (ms).
+    pub merge_deadline_ms: u64,
+    /// Period of the housekeeping tick driving expiry and interval commits (ms).
+    pub tick_ms: u64,
+    /// Cap on half entries waiting per stream.
+    pub max_pending_per_stream: usize,
+    /// Cap on half entries waiting in the relay.
+    pub max_pending_total: usize,
+    /// Largest data packet accepted (data_size + padding_size, bytes).
+    pub max_packet_size: u64,
+    /// Largest SEND_METADATA payload accepted (bytes).
+    pub max_metadata_chunk: u64,
+    /// Whether `lttng clear` is allowed (GET_CONFIGURATION's CLEAR_ALLOWED flag).
+    pub allow_clear: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            durability: Durability::Beacon,
+            commit_interval_ms: 1000,
+            merge_deadline_ms: 10_000,
+            tick_ms: 100,
+            max_pending_per_stream: 4096,
+            max_pending_total: 1 << 20,
+            max_packet_size: 256 << 20,
+            max_metadata_chunk: 128 << 20,
+            allow_clear: true,
+        }
+    }
+}
+
+/// Why the settings file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for these settings.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parse error.
+        source: toml::de::Error,
+    },
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Reads and validates a settings file.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| match e {
+            SettingsError::Parse { source, .. } => SettingsError::Parse {
+                path: path.display().to_string(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates settings from TOML text.
+    pub fn parse(text: &str) -> Result<Self, SettingsError> {
+        let s: Settings = toml::from_str(text).map_err(|source| SettingsError::Parse {
+            path: String::new(),
+            source,
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |what: &str| Err(SettingsError::Invalid(format!("{what} must be positive")));
+        if self.tick_ms == 0 {
+            return bad("tick_ms");
+        }
+        if self.commit_interval_ms == 0 {
+            return bad("commit_interval_ms");
+        }
+        if self.merge_deadline_ms == 0 {
+            return bad("merge_deadline_ms");
+        }
+        if self.max_pending_per_stream == 0 || self.max_pending_total == 0 {
+            return bad("max_pending_per_stream and max_pending_total");
+        }
+        Ok(())
+    }
+
+    /// The commit interval.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms)
+    }
+
+    /// The merge deadline.
+    pub fn merge_deadline(&self) -> Duration {
+        Duration::from_millis(self.merge_deadline_ms)
+    }
+
+    /// The housekeeping tick.
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Settings::parse("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn reads_keys_and_rejects_unknown_or_zero() {
+        let s = Settings::parse("durability = \"none\"\ncommit_interval_ms = 250\n").unwrap();
+        assert_eq!(s.durability, Durability::None);
+        assert_eq!(s.commit_interval_ms, 250);
+        assert!(Settings::parse("comit_interval_ms = 1").is_err());
+        assert!(Settings::parse("tick_ms = 0").is_err());
+        assert!(Settings::parse("durability = \"sometimes\"").is_err());
+    }
+}

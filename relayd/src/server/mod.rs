@@ -1,0 +1,239 @@
+//! Listeners and connection handlers: control ([`control`]), data ([`data`]) and live ([`live`]).
+//!
+//! [`Relay::bind`] binds the three ports (reporting the real ports when 0 was asked) and
+//! [`Relay::serve`] accepts until the shutdown token fires; each connection runs in its own task
+//! tracked by a `TaskTracker`. On shutdown the relay stops accepting, lets each connection finish
+//! the message in hand, commits everything received, and returns.
+
+pub mod control;
+pub mod data;
+mod listener;
+pub mod live;
+
+use crate::config::Config;
+use crate::session::Registry;
+use serde::Serialize;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The ports the relay listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BoundPorts {
+    /// Control port.
+    pub control: u16,
+    /// Data port.
+    pub data: u16,
+    /// Live port.
+    pub live: u16,
+}
+
+/// Why the relay could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {url}: {source}")]
+    Bind {
+        /// The URL.
+        url: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The output directory could not be created.
+    #[error("cannot create output directory {path}: {source}")]
+    Output {
+        /// The directory.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The ports file could not be written.
+    #[error("cannot write ports file {path}: {source}")]
+    PortsFile {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A bound relay, ready to serve.
+#[derive(Debug)]
+pub struct Relay {
+    control: TcpListener,
+    data: TcpListener,
+    live: TcpListener,
+    ports: BoundPorts,
+    registry: Arc<Registry>,
+    tracker: TaskTracker,
+}
+
+impl Relay {
+    /// Creates the output directory, binds the listeners, writes the ports file and logs the
+    /// ports. Must run inside a tokio runtime.
+    pub fn bind(config: Config) -> Result<Relay, RelayError> {
+        std::fs::create_dir_all(&config.output).map_err(|source| RelayError::Output {
+            path: config.output.display().to_string(),
+            source,
+        })?;
+        let bind = |url: &crate::config::ListenUrl| {
+            listener::bind(url).map_err(|source| RelayError::Bind {
+                url: url.to_string(),
+                source,
+            })
+        };
+        let control = bind(&config.control)?;
+        let data = bind(&config.data)?;
+        let live = bind(&config.live)?;
+        let port = |l: &TcpListener| listener::local(l).map(|a| a.port()).unwrap_or(0);
+        let ports = BoundPorts {
+            control: port(&control),
+            data: port(&data),
+            live: port(&live),
+        };
+        if let Some(path) = &config.ports_file {
+            let text = serde_json::to_string(&ports).unwrap_or_default();
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, text + "\n")
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|source| RelayError::PortsFile {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+        }
+        tracing::info!(
+            control = ports.control,
+            data = ports.data,
+            live = ports.live,
+            output = %config.output.display(),
+            durability = ?config.settings.durability,
+            "trelayd listening"
+        );
+        let tracker = TaskTracker::new();
+        let registry = Arc::new(Registry::new(
+            config.settings,
+            config.output,
+            config.group_by,
+            tracker.clone(),
+        ));
+        Ok(Relay {
+            control,
+            data,
+            live,
+            ports,
+            registry,
+            tracker,
+        })
+    }
+
+    /// The bound ports.
+    pub fn ports(&self) -> BoundPorts {
+        self.ports
+    }
+
+    /// The shared registry (for tests and the live server).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    /// Serves until `shutdown` fires, then drains and commits.
+    pub async fn serve(self, shutdown: CancellationToken) {
+        let Relay {
+            control,
+            data,
+            live,
+            registry,
+            tracker,
+            ..
+        } = self;
+        let conns = TaskTracker::new();
+        let accepts = [
+            tokio::spawn(accept_loop(
+                control,
+                true,
+                conns.clone(),
+                shutdown.clone(),
+                {
+                    let r = registry.clone();
+                    let sd = shutdown.clone();
+                    move |c| control::handle(c, r.clone(), sd.clone())
+                },
+            )),
+            tokio::spawn(accept_loop(data, false, conns.clone(), shutdown.clone(), {
+                let r = registry.clone();
+                let sd = shutdown.clone();
+                move |c| data::handle(c, r.clone(), sd.clone())
+            })),
+            tokio::spawn(accept_loop(live, true, conns.clone(), shutdown.clone(), {
+                let r = registry.clone();
+                let sd = shutdown.clone();
+                move |c| live::handle(c, r.clone(), sd.clone())
+            })),
+        ];
+        let tick = tokio::spawn(tick_loop(registry.clone(), shutdown.clone()));
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: no new connections, finishing messages in hand");
+        for a in accepts {
+            let _ = a.await;
+        }
+        conns.close();
+        conns.wait().await;
+        let _ = tick.await;
+        registry.commit_all();
+        tracker.close();
+        tracker.wait().await;
+        tracing::info!("everything received is committed; bye");
+    }
+}
+
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    nodelay: bool,
+    conns: TaskTracker,
+    shutdown: CancellationToken,
+    handler: F,
+) where
+    F: Fn(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((conn, peer)) => {
+                tracing::debug!(%peer, "connection accepted");
+                listener::tune(&conn, nodelay);
+                conns.spawn(handler(conn));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Drives merge-entry expiry and the commit interval.
+async fn tick_loop(registry: Arc<Registry>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(registry.settings.tick());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_commit = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        registry.expire(now);
+        if now.duration_since(last_commit) >= registry.settings.commit_interval() {
+            last_commit = now;
+            registry.commit_all();
+        }
+    }
+}

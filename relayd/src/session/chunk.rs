@@ -1,0 +1,373 @@
+//! Trace chunks and the chunk registry.
+//!
+//! A chunk is a directory of a session's output (relative to the session directory) that streams
+//! write into between two rotations. Chunks are shared by every relay session created from one
+//! sessiond session (one per consumer daemon), so the registry keys them by
+//! (sessiond uuid, sessiond session id, chunk id) and hands the same object to each. The registry
+//! holds weak references: a chunk lives while a session (as current or pending-closure chunk) or a
+//! stream holds it, which is what TRACE_CHUNK_EXISTS reports. When the last holder lets go, the
+//! chunk's close command runs: MOVE_TO_COMPLETED renames its directory to
+//! `archives/START-END-ID`, DELETE removes what it holds, none leaves it in place.
+//!
+//! A chunk whose path is `""` is the session directory itself; it remembers the top-level
+//! directories it created (`ust`, `kernel`) so a rename or delete moves only those.
+
+use super::layout;
+use dashmap::DashMap;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+/// What happens to a chunk's directory once nobody holds the chunk any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCommand {
+    /// Rename to `archives/START-END-ID`.
+    MoveToCompleted,
+    /// Leave in place.
+    NoOperation,
+    /// Remove its files.
+    Delete,
+}
+
+impl CloseCommand {
+    /// From the wire value (0, 1, 2).
+    pub fn from_wire(v: u32) -> Option<Self> {
+        match v {
+            0 => Some(CloseCommand::MoveToCompleted),
+            1 => Some(CloseCommand::NoOperation),
+            2 => Some(CloseCommand::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// Registry key of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChunkKey {
+    /// The sessiond's uuid.
+    pub sessiond_uuid: [u8; 16],
+    /// The sessiond's own session id.
+    pub sessiond_session_id: u64,
+    /// The chunk id.
+    pub chunk_id: u64,
+}
+
+#[derive(Debug)]
+struct ChunkState {
+    path: String,
+    name: Option<String>,
+    name_overridden: bool,
+    close_ts: Option<u64>,
+    close_cmd: Option<CloseCommand>,
+    top_dirs: BTreeSet<String>,
+}
+
+/// One trace chunk.
+#[derive(Debug)]
+pub struct Chunk {
+    key: ChunkKey,
+    creation_ts: u64,
+    session_dir: PathBuf,
+    state: Mutex<ChunkState>,
+}
+
+/// Locks a std mutex, recovering the data if a holder panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Chunk {
+    /// The chunk id.
+    pub fn id(&self) -> u64 {
+        self.key.chunk_id
+    }
+
+    /// Registry key.
+    pub fn key(&self) -> ChunkKey {
+        self.key
+    }
+
+    /// Its directory relative to the session directory (`""` = the session directory).
+    pub fn path(&self) -> String {
+        lock(&self.state).path.clone()
+    }
+
+    /// Its name (`None` for chunk 0 before it is closed).
+    pub fn name(&self) -> Option<String> {
+        lock(&self.state).name.clone()
+    }
+
+    /// Whether its name came from the peer.
+    pub fn name_overridden(&self) -> bool {
+        lock(&self.state).name_overridden
+    }
+
+    /// The generated name (`START[-END]-ID`).
+    fn generated_name(&self, end: Option<u64>) -> String {
+        layout::chunk_name(self.creation_ts, end, self.key.chunk_id)
+    }
+
+    /// Sets the path of a chunk nobody wrote into yet.
+    pub fn set_initial_path(&self, path: &str) {
+        lock(&self.state).path = path.to_owned();
+    }
+
+    /// Opens (creating directories as needed) `rel_dir/file` inside the chunk, with `f` doing the
+    /// open on the absolute path. The chunk stays locked meanwhile so no rename runs under it.
+    pub fn with_dir<T>(
+        &self,
+        rel_dir: &str,
+        f: impl FnOnce(&Path) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let mut st = lock(&self.state);
+        let base = self.session_dir.join(&st.path);
+        let dir = if rel_dir.is_empty() {
+            base
+        } else {
+            base.join(rel_dir)
+        };
+        create_dir_all(&dir)?;
+        if let Some(top) = rel_dir.split('/').next().filter(|t| !t.is_empty()) {
+            st.top_dirs.insert(top.to_owned());
+        }
+        f(&dir)
+    }
+
+    /// Moves the chunk's directory to `new_path` (relative to the session directory).
+    pub fn rename(&self, new_path: &str) -> std::io::Result<()> {
+        let mut st = lock(&self.state);
+        if st.path == new_path {
+            return Ok(());
+        }
+        move_dir(&self.session_dir, &st.path, new_path, &st.top_dirs)?;
+        st.path = new_path.to_owned();
+        Ok(())
+    }
+
+    /// Renames the chunk to its generated (or overridden) name.
+    pub fn rename_to_name(&self) -> std::io::Result<()> {
+        let name = {
+            let mut st = lock(&self.state);
+            if st.name.is_none() {
+                st.name = Some(self.generated_name(None));
+            }
+            st.name.clone().unwrap_or_default()
+        };
+        self.rename(&name)
+    }
+
+    /// Records the close time and command; the name becomes `START-END-ID` unless overridden.
+    pub fn close(&self, close_ts: u64, cmd: Option<CloseCommand>) {
+        let mut st = lock(&self.state);
+        st.close_ts = Some(close_ts);
+        st.close_cmd = cmd;
+        if !st.name_overridden {
+            st.name = Some(self.generated_name(Some(close_ts)));
+        }
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let st = lock(&self.state);
+        let result = match st.close_cmd {
+            Some(CloseCommand::MoveToCompleted) => {
+                let name = st
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| self.generated_name(st.close_ts));
+                let target = format!("archives/{name}");
+                create_dir_all(&self.session_dir.join("archives"))
+                    .and_then(|()| move_dir(&self.session_dir, &st.path, &target, &st.top_dirs))
+            }
+            Some(CloseCommand::Delete) => delete(&self.session_dir, &st.path, &st.top_dirs),
+            Some(CloseCommand::NoOperation) | None => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                tracing::debug!(chunk = self.key.chunk_id, cmd = ?st.close_cmd, "chunk released")
+            }
+            Err(e) => {
+                tracing::error!(chunk = self.key.chunk_id, cmd = ?st.close_cmd, dir = %self.session_dir.display(), "chunk close command failed: {e}")
+            }
+        }
+    }
+}
+
+fn create_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o770)
+        .create(dir)
+}
+
+/// Moves a chunk directory. A chunk at `""` is the session directory: only its top-level
+/// directories move; a chunk moving to `""` spreads its top-level directories into the session
+/// directory and removes its own (then empty) directory.
+fn move_dir(session: &Path, from: &str, to: &str, tops: &BTreeSet<String>) -> std::io::Result<()> {
+    if from.is_empty() {
+        let dst = session.join(to);
+        create_dir_all(&dst)?;
+        for t in tops {
+            let src = session.join(t);
+            if src.exists() {
+                std::fs::rename(&src, dst.join(t))?;
+            }
+        }
+        return Ok(());
+    }
+    let src = session.join(from);
+    if to.is_empty() {
+        for t in tops {
+            let s = src.join(t);
+            if s.exists() {
+                std::fs::rename(&s, session.join(t))?;
+            }
+        }
+        return match std::fs::remove_dir(&src) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    if !src.exists() {
+        return create_dir_all(&session.join(to));
+    }
+    if let Some(parent) = session.join(to).parent() {
+        create_dir_all(parent)?;
+    }
+    std::fs::rename(src, session.join(to))
+}
+
+fn delete(session: &Path, path: &str, tops: &BTreeSet<String>) -> std::io::Result<()> {
+    let remove = |p: PathBuf| match std::fs::remove_dir_all(&p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    if path.is_empty() {
+        for t in tops {
+            remove(session.join(t))?;
+        }
+        Ok(())
+    } else {
+        remove(session.join(path))
+    }
+}
+
+/// Chunks shared by the relay sessions of each sessiond session.
+#[derive(Debug, Default)]
+pub struct ChunkRegistry {
+    chunks: DashMap<ChunkKey, Weak<Chunk>>,
+}
+
+impl ChunkRegistry {
+    /// Returns the live chunk for `key`, or creates it (rooted in `session_dir`, `path` relative
+    /// to it, optional override name). The boolean tells whether it was created.
+    pub fn publish(
+        &self,
+        key: ChunkKey,
+        creation_ts: u64,
+        session_dir: &Path,
+        override_name: Option<&str>,
+        path: impl FnOnce() -> String,
+    ) -> (Arc<Chunk>, bool) {
+        let mut entry = self.chunks.entry(key).or_default();
+        if let Some(c) = entry.upgrade() {
+            return (c, false);
+        }
+        let (path, name) = match override_name {
+            Some(n) => (n.to_owned(), Some(n.to_owned())),
+            None => (path(), None),
+        };
+        let chunk = Arc::new(Chunk {
+            key,
+            creation_ts,
+            session_dir: session_dir.to_path_buf(),
+            state: Mutex::new(ChunkState {
+                path,
+                name,
+                name_overridden: override_name.is_some(),
+                close_ts: None,
+                close_cmd: None,
+                top_dirs: BTreeSet::new(),
+            }),
+        });
+        *entry = Arc::downgrade(&chunk);
+        (chunk, true)
+    }
+
+    /// The chunk for `key` if something still holds it.
+    pub fn get(&self, key: &ChunkKey) -> Option<Arc<Chunk>> {
+        let found = self.chunks.get(key).and_then(|w| w.upgrade());
+        if found.is_none() {
+            self.chunks.remove_if(key, |_, w| w.strong_count() == 0);
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: u64) -> ChunkKey {
+        ChunkKey {
+            sessiond_uuid: [1; 16],
+            sessiond_session_id: 7,
+            chunk_id: id,
+        }
+    }
+
+    #[test]
+    fn shared_while_held_then_archived() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = ChunkRegistry::default();
+        let (c0, created) = reg.publish(key(0), 1000, dir.path(), None, String::new);
+        assert!(created);
+        let (again, created) = reg.publish(key(0), 1000, dir.path(), None, || "x".into());
+        assert!(!created && Arc::ptr_eq(&c0, &again));
+        drop(again);
+        c0.with_dir("ust/uid/0", |d| std::fs::write(d.join("f"), b"1"))
+            .unwrap();
+        c0.rename(".tmp_old_chunk").unwrap();
+        assert!(dir.path().join(".tmp_old_chunk/ust/uid/0/f").exists());
+        c0.close(2000, Some(CloseCommand::MoveToCompleted));
+        let name = c0.name().unwrap();
+        assert!(reg.get(&key(0)).is_some());
+        drop(c0);
+        assert!(reg.get(&key(0)).is_none());
+        assert!(dir
+            .path()
+            .join("archives")
+            .join(name)
+            .join("ust/uid/0/f")
+            .exists());
+        assert!(!dir.path().join(".tmp_old_chunk").exists());
+    }
+
+    #[test]
+    fn delete_at_session_root_removes_only_its_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("keep"), b"").unwrap();
+        let reg = ChunkRegistry::default();
+        let (c, _) = reg.publish(key(0), 1, dir.path(), None, String::new);
+        c.with_dir("kernel", |d| std::fs::write(d.join("channel0_0"), b"x"))
+            .unwrap();
+        c.close(2, Some(CloseCommand::Delete));
+        drop(c);
+        assert!(!dir.path().join("kernel").exists());
+        assert!(dir.path().join("keep").exists());
+    }
+
+    #[test]
+    fn new_chunk_back_to_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = ChunkRegistry::default();
+        let (c, _) = reg.publish(key(1), 1, dir.path(), None, || ".tmp_new_chunk".into());
+        c.with_dir("ust", |d| std::fs::write(d.join("m"), b"x"))
+            .unwrap();
+        c.rename("").unwrap();
+        assert!(dir.path().join("ust/m").exists());
+        assert!(!dir.path().join(".tmp_new_chunk").exists());
+    }
+}

@@ -1,0 +1,133 @@
+//! The commit group: the one place where received data becomes durable and visible.
+//!
+//! For the streams of one session that asked for a commit, in this order:
+//! 1. fdatasync every data file written since the previous commit (once per file);
+//! 2. append the completed index entries to their index files (one write per file);
+//! 3. fdatasync every index file appended to (once per file);
+//! 4. advance each stream's committed frontier (entries and metadata bytes viewers may read).
+//!
+//! An index entry is therefore never durable before the bytes it points to. With
+//! `--durability=none` the order is the same and the fsyncs are skipped. Groups of one session
+//! run one at a time on a blocking thread; requests that arrive meanwhile form the next group.
+//! A failed fsync or write fails the session (it is not retried).
+
+use super::chunk::lock;
+use super::files::IndexFile;
+use super::stream::{ReadyEntry, Stream};
+use super::Session;
+use crate::config::Durability;
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use trelay_proto::ctf::index::IndexEntry;
+
+/// Commit requests of one session.
+#[derive(Debug, Default)]
+pub struct CommitQueue {
+    requested: Mutex<Vec<Arc<Stream>>>,
+    running: AtomicBool,
+    serial: Mutex<()>,
+}
+
+impl CommitQueue {
+    /// Adds streams to the next group; returns true if the caller must start a runner.
+    pub fn request(&self, streams: impl IntoIterator<Item = Arc<Stream>>) -> bool {
+        {
+            let mut q = lock(&self.requested);
+            for s in streams {
+                if !q.iter().any(|x| Arc::ptr_eq(x, &s)) {
+                    q.push(s);
+                }
+            }
+            if q.is_empty() {
+                return false;
+            }
+        }
+        !self.running.swap(true, Ordering::AcqRel)
+    }
+
+    /// Runs groups until no request is left (call on a blocking thread after `request` said so).
+    pub fn run(&self, session: &Session, durability: Durability) {
+        loop {
+            let batch = std::mem::take(&mut *lock(&self.requested));
+            if batch.is_empty() {
+                self.running.store(false, Ordering::Release);
+                let more = !lock(&self.requested).is_empty();
+                if more && !self.running.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                return;
+            }
+            if let Err(e) = self.commit(&batch, durability) {
+                session.fail(format!("commit failed: {e}"));
+            }
+        }
+    }
+
+    /// Commits `streams` now on the calling thread.
+    pub fn commit(&self, streams: &[Arc<Stream>], durability: Durability) -> std::io::Result<()> {
+        let _serial = lock(&self.serial);
+        let sync = durability == Durability::Beacon;
+        let mut work = Vec::with_capacity(streams.len());
+        for s in streams {
+            let mut st = s.lock();
+            let ready = std::mem::take(&mut st.ready);
+            let files = std::mem::take(&mut st.unsynced);
+            work.push((s, ready, files, st.metadata_received));
+        }
+        // 1. data files
+        let mut done: Vec<*const File> = Vec::new();
+        for (_, _, files, _) in &work {
+            for f in files {
+                let p = Arc::as_ptr(f);
+                if !done.contains(&p) {
+                    done.push(p);
+                    if sync {
+                        f.sync_data()?;
+                    }
+                }
+            }
+        }
+        // 2. index entries, grouped by file in order
+        let mut touched: Vec<Arc<IndexFile>> = Vec::new();
+        let mut buf = Vec::new();
+        let mut run: Vec<IndexEntry> = Vec::new();
+        for (_, ready, _, _) in &work {
+            let mut i = 0;
+            while let Some(first) = ready.get(i) {
+                run.clear();
+                let mut j = i;
+                while let Some(ReadyEntry { file, entry }) = ready.get(j) {
+                    if !Arc::ptr_eq(file, &first.file) {
+                        break;
+                    }
+                    run.push(*entry);
+                    j += 1;
+                }
+                first.file.append(&run, &mut buf)?;
+                if !touched.iter().any(|t| Arc::ptr_eq(t, &first.file)) {
+                    touched.push(first.file.clone());
+                }
+                i = j;
+            }
+        }
+        // 3. index files
+        if sync {
+            for t in &touched {
+                t.sync()?;
+            }
+        }
+        // 4. frontier
+        for (s, ready, _, meta) in work {
+            for r in &ready {
+                r.file.advance_committed(1);
+            }
+            let mut st = s.lock();
+            st.index_committed = st.index_committed.saturating_add(ready.len() as u64);
+            if s.is_metadata && meta >= st.metadata_committed && meta <= st.metadata_received {
+                st.metadata_committed = meta;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! The files of a stream: data files and index files, created inside the stream's chunk.
+//!
+//! Data files are written with positional writes by the connection that owns the stream; index
+//! files are appended to only by the commit group (see [`super::commit`]), which tracks their
+//! length. Files are created with mode 0660 (subject to the umask); an existing file of the same
+//! name is replaced (unlinked first, so a reader holding it keeps the old content).
+
+use super::chunk::{lock, Chunk};
+use super::layout::stream_file_name;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use trelay_proto::ctf::index::{encode_header, IndexEntry, IndexVersion, HEADER_LEN};
+
+fn create(dir: &Path, name: &str) -> std::io::Result<File> {
+    let path = dir.join(name);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o660)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Creates data file number `file_no` of stream `name` in `chunk`/`path`.
+pub fn create_data(
+    chunk: &Chunk,
+    path: &str,
+    name: &str,
+    tracefile_size: u64,
+    file_no: u64,
+) -> std::io::Result<Arc<File>> {
+    let file_name = stream_file_name(name, tracefile_size, file_no, "");
+    chunk.with_dir(path, |dir| create(dir, &file_name).map(Arc::new))
+}
+
+/// An index file and the length written so far (header included).
+#[derive(Debug)]
+pub struct IndexFile {
+    file: File,
+    version: IndexVersion,
+    len: Mutex<u64>,
+    committed_entries: Mutex<u64>,
+}
+
+impl IndexFile {
+    /// Creates index file number `file_no` of stream `name` (in `path/index/`) with its header.
+    pub fn create(
+        chunk: &Chunk,
+        path: &str,
+        name: &str,
+        tracefile_size: u64,
+        file_no: u64,
+        version: IndexVersion,
+    ) -> std::io::Result<Arc<IndexFile>> {
+        let file_name = stream_file_name(name, tracefile_size, file_no, ".idx");
+        let dir = if path.is_empty() {
+            "index".to_owned()
+        } else {
+            format!("{path}/index")
+        };
+        let file = chunk.with_dir(&dir, |d| create(d, &file_name))?;
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        encode_header(version, &mut header);
+        file.write_all_at(&header, 0)?;
+        Ok(Arc::new(IndexFile {
+            file,
+            version,
+            len: Mutex::new(header.len() as u64),
+            committed_entries: Mutex::new(0),
+        }))
+    }
+
+    /// Appends entries (one write) and returns how many were appended.
+    pub fn append(&self, entries: &[IndexEntry], buf: &mut Vec<u8>) -> std::io::Result<()> {
+        buf.clear();
+        for e in entries {
+            e.encode(self.version, buf);
+        }
+        let mut len = lock(&self.len);
+        self.file.write_all_at(buf, *len)?;
+        *len = len.saturating_add(buf.len() as u64);
+        Ok(())
+    }
+
+    /// Flushes file data to the disk.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Records that `n` more entries of this file are durable and visible.
+    pub fn advance_committed(&self, n: u64) {
+        let mut c = lock(&self.committed_entries);
+        *c = c.saturating_add(n);
+    }
+
+    /// Entries of this file that are committed.
+    pub fn committed_entries(&self) -> u64 {
+        *lock(&self.committed_entries)
+    }
+}
+
+/// Writes `len` zero bytes at `offset`.
+pub fn write_zeros(file: &File, mut offset: u64, mut len: u64) -> std::io::Result<()> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while len > 0 {
+        let n = len.min(ZEROS.len() as u64);
+        let chunk = ZEROS.get(..n as usize).unwrap_or(&ZEROS);
+        file.write_all_at(chunk, offset)?;
+        offset = offset.saturating_add(n);
+        len -= n;
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Metadata streams: SEND_METADATA appends, RESET_METADATA truncates.
+
+use super::files::write_zeros;
+use super::stream::Stream;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+/// Why a metadata operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    /// Not a metadata stream.
+    #[error("stream {0} is not a metadata stream")]
+    NotMetadata(trelay_proto::StreamId),
+    /// The stream has no open file (closed, or rotated into no chunk).
+    #[error("stream {0} has no open metadata file")]
+    NoFile(trelay_proto::StreamId),
+    /// Size overflow.
+    #[error("stream {0}: metadata size overflow")]
+    Overflow(trelay_proto::StreamId),
+    /// Write failed.
+    #[error("stream {0}: {1}")]
+    Io(trelay_proto::StreamId, std::io::Error),
+}
+
+impl Stream {
+    /// Appends `bytes` then `padding` zero bytes to the metadata file.
+    pub fn append_metadata(&self, bytes: &[u8], padding: u64) -> Result<(), MetadataError> {
+        let id = self.id;
+        if !self.is_metadata {
+            return Err(MetadataError::NotMetadata(id));
+        }
+        let mut st = self.lock();
+        let file = st.data.clone().ok_or(MetadataError::NoFile(id))?;
+        let total = (bytes.len() as u64)
+            .checked_add(padding)
+            .ok_or(MetadataError::Overflow(id))?;
+        let offset = st.size_current;
+        let end = offset
+            .checked_add(total)
+            .ok_or(MetadataError::Overflow(id))?;
+        file.write_all_at(bytes, offset)
+            .and_then(|()| write_zeros(&file, offset.saturating_add(bytes.len() as u64), padding))
+            .map_err(|e| MetadataError::Io(id, e))?;
+        st.size_current = end;
+        st.metadata_received = st.metadata_received.saturating_add(total);
+        if !st.unsynced.iter().any(|f| Arc::ptr_eq(f, &file)) {
+            st.unsynced.push(file);
+        }
+        Ok(())
+    }
+
+    /// Truncates the metadata file (`lttng regenerate metadata`).
+    pub fn reset_metadata(&self) -> Result<(), MetadataError> {
+        let id = self.id;
+        if !self.is_metadata {
+            return Err(MetadataError::NotMetadata(id));
+        }
+        let mut st = self.lock();
+        let file = st.data.clone().ok_or(MetadataError::NoFile(id))?;
+        file.set_len(0).map_err(|e| MetadataError::Io(id, e))?;
+        st.size_current = 0;
+        st.metadata_received = 0;
+        st.metadata_committed = 0;
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! Sessions, streams, CTF traces and trace chunks: the registry shared by every connection.
+//!
+//! Relay sessions (one per CREATE_SESSION) and streams (one per ADD_STREAM) live in dashmaps
+//! keyed by the ids the relay hands out (global counters from 1, shared by all sessions). Each
+//! session and each stream keeps its mutable state behind its own `std::sync::Mutex`, never held
+//! across an `.await`. Trace chunks are shared across the relay sessions of one sessiond session
+//! through the [`chunk::ChunkRegistry`].
+
+pub mod chunk;
+mod close;
+pub mod commit;
+pub mod files;
+pub mod ingest;
+pub mod layout;
+mod metadata;
+pub mod rotate;
+pub mod stream;
+
+pub use chunk::{Chunk, ChunkKey, ChunkRegistry, CloseCommand};
+pub use ingest::{Effects, IngestError, PacketSlot};
+pub use metadata::MetadataError;
+pub use stream::{IndexHalf, Stream};
+
+use crate::config::{Durability, GroupBy, Settings};
+use chunk::lock;
+use commit::CommitQueue;
+use dashmap::DashMap;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tokio_util::task::TaskTracker;
+use trelay_proto::{CtfTraceId, SessionId, StreamId};
+
+/// What a relay session was created with.
+#[derive(Debug, Clone)]
+pub struct SessionParams {
+    /// Session name (validated).
+    pub name: String,
+    /// Host name (validated).
+    pub hostname: String,
+    /// Base path (validated, possibly empty).
+    pub base_path: String,
+    /// Live timer in µs (0: not live).
+    pub live_timer: u32,
+    /// Snapshot session.
+    pub snapshot: bool,
+    /// Session name carries its creation time.
+    pub name_has_time: bool,
+    /// Negotiated protocol minor.
+    pub minor: u32,
+    /// The sessiond's uuid.
+    pub sessiond_uuid: [u8; 16],
+    /// The sessiond's session id.
+    pub sessiond_session_id: u64,
+    /// Creation time (seconds since the epoch).
+    pub creation_time: u64,
+}
+
+/// Mutable state of a relay session.
+#[derive(Debug, Default)]
+pub struct SessionState {
+    /// Chunk new streams go into.
+    pub current_chunk: Option<Arc<Chunk>>,
+    /// Previous chunk, between CREATE_TRACE_CHUNK and its CLOSE_TRACE_CHUNK.
+    pub pending_closure: Option<Arc<Chunk>>,
+    /// A chunk was archived (MOVE_TO_COMPLETED) at least once.
+    pub has_rotated: bool,
+    /// A chunk creation/rotation is in progress (viewers wait).
+    pub rotation_ongoing: bool,
+    /// CTF traces of this session by trace path.
+    pub traces: HashMap<String, CtfTraceId>,
+    /// Streams of this session (open or waiting to close).
+    pub streams: Vec<StreamId>,
+    /// The sender's connections are gone.
+    pub connection_closed: bool,
+    /// The session was aborted by a protocol error.
+    pub aborted: bool,
+    /// The session failed (commit error); the message says why.
+    pub failed: Option<String>,
+    /// Streams appeared or got their first packet since a viewer last asked.
+    pub new_streams: bool,
+}
+
+/// A relay session.
+#[derive(Debug)]
+pub struct Session {
+    /// Relay session id.
+    pub id: SessionId,
+    /// Creation parameters.
+    pub params: SessionParams,
+    /// Negotiated minor (copy of `params.minor`).
+    pub minor: u32,
+    /// Session directory relative to the output root.
+    pub rel_dir: PathBuf,
+    /// Session directory, absolute.
+    pub abs_dir: PathBuf,
+    state: Mutex<SessionState>,
+    /// Pending commit requests.
+    pub commit: CommitQueue,
+}
+
+impl Session {
+    /// Locks the session state (never across an `.await`).
+    pub fn lock(&self) -> MutexGuard<'_, SessionState> {
+        lock(&self.state)
+    }
+
+    /// Whether data packets get index entries (minor ≥ 4 and not a snapshot session).
+    pub fn uses_index(&self) -> bool {
+        self.minor >= 4 && !self.params.snapshot
+    }
+
+    /// Marks the session failed (a commit failed); its connections are refused from now on.
+    pub fn fail(&self, why: String) {
+        tracing::error!(session = %self.id, name = %self.params.name, "session failed: {why}");
+        let mut st = self.lock();
+        st.failed.get_or_insert(why);
+        st.aborted = true;
+    }
+
+    /// The registry key of chunk `chunk_id` of this session's sessiond session.
+    pub fn chunk_key(&self, chunk_id: u64) -> ChunkKey {
+        ChunkKey {
+            sessiond_uuid: self.params.sessiond_uuid,
+            sessiond_session_id: self.params.sessiond_session_id,
+            chunk_id,
+        }
+    }
+}
+
+/// Everything the connections share.
+#[derive(Debug)]
+pub struct Registry {
+    /// trelay's settings.
+    pub settings: Settings,
+    /// Output root (absolute).
+    pub output: PathBuf,
+    /// Session directory grouping.
+    pub group_by: GroupBy,
+    sessions: DashMap<SessionId, Arc<Session>>,
+    streams: DashMap<StreamId, Arc<Stream>>,
+    /// Trace chunks.
+    pub chunks: ChunkRegistry,
+    next_session: AtomicU64,
+    next_stream: AtomicU64,
+    next_trace: AtomicU64,
+    tracker: TaskTracker,
+}
+
+impl Registry {
+    /// An empty registry writing under `output`; blocking work is tracked by `tracker`.
+    pub fn new(
+        settings: Settings,
+        output: PathBuf,
+        group_by: GroupBy,
+        tracker: TaskTracker,
+    ) -> Self {
+        Registry {
+            settings,
+            output,
+            group_by,
+            sessions: DashMap::new(),
+            streams: DashMap::new(),
+            chunks: ChunkRegistry::default(),
+            next_session: AtomicU64::new(1),
+            next_stream: AtomicU64::new(1),
+            next_trace: AtomicU64::new(1),
+            tracker,
+        }
+    }
+
+    /// Creates a relay session.
+    pub fn create_session(&self, params: SessionParams) -> Arc<Session> {
+        let id = SessionId(self.next_session.fetch_add(1, Ordering::Relaxed));
+        let rel_dir = layout::session_dir(
+            self.group_by,
+            &layout::SessionNames {
+                name: &params.name,
+                hostname: &params.hostname,
+                base_path: &params.base_path,
+                creation_time: params.creation_time,
+                name_has_time: params.name_has_time,
+            },
+        );
+        let session = Arc::new(Session {
+            id,
+            minor: params.minor,
+            abs_dir: self.output.join(&rel_dir),
+            rel_dir,
+            params,
+            state: Mutex::new(SessionState::default()),
+            commit: CommitQueue::default(),
+        });
+        self.sessions.insert(id, session.clone());
+        session
+    }
+
+    /// A session by id.
+    pub fn session(&self, id: SessionId) -> Option<Arc<Session>> {
+        self.sessions.get(&id).map(|s| s.clone())
+    }
+
+    /// All sessions currently listed.
+    pub fn sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions.iter().map(|s| s.clone()).collect()
+    }
+
+    /// Unlists a session (its connections are gone).
+    pub fn remove_session(&self, id: SessionId) {
+        self.sessions.remove(&id);
+    }
+
+    /// A stream by handle (open streams only).
+    pub fn stream(&self, id: StreamId) -> Option<Arc<Stream>> {
+        self.streams.get(&id).map(|s| s.clone())
+    }
+
+    /// A new stream handle.
+    pub fn next_stream_id(&self) -> StreamId {
+        StreamId(self.next_stream.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The CTF trace id of `path` in `session`, assigned on first use.
+    pub fn trace_id(&self, session: &Session, path: &str) -> CtfTraceId {
+        let mut st = session.lock();
+        *st.traces
+            .entry(path.to_owned())
+            .or_insert_with(|| CtfTraceId(self.next_trace.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// Registers a new stream.
+    pub fn insert_stream(&self, stream: Arc<Stream>) {
+        stream.session.lock().streams.push(stream.id);
+        self.streams.insert(stream.id, stream);
+    }
+
+    /// Streams of a session that are still in the registry.
+    pub fn session_streams(&self, session: &Session) -> Vec<Arc<Stream>> {
+        let ids = session.lock().streams.clone();
+        ids.into_iter().filter_map(|id| self.stream(id)).collect()
+    }
+
+    /// Tries to close `stream`; on success removes it and commits what it holds.
+    pub fn try_close_stream(&self, stream: &Arc<Stream>, aborted: bool) -> bool {
+        if !stream.try_close(aborted) {
+            return false;
+        }
+        self.streams.remove(&stream.id);
+        stream.session.lock().streams.retain(|id| *id != stream.id);
+        self.request_commit(&stream.session, [stream.clone()]);
+        true
+    }
+
+    /// The sender's connection of `session` closed (EOF or error): close every stream once its
+    /// data is in, release the session's chunks, unlist it.
+    pub fn close_session(&self, session: &Arc<Session>, aborted: bool) {
+        {
+            let mut st = session.lock();
+            if st.connection_closed && !aborted {
+                return;
+            }
+            st.connection_closed = true;
+            st.aborted |= aborted;
+        }
+        let aborted = session.lock().aborted;
+        for s in self.session_streams(session) {
+            self.try_close_stream(&s, aborted);
+        }
+        {
+            let mut st = session.lock();
+            st.current_chunk = None;
+            st.pending_closure = None;
+        }
+        self.remove_session(session.id);
+        tracing::info!(session = %session.id, name = %session.params.name, aborted, "session closed");
+    }
+
+    /// Asks for a commit of `streams` of `session` (runs on a blocking thread, batched).
+    pub fn request_commit(
+        &self,
+        session: &Arc<Session>,
+        streams: impl IntoIterator<Item = Arc<Stream>>,
+    ) {
+        if session.commit.request(streams) {
+            let s = session.clone();
+            let durability = self.settings.durability;
+            if tokio::runtime::Handle::try_current().is_ok() {
+                self.tracker
+                    .spawn_blocking(move || s.commit.run(&s, durability));
+            } else {
+                s.commit.run(&s, durability);
+            }
+        }
+    }
+
+    /// Commits every stream of every session that holds uncommitted work.
+    pub fn commit_all(&self) {
+        for s in self.streams.iter() {
+            let has_work = {
+                let st = s.lock();
+                !st.ready.is_empty() || !st.unsynced.is_empty()
+            };
+            if has_work {
+                self.request_commit(&s.session, [s.clone()]);
+            }
+        }
+    }
+
+    /// Housekeeping: expire half entries past the merge deadline.
+    pub fn expire(&self, now: Instant) {
+        let deadline = self.settings.merge_deadline();
+        let streams: Vec<Arc<Stream>> = self.streams.iter().map(|s| s.clone()).collect();
+        for s in streams {
+            let (lost, unindexed) = s.expire(now, deadline);
+            if lost + unindexed > 0 {
+                tracing::warn!(stream = %s.id, name = %s.name, lost, unindexed, "merge entries expired");
+                self.request_commit(&s.session, [s.clone()]);
+            }
+        }
+    }
+
+    /// The durability mode.
+    pub fn durability(&self) -> Durability {
+        self.settings.durability
+    }
+
+    /// The output root.
+    pub fn output(&self) -> &Path {
+        &self.output
+    }
+}
