@@ -427,6 +427,19 @@ impl RelaySession {
         self.control.call_ok(Cmd::CloseStream).await
     }
 
+    /// Ends the session without the data-pending and rotation steps: CLOSE_STREAM for every
+    /// stream, then EOF. For sessions whose relay cannot account for their packets (no
+    /// SEND_INDEX at all), where data pending would never settle.
+    pub async fn close_streams(mut self) -> Result<(), SendError> {
+        self.control.drain_indexes().await?;
+        for i in 0..self.streams.len() {
+            self.close_stream(StreamRef(i)).await?;
+        }
+        let RelaySession { control, data, .. } = self;
+        data.shutdown().await?;
+        control.shutdown(Duration::from_secs(2)).await
+    }
+
     /// Ends the session like `lttng destroy`: data pending until done, ROTATE_STREAMS of data
     /// then metadata streams to no chunk, CLOSE_TRACE_CHUNK, TRACE_CHUNK_EXISTS until the chunk
     /// is gone, CLOSE_STREAM for every stream (metadata first), then EOF on both connections.
