@@ -145,10 +145,11 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
 
     // Set up every connection before timing starts.
     let mut conns = Vec::new();
+    let first = SynthTrace::new(&o.hostname, &o.session, o.packet_size);
     for c in 0..o.connections {
         let mut s = RelaySession::connect(ctrl, data, &cfg).await?;
         s.control().record_index_rtt();
-        let trace = SynthTrace::new(&o.hostname, &o.session, o.packet_size);
+        let trace = first.sibling();
         let path = format!("ust/uid/{c}/64-bit");
         let mut gens = Vec::new();
         for i in (c..o.streams).step_by(o.connections as usize) {

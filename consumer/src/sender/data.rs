@@ -7,10 +7,10 @@
 use std::fs::File;
 use std::io::{self, IoSlice};
 
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
-use super::wire::{data_header, Cmd};
+use super::wire::data_header;
 use super::SendError;
 
 /// Bytes copied per round in the read-and-write fallback.
@@ -121,12 +121,24 @@ impl DataConn {
         }
     }
 
-    /// Shuts the write side down (the relay sees EOF).
-    pub async fn shutdown(mut self) -> Result<(), SendError> {
-        self.sock
-            .shutdown()
-            .await
-            .map_err(|e| SendError::io(Cmd::CloseStream, e))
+    /// Shuts the write side down (the relay sees EOF), then waits up to `grace` for the relay
+    /// to close its side, which it does once it has consumed every byte sent before.
+    pub async fn shutdown(mut self, grace: std::time::Duration) -> Result<(), SendError> {
+        self.sock.shutdown().await.map_err(io_err)?;
+        let mut sink = [0u8; 64];
+        let drained = tokio::time::timeout(grace, async {
+            loop {
+                match self.sock.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::debug!("the relay kept the data connection open after EOF");
+        }
+        Ok(())
     }
 }
 

@@ -436,7 +436,7 @@ impl RelaySession {
             self.close_stream(StreamRef(i)).await?;
         }
         let RelaySession { control, data, .. } = self;
-        data.shutdown().await?;
+        data.shutdown(Duration::from_secs(30)).await?;
         control.shutdown(Duration::from_secs(2)).await
     }
 
@@ -508,7 +508,7 @@ impl RelaySession {
             self.close_stream(StreamRef(i)).await?;
         }
         let RelaySession { control, data, .. } = self;
-        data.shutdown().await?;
+        data.shutdown(Duration::from_secs(30)).await?;
         control.shutdown(Duration::from_secs(2)).await?;
         Ok(path)
     }

@@ -43,6 +43,14 @@ impl SynthTrace {
         }
     }
 
+    /// Another trace of the same host: a new trace UUID, the same clock (same clock UUID and
+    /// offset), so readers can order the events of both traces on one time line.
+    pub fn sibling(&self) -> Self {
+        let mut t = self.clone();
+        t.params.uuid = crate::random_uuid();
+        t
+    }
+
     /// The packetized metadata of the trace.
     pub fn metadata(&self) -> Vec<MetadataPacket> {
         packetize(synthetic_tsdl(&self.params).as_bytes(), self.params.uuid)
