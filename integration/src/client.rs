@@ -1,10 +1,15 @@
-//! A raw control/data client for hostile-input tests: builds LTTng 2.13 sender messages byte by
-//! byte (wire doc §1.3, §1.4, §2.3) so tests can send both valid and malformed ones.
+//! A raw control/data client for hostile-input tests: encodes LTTng 2.13 sender messages with
+//! trelay-proto's codecs and sends them as bytes, so tests can also corrupt them on purpose.
 
 use anyhow::{bail, Result};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
+use trelay_proto::lttng::relayd::{
+    AddStream, Command, ControlHeader, CreateSession, CreateTraceChunk, DataHeader, ProtocolMinor,
+    SendIndex, Version,
+};
+use trelay_proto::{NetSeq, StreamId};
 
 /// A control connection.
 #[derive(Debug)]
@@ -13,74 +18,69 @@ pub struct Control {
     pub sock: TcpStream,
 }
 
-/// Appends a NUL-terminated string.
-fn cstr(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(s.as_bytes());
-    out.push(0);
+/// The protocol minor the client speaks.
+pub const MINOR: ProtocolMinor = ProtocolMinor(13);
+
+fn payload(cmd: &Command<'_>) -> Vec<u8> {
+    let mut p = Vec::new();
+    cmd.encode_payload(MINOR, &mut p);
+    p
 }
 
 /// CREATE_SESSION (2.11+ layout) payload.
 pub fn create_session_payload(name: &str, host: &str, base: &str, live_us: u32) -> Vec<u8> {
-    let mut p = Vec::new();
-    p.extend_from_slice(&(name.len() as u32 + 1).to_be_bytes());
-    p.extend_from_slice(&(host.len() as u32 + 1).to_be_bytes());
-    p.extend_from_slice(&(base.len() as u32 + 1).to_be_bytes());
-    p.extend_from_slice(&live_us.to_be_bytes());
-    p.push(0); // snapshot
-    p.push(0); // name contains creation time
-    p.extend_from_slice(&[7u8; 16]); // sessiond uuid
-    p.extend_from_slice(&42u64.to_be_bytes()); // sessiond session id
-    p.extend_from_slice(&1_795_414_943u64.to_be_bytes()); // creation time
-    p.push(0);
-    p.extend_from_slice(&0u64.to_be_bytes());
-    cstr(&mut p, name);
-    cstr(&mut p, host);
-    cstr(&mut p, base);
-    p
+    payload(&Command::CreateSession(CreateSession {
+        session_name: name.into(),
+        hostname: host.into(),
+        base_path: Some(base.into()),
+        live_timer_us: live_us,
+        snapshot: false,
+        name_contains_creation_time: false,
+        sessiond_uuid: [7; 16],
+        sessiond_session_id: 42,
+        creation_time: 1_795_414_943,
+        current_chunk_id: None,
+    }))
 }
 
 /// ADD_STREAM (2.11+ layout) payload.
 pub fn add_stream_payload(channel: &str, path: &str) -> Vec<u8> {
-    let mut p = Vec::new();
-    p.extend_from_slice(&(channel.len() as u32 + 1).to_be_bytes());
-    p.extend_from_slice(&(path.len() as u32 + 1).to_be_bytes());
-    p.extend_from_slice(&0u64.to_be_bytes());
-    p.extend_from_slice(&0u64.to_be_bytes());
-    p.extend_from_slice(&0u64.to_be_bytes());
-    cstr(&mut p, channel);
-    cstr(&mut p, path);
-    p
+    payload(&Command::AddStream(AddStream {
+        channel_name: channel.into(),
+        pathname: path.into(),
+        tracefile_size: 0,
+        tracefile_count: 0,
+        trace_chunk_id: 0,
+    }))
 }
 
-/// SEND_INDEX (80 bytes) payload.
+/// SEND_INDEX (80 bytes) payload for a packet of `packet_bytes` bytes.
 pub fn index_payload(stream: u64, seq: u64, packet_bytes: u64, psn: u64) -> Vec<u8> {
-    let mut p = Vec::new();
-    for v in [
-        stream,
-        seq,
-        packet_bytes * 8,
-        packet_bytes * 8,
-        1000 + seq,
-        2000 + seq,
-        0,
-        0,
-        0,
-        psn,
-    ] {
-        p.extend_from_slice(&v.to_be_bytes());
-    }
-    p
+    payload(&Command::SendIndex(SendIndex {
+        relay_stream_id: StreamId(stream),
+        net_seq: NetSeq(seq),
+        packet_size: packet_bytes * 8,
+        content_size: packet_bytes * 8,
+        timestamp_begin: 1000 + seq,
+        timestamp_end: 2000 + seq,
+        events_discarded: 0,
+        stream_class_id: 0,
+        stream_instance_id: 0,
+        packet_seq_num: psn,
+    }))
 }
 
 /// A data header.
 pub fn data_header(stream: u64, seq: u64, size: u32, padding: u32) -> Vec<u8> {
-    let mut h = Vec::with_capacity(32);
-    h.extend_from_slice(&0u64.to_be_bytes());
-    h.extend_from_slice(&stream.to_be_bytes());
-    h.extend_from_slice(&seq.to_be_bytes());
-    h.extend_from_slice(&size.to_be_bytes());
-    h.extend_from_slice(&padding.to_be_bytes());
-    h
+    DataHeader {
+        circuit_id: 0,
+        stream_id: StreamId(stream),
+        net_seq: NetSeq(seq),
+        data_size: size,
+        padding_size: padding,
+    }
+    .to_bytes()
+    .to_vec()
 }
 
 impl Control {
@@ -95,10 +95,13 @@ impl Control {
     /// Sends a command with an explicit declared size.
     pub fn send_raw(&mut self, cmd: u32, declared: u64, payload: &[u8]) -> Result<()> {
         let mut m = Vec::with_capacity(24 + payload.len());
-        m.extend_from_slice(&0u64.to_be_bytes());
-        m.extend_from_slice(&declared.to_be_bytes());
-        m.extend_from_slice(&cmd.to_be_bytes());
-        m.extend_from_slice(&0u32.to_be_bytes());
+        ControlHeader {
+            circuit_id: 0,
+            data_size: declared,
+            cmd,
+            cmd_version: 0,
+        }
+        .encode(&mut m);
         m.extend_from_slice(payload);
         self.sock.write_all(&m)?;
         Ok(())
@@ -131,9 +134,10 @@ impl Control {
 
     /// VERSION 2.13 then GET_CONFIGURATION.
     pub fn handshake(&mut self) -> Result<()> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&2u32.to_be_bytes());
-        v.extend_from_slice(&13u32.to_be_bytes());
+        let v = payload(&Command::Version(Version {
+            major: 2,
+            minor: MINOR.0,
+        }));
         let r = self.call(5, &v, 8)?;
         if r != v {
             bail!("VERSION reply {r:?}");
@@ -160,16 +164,11 @@ impl Control {
 
     /// CREATE_TRACE_CHUNK with an optional override name; returns the status.
     pub fn create_chunk(&mut self, id: u64, name: Option<&str>) -> Result<u32> {
-        let mut p = Vec::new();
-        p.extend_from_slice(&id.to_be_bytes());
-        p.extend_from_slice(&1_795_414_943u64.to_be_bytes());
-        match name {
-            Some(n) => {
-                p.extend_from_slice(&(n.len() as u32 + 1).to_be_bytes());
-                cstr(&mut p, n);
-            }
-            None => p.extend_from_slice(&0u32.to_be_bytes()),
-        }
+        let p = payload(&Command::CreateTraceChunk(CreateTraceChunk {
+            chunk_id: id,
+            creation_timestamp: 1_795_414_943,
+            override_name: name.map(str::to_owned),
+        }));
         let r = self.call(19, &p, 4)?;
         Ok(u32::from_be_bytes(r[..4].try_into()?))
     }

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+use trelay_proto::lttng::relayd::DataHeader;
 use trelay_proto::{NetSeq, StreamId};
 
 /// Size of the data header.
-pub const HEADER_LEN: usize = 32;
+pub const HEADER_LEN: usize = trelay_proto::lttng::relayd::DATA_HEADER_LEN;
 /// Size of the reused payload buffer.
 const BUF_LEN: usize = 256 * 1024;
 
@@ -29,6 +30,8 @@ enum DataError {
     TooLarge(StreamId, u64, u64),
     #[error("stream {0} belongs to session {1}, this connection to session {2}")]
     OtherSession(StreamId, u64, u64),
+    #[error("session {0} failed: {1}")]
+    Failed(u64, String),
     #[error(transparent)]
     Ingest(#[from] crate::session::IngestError),
     #[error("connection: {0}")]
@@ -80,8 +83,9 @@ async fn serve(
             let rest = header.get_mut(first..).unwrap_or(&mut []);
             conn.read_exact(rest).await.map_err(DataError::Net)?;
         }
-        let (stream_id, seq, data_size, padding) = parse_header(&header);
-        let total = u64::from(data_size) + u64::from(padding);
+        let hdr = DataHeader::from_bytes(&header);
+        let (stream_id, seq, data_size) = (hdr.stream_id, hdr.net_seq, hdr.data_size);
+        let total = hdr.total_len();
         let Some(stream) = registry.stream(stream_id) else {
             return Err(DataError::UnknownStream(stream_id));
         };
@@ -95,6 +99,9 @@ async fn serve(
             }
             Some(_) => {}
             None => *bound = Some(stream.session.clone()),
+        }
+        if let Some(why) = stream.session.lock().failed.clone() {
+            return Err(DataError::Failed(stream.session.id.0, why));
         }
         let cap = registry.settings.max_packet_size;
         if total > cap {
@@ -111,17 +118,6 @@ async fn serve(
         )
         .await?;
     }
-}
-
-/// Header fields: stream handle, net_seq_num, payload size, padding size.
-fn parse_header(h: &[u8; HEADER_LEN]) -> (StreamId, NetSeq, u32, u32) {
-    let mut r = trelay_proto::Reader::new(h);
-    let _circuit = r.u64();
-    let stream = r.u64().unwrap_or(u64::MAX);
-    let seq = r.u64().unwrap_or(u64::MAX);
-    let size = r.u32().unwrap_or(0);
-    let pad = r.u32().unwrap_or(0);
-    (StreamId(stream), NetSeq(seq), size, pad)
 }
 
 async fn write_packet(

@@ -18,28 +18,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
-/// What happens to a chunk's directory once nobody holds the chunk any more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseCommand {
-    /// Rename to `archives/START-END-ID`.
-    MoveToCompleted,
-    /// Leave in place.
-    NoOperation,
-    /// Remove its files.
-    Delete,
-}
-
-impl CloseCommand {
-    /// From the wire value (0, 1, 2).
-    pub fn from_wire(v: u32) -> Option<Self> {
-        match v {
-            0 => Some(CloseCommand::MoveToCompleted),
-            1 => Some(CloseCommand::NoOperation),
-            2 => Some(CloseCommand::Delete),
-            _ => None,
-        }
-    }
-}
+pub use trelay_proto::lttng::relayd::CloseCommand;
 
 /// Registry key of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

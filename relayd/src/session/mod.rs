@@ -331,3 +331,6 @@ impl Registry {
         &self.output
     }
 }
+
+#[cfg(test)]
+mod tests;

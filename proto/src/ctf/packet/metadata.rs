@@ -6,7 +6,7 @@
 //! | offset | field |
 //! | --- | --- |
 //! | 0 | magic u32 (`0x75D11D57`) |
-//! | 4 | uuid u8[16] |
+//! | 4 | uuid `u8[16]` |
 //! | 20 | checksum u32 |
 //! | 24 | content_size u32 (bits, header included) |
 //! | 28 | packet_size u32 (bits, header and padding included) |

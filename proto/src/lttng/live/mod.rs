@@ -1,6 +1,6 @@
 //! The live viewer protocol (port 5344): requests, replies and the records they carry.
 //!
-//! A viewer sends a 16-byte [header](header) (`data_size u64`, `cmd u32`, `cmd_version u32`)
+//! A viewer sends a 16-byte [header] (`data_size u64`, `cmd u32`, `cmd_version u32`)
 //! followed by a fixed payload whose size depends only on the command ([request]). The relay
 //! answers each request in order; the shape of the reply depends on the command it answers, so
 //! [`decode_reply`] takes the command ([reply]). Some replies carry a fixed-size part and then a

@@ -138,7 +138,8 @@ impl ViewerRequest {
 /// Errors: [`DecodeError::UnknownCommand`] for a command number outside 1..=9 (the relay answers
 /// it with a 4-byte `LTTNG_ERR_UNK` and drops the connection), [`DecodeError::BadLength`] when the
 /// header's `data_size` is not the command's payload size, [`DecodeError::InvalidValue`] for a
-/// connection type or seek value outside its domain.
+/// connection type or seek value outside its domain (lttng-relayd answers an ATTACH_SESSION with
+/// a bad seek with `SEEK_ERR`; such an error names the field `attach.seek`).
 pub fn decode_request(buf: &[u8]) -> Result<Decoded<ViewerRequest>, DecodeError> {
     let header = match CommandHeader::decode(buf) {
         Decoded::Done { msg, .. } => msg,

@@ -1,72 +1,49 @@
 //! CREATE_TRACE_CHUNK, CLOSE_TRACE_CHUNK, TRACE_CHUNK_EXISTS and ROTATE_STREAMS: rotations,
 //! `lttng clear`, snapshots and the quiet rotation at destroy.
 
-use super::{code, Conn, Flow};
+use super::{Conn, Flow};
 use crate::session::layout;
 use crate::session::{CloseCommand, Registry};
 use std::sync::Arc;
-use trelay_proto::codec::str_from_counted;
-use trelay_proto::{Reader, StreamId};
+use trelay_proto::lttng::relayd::{
+    CloseTraceChunk, CloseTraceChunkReply, CreateTraceChunk, Reply, ReturnCode, RotateStreams,
+    TraceChunkExistsReply,
+};
 
 /// CREATE_TRACE_CHUNK: the new chunk becomes current; the previous one awaits its close.
-pub(super) fn create_trace_chunk(registry: &Registry, conn: &mut Conn, p: &[u8]) -> Option<Flow> {
-    let (session, minor) = conn.gated()?;
-    if minor < 11 {
-        return Some(conn.fail(
-            code::INVALID_PROTOCOL,
-            "CREATE_TRACE_CHUNK before 2.11".into(),
-        ));
-    }
-    let mut r = Reader::new(p);
-    let (Some(chunk_id), Some(ts), Some(name_len)) = (r.u64(), r.u64(), r.u32()) else {
-        return Some(conn.fail(
-            code::INVALID_PROTOCOL,
-            format!("CREATE_TRACE_CHUNK: payload of {} bytes", p.len()),
-        ));
-    };
-    let override_name = if name_len == 0 {
-        None
-    } else {
-        let checked = usize::try_from(name_len)
-            .ok()
-            .filter(|n| *n <= 256)
-            .and_then(|n| r.bytes(n))
-            .ok_or_else(|| "override name length".to_owned())
-            .and_then(|b| str_from_counted(b, "chunk name").map_err(|e| e.to_string()))
-            .and_then(|n| {
-                layout::component("chunk name", &n)
-                    .map(|_| n.clone())
-                    .map_err(|e| e.to_string())
-            });
-        match checked {
-            Ok(n) => Some(n),
-            Err(why) => {
-                return Some(conn.fail(code::INVALID, format!("CREATE_TRACE_CHUNK: {why}")))
-            }
+pub(super) fn create_trace_chunk(
+    registry: &Registry,
+    conn: &mut Conn,
+    c: CreateTraceChunk,
+) -> Option<Flow> {
+    let (session, _) = conn.gated()?;
+    if let Some(name) = &c.override_name {
+        if let Err(e) = layout::component("chunk name", name) {
+            return Some(conn.fail(ReturnCode::INVALID, format!("CREATE_TRACE_CHUNK: {e}")));
         }
-    };
+    }
     let mut st = session.lock();
     if st.current_chunk.is_some() && st.pending_closure.is_some() {
         drop(st);
         return Some(conn.fail(
-            code::INVALID_PROTOCOL,
+            ReturnCode::INVALID_PROTOCOL,
             "CREATE_TRACE_CHUNK: a chunk is already pending closure".into(),
         ));
     }
     let previous = st.current_chunk.take();
     let has_rotated = st.has_rotated;
     let (chunk, _) = registry.chunks.publish(
-        session.chunk_key(chunk_id),
-        ts,
+        session.chunk_key(c.chunk_id),
+        c.creation_timestamp,
         &session.abs_dir,
-        override_name.as_deref(),
+        c.override_name.as_deref(),
         || {
             if previous.is_some() {
                 ".tmp_new_chunk".to_owned()
             } else if !has_rotated {
                 String::new()
             } else {
-                layout::chunk_name(ts, None, chunk_id)
+                layout::chunk_name(c.creation_timestamp, None, c.chunk_id)
             }
         },
     );
@@ -76,7 +53,7 @@ pub(super) fn create_trace_chunk(registry: &Registry, conn: &mut Conn, p: &[u8])
                 st.current_chunk = Some(prev);
                 drop(st);
                 return Some(conn.fail(
-                    code::UNK,
+                    ReturnCode::UNK,
                     format!("CREATE_TRACE_CHUNK: cannot move the previous chunk: {e}"),
                 ));
             }
@@ -86,49 +63,31 @@ pub(super) fn create_trace_chunk(registry: &Registry, conn: &mut Conn, p: &[u8])
     }
     st.current_chunk = Some(chunk);
     drop(st);
-    tracing::info!(session = %session.id, chunk = chunk_id, "trace chunk created");
-    conn.status(code::OK);
+    tracing::info!(session = %session.id, chunk = c.chunk_id, "trace chunk created");
+    conn.status(ReturnCode::OK);
     Some(Flow::Continue)
 }
 
 /// CLOSE_TRACE_CHUNK: record the close; reply with the chunk's final path.
-pub(super) fn close_trace_chunk(registry: &Registry, conn: &mut Conn, p: &[u8]) -> Option<Flow> {
+pub(super) fn close_trace_chunk(
+    registry: &Registry,
+    conn: &mut Conn,
+    c: CloseTraceChunk,
+) -> Option<Flow> {
     let (session, _) = conn.gated()?;
-    let mut r = Reader::new(p);
-    let (Some(chunk_id), Some(ts), Some(cmd_set), Some(cmd_value)) =
-        (r.u64(), r.u64(), r.u8(), r.u32())
-    else {
-        return Some(close_fail(
-            conn,
-            code::INVALID_PROTOCOL,
-            format!("CLOSE_TRACE_CHUNK: payload of {} bytes", p.len()),
-        ));
-    };
-    let cmd = if cmd_set != 0 {
-        match CloseCommand::from_wire(cmd_value) {
-            Some(c) => Some(c),
-            None => {
-                return Some(close_fail(
-                    conn,
-                    code::INVALID_PROTOCOL,
-                    format!("CLOSE_TRACE_CHUNK: bad command {cmd_value}"),
-                ))
-            }
-        }
-    } else {
-        None
-    };
+    let cmd = c.close_command;
+    let chunk_id = c.chunk_id;
     if cmd == Some(CloseCommand::Delete) && !registry.settings.allow_clear {
         return Some(close_fail(
             conn,
-            code::INVALID_PROTOCOL,
+            ReturnCode::INVALID_PROTOCOL,
             "CLOSE_TRACE_CHUNK: clear is not allowed".into(),
         ));
     }
     let Some(chunk) = registry.chunks.get(&session.chunk_key(chunk_id)) else {
         return Some(close_fail(
             conn,
-            code::NOMEM,
+            ReturnCode::NOMEM,
             format!("CLOSE_TRACE_CHUNK: unknown chunk {chunk_id}"),
         ));
     };
@@ -145,15 +104,16 @@ pub(super) fn close_trace_chunk(registry: &Registry, conn: &mut Conn, p: &[u8]) 
                 drop(st);
                 return Some(close_fail(
                     conn,
-                    code::UNK,
+                    ReturnCode::UNK,
                     format!("CLOSE_TRACE_CHUNK: cannot rename the new chunk: {e}"),
                 ));
             }
         }
     }
     st.rotation_ongoing = false;
-    if cmd.is_none() && !chunk.name_overridden() {
-        // Quiet close: the chunk stays where it is named, or at the session root if never rotated.
+    if matches!(cmd, None | Some(CloseCommand::NoOperation)) && !chunk.name_overridden() {
+        // Quiet close: the chunk goes back to the session root if the session never rotated,
+        // else it keeps its name.
         let renamed = if st.has_rotated {
             chunk.rename_to_name()
         } else {
@@ -163,7 +123,7 @@ pub(super) fn close_trace_chunk(registry: &Registry, conn: &mut Conn, p: &[u8]) 
             tracing::warn!(session = %session.id, chunk = chunk_id, "cannot rename closed chunk: {e}");
         }
     }
-    chunk.close(ts, cmd);
+    chunk.close(c.close_timestamp, cmd);
     if cmd == Some(CloseCommand::MoveToCompleted) {
         st.has_rotated = true;
     }
@@ -179,106 +139,88 @@ pub(super) fn close_trace_chunk(registry: &Registry, conn: &mut Conn, p: &[u8]) 
     if st
         .pending_closure
         .as_ref()
-        .is_some_and(|c| Arc::ptr_eq(c, &chunk))
+        .is_some_and(|p| Arc::ptr_eq(p, &chunk))
     {
         st.pending_closure = None;
     }
     if st
         .current_chunk
         .as_ref()
-        .is_some_and(|c| Arc::ptr_eq(c, &chunk))
+        .is_some_and(|p| Arc::ptr_eq(p, &chunk))
     {
         st.current_chunk = None;
     }
     drop(st);
     drop(chunk);
     tracing::info!(session = %session.id, chunk = chunk_id, command = ?cmd, %path, "trace chunk closed");
-    conn.status(code::OK);
-    let len = u32::try_from(path.len() + 1).unwrap_or(0);
-    conn.out.extend_from_slice(&len.to_be_bytes());
-    conn.out.extend_from_slice(path.as_bytes());
-    conn.out.push(0);
+    conn.reply(Reply::CloseTraceChunk(CloseTraceChunkReply::Closed {
+        path,
+    }));
     Some(Flow::Continue)
 }
 
-fn close_fail(conn: &mut Conn, rc: u32, why: String) -> Flow {
-    conn.status(rc);
-    conn.out.extend_from_slice(&0u32.to_be_bytes());
+fn close_fail(conn: &mut Conn, ret_code: ReturnCode, why: String) -> Flow {
+    conn.reply(Reply::CloseTraceChunk(CloseTraceChunkReply::Failed {
+        ret_code,
+        path_length: 0,
+    }));
     Flow::Close(why)
 }
 
 /// TRACE_CHUNK_EXISTS: whether anything still holds the chunk.
-pub(super) fn trace_chunk_exists(registry: &Registry, conn: &mut Conn, p: &[u8]) -> Option<Flow> {
+pub(super) fn trace_chunk_exists(
+    registry: &Registry,
+    conn: &mut Conn,
+    chunk_id: u64,
+) -> Option<Flow> {
     let (session, _) = conn.gated()?;
-    let Some(chunk_id) = Reader::new(p).u64() else {
-        conn.status(code::INVALID_PROTOCOL);
-        conn.out.push(0);
-        return Some(Flow::Close("TRACE_CHUNK_EXISTS: short payload".into()));
-    };
     let exists = registry.chunks.get(&session.chunk_key(chunk_id)).is_some();
-    conn.status(code::OK);
-    conn.out.push(u8::from(exists));
+    conn.reply(Reply::TraceChunkExists(TraceChunkExistsReply {
+        ret_code: ReturnCode::OK,
+        exists,
+    }));
     Some(Flow::Continue)
 }
 
 /// ROTATE_STREAMS: each listed stream moves to the new chunk (or to none) at its position.
-pub(super) fn rotate_streams(registry: &Registry, conn: &mut Conn, p: &[u8]) -> Option<Flow> {
+pub(super) fn rotate_streams(
+    registry: &Registry,
+    conn: &mut Conn,
+    r: RotateStreams,
+) -> Option<Flow> {
     let (session, _) = conn.gated()?;
-    let mut r = Reader::new(p);
-    let Some(count) = r.u32() else {
-        return Some(conn.fail(
-            code::INVALID_PROTOCOL,
-            "ROTATE_STREAMS: short payload".into(),
-        ));
-    };
-    let positions = (count as usize).checked_mul(16);
-    // 2.13 senders leave the optional chunk id unpacked: pick the header size by total length.
-    let header = [13usize, 16, 20]
-        .into_iter()
-        .find(|h| positions.and_then(|n| n.checked_add(*h)) == Some(p.len()));
-    let Some(header) = header else {
-        return Some(conn.fail(
-            code::INVALID_PROTOCOL,
-            format!("ROTATE_STREAMS: {} bytes for {count} streams", p.len()),
-        ));
-    };
-    let is_set = r.u8().unwrap_or(0) != 0;
-    let mut r = Reader::new(p);
-    let _ = r.skip(header - 8);
-    let chunk_id = r.u64().unwrap_or(0);
-    let next = if is_set {
-        match registry.chunks.get(&session.chunk_key(chunk_id)) {
+    let next = match r.new_chunk_id {
+        Some(id) => match registry.chunks.get(&session.chunk_key(id)) {
             Some(c) => Some(c),
             None => {
                 return Some(conn.fail(
-                    code::INVALID_PROTOCOL,
-                    format!("ROTATE_STREAMS: unknown chunk {chunk_id}"),
+                    ReturnCode::INVALID_PROTOCOL,
+                    format!("ROTATE_STREAMS: unknown chunk {id}"),
                 ))
             }
-        }
-    } else {
-        None
+        },
+        None => None,
     };
-    let mut rotated = Vec::new();
-    for _ in 0..count {
-        let (Some(id), Some(psn)) = (r.u64(), r.u64()) else {
-            break;
-        };
+    let mut rotated = Vec::with_capacity(r.positions.len());
+    for pos in &r.positions {
         let stream = registry
-            .stream(StreamId(id))
+            .stream(pos.stream_id)
             .filter(|s| Arc::ptr_eq(&s.session, &session));
         let Some(stream) = stream else {
             return Some(conn.fail(
-                code::INVALID,
-                format!("ROTATE_STREAMS: unknown stream {id}"),
+                ReturnCode::INVALID,
+                format!("ROTATE_STREAMS: unknown stream {}", pos.stream_id),
             ));
         };
-        if let Err(e) = stream.start_rotation(next.clone(), psn) {
-            return Some(conn.fail(code::FILE_CREATION_ERROR, format!("ROTATE_STREAMS: {e}")));
+        if let Err(e) = stream.start_rotation(next.clone(), pos.rotate_at_seq_num) {
+            return Some(conn.fail(
+                ReturnCode::FILE_CREATION_ERROR,
+                format!("ROTATE_STREAMS: {e}"),
+            ));
         }
         rotated.push(stream);
     }
     registry.request_commit(&session, rotated);
-    conn.status(code::OK);
+    conn.status(ReturnCode::OK);
     Some(Flow::Continue)
 }

@@ -22,71 +22,19 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+use trelay_proto::lttng::relayd::{
+    decode_command, AddStreamReply, CloseTraceChunkReply, Command, CommandKind, ConfigurationFlags,
+    ConfigurationReply, ControlHeader, CreateSessionReply, PendingReply, ProtocolMinor, Reply,
+    ReturnCode, TraceChunkExistsReply,
+};
+use trelay_proto::{Decoded, SessionId, StreamId};
 
 /// Size of the control header.
-pub const HEADER_LEN: usize = 24;
+pub const HEADER_LEN: usize = trelay_proto::lttng::relayd::CONTROL_HEADER_LEN;
 /// Cap on the payload of every command but SEND_METADATA.
 pub const MAX_PAYLOAD: u64 = 1 << 20;
 /// How long the rest of a message may take once its header arrived.
 const MESSAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// LTTng error codes used in replies.
-pub mod code {
-    /// Success.
-    pub const OK: u32 = 10;
-    /// Unknown error.
-    pub const UNK: u32 = 11;
-    /// Fatal error.
-    pub const FATAL: u32 = 25;
-    /// Out of memory (also: unknown chunk at CLOSE_TRACE_CHUNK).
-    pub const NOMEM: u32 = 26;
-    /// Invalid argument.
-    pub const INVALID: u32 = 97;
-    /// Invalid protocol.
-    pub const INVALID_PROTOCOL: u32 = 152;
-    /// File creation error.
-    pub const FILE_CREATION_ERROR: u32 = 153;
-}
-
-/// Command numbers.
-pub mod cmd {
-    /// ADD_STREAM.
-    pub const ADD_STREAM: u32 = 1;
-    /// CREATE_SESSION.
-    pub const CREATE_SESSION: u32 = 2;
-    /// START_DATA.
-    pub const START_DATA: u32 = 3;
-    /// VERSION.
-    pub const VERSION: u32 = 5;
-    /// SEND_METADATA.
-    pub const SEND_METADATA: u32 = 6;
-    /// CLOSE_STREAM.
-    pub const CLOSE_STREAM: u32 = 7;
-    /// DATA_PENDING.
-    pub const DATA_PENDING: u32 = 8;
-    /// QUIESCENT_CONTROL.
-    pub const QUIESCENT_CONTROL: u32 = 9;
-    /// BEGIN_DATA_PENDING.
-    pub const BEGIN_DATA_PENDING: u32 = 10;
-    /// END_DATA_PENDING.
-    pub const END_DATA_PENDING: u32 = 11;
-    /// SEND_INDEX.
-    pub const SEND_INDEX: u32 = 13;
-    /// STREAMS_SENT.
-    pub const STREAMS_SENT: u32 = 16;
-    /// RESET_METADATA.
-    pub const RESET_METADATA: u32 = 17;
-    /// ROTATE_STREAMS.
-    pub const ROTATE_STREAMS: u32 = 18;
-    /// CREATE_TRACE_CHUNK.
-    pub const CREATE_TRACE_CHUNK: u32 = 19;
-    /// CLOSE_TRACE_CHUNK.
-    pub const CLOSE_TRACE_CHUNK: u32 = 20;
-    /// TRACE_CHUNK_EXISTS.
-    pub const TRACE_CHUNK_EXISTS: u32 = 21;
-    /// GET_CONFIGURATION.
-    pub const GET_CONFIGURATION: u32 = 22;
-}
 
 /// What to do after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -110,13 +58,24 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// The negotiated minor (0 before VERSION).
+    pub fn minor(&self) -> ProtocolMinor {
+        ProtocolMinor(self.minor.unwrap_or(0))
+    }
+
+    /// Appends a reply laid out for the negotiated minor.
+    pub fn reply(&mut self, reply: Reply) {
+        let minor = self.minor();
+        reply.encode(minor, &mut self.out);
+    }
+
     /// Appends a generic reply.
-    pub fn status(&mut self, code: u32) {
-        self.out.extend_from_slice(&code.to_be_bytes());
+    pub fn status(&mut self, code: ReturnCode) {
+        self.reply(Reply::Generic(code));
     }
 
     /// Appends a generic error reply and closes with `why`.
-    pub fn fail(&mut self, code: u32, why: String) -> Flow {
+    pub fn fail(&mut self, code: ReturnCode, why: String) -> Flow {
         self.status(code);
         Flow::Close(why)
     }
@@ -172,38 +131,39 @@ async fn serve(
         if first == 0 {
             return Ok(());
         }
-        let (size, command) = tokio::time::timeout(MESSAGE_TIMEOUT, async {
+        let hdr = tokio::time::timeout(MESSAGE_TIMEOUT, async {
             let rest = header.get_mut(first..).unwrap_or(&mut []);
             sock.read_exact(rest)
                 .await
                 .map_err(|e| format!("read: {e}"))?;
-            let mut r = trelay_proto::Reader::new(&header);
-            let _circuit = r.u64();
-            let size = r.u64().unwrap_or(u64::MAX);
-            let command = r.u32().unwrap_or(0);
-            let cap = if command == cmd::SEND_METADATA {
+            let header = match ControlHeader::decode(&header) {
+                Ok(Decoded::Done { msg, .. }) => msg,
+                Ok(Decoded::Incomplete { .. }) => return Err("short header".to_owned()),
+                Err(e) => return Err(format!("control header: {e}")),
+            };
+            let cap = if header.cmd == CommandKind::SendMetadata.to_u32() {
                 registry.settings.max_metadata_chunk
             } else {
                 MAX_PAYLOAD
             };
-            if size > cap {
+            if header.data_size > cap {
                 return Err(format!(
-                    "command {command}: payload of {size} bytes exceeds the cap of {cap}"
+                    "command {}: payload of {} bytes exceeds the cap of {cap}",
+                    header.cmd, header.data_size
                 ));
             }
-            let len = usize::try_from(size).map_err(|_| "payload too large".to_owned())?;
             payload.clear();
-            payload.resize(len, 0);
+            payload.resize(header.payload_len(), 0);
             sock.read_exact(payload)
                 .await
                 .map_err(|e| format!("read payload: {e}"))?;
-            Ok::<_, String>((size, command))
+            Ok::<_, String>(header)
         })
         .await
         .map_err(|_| "peer stalled in the middle of a message".to_owned())??;
-        let _ = size;
         conn.out.clear();
-        let flow = dispatch(registry, conn, command, payload);
+        let command = hdr.cmd;
+        let flow = dispatch(registry, conn, &hdr, payload);
         if !conn.out.is_empty() {
             sock.write_all(&conn.out)
                 .await
@@ -227,31 +187,98 @@ async fn serve(
     }
 }
 
+/// Whether `kind` needs VERSION and CREATE_SESSION first (else: no reply, connection closed).
+fn gated_kind(kind: CommandKind) -> bool {
+    !matches!(
+        kind,
+        CommandKind::Version
+            | CommandKind::GetConfiguration
+            | CommandKind::CreateSession
+            | CommandKind::StartData
+            | CommandKind::SendMetadata
+    )
+}
+
 /// Runs one command; `None` means: close without a reply.
-fn dispatch(registry: &Registry, conn: &mut Conn, command: u32, p: &[u8]) -> Option<Flow> {
-    use cmd::*;
-    Some(match command {
-        VERSION => setup::version(conn, p),
-        GET_CONFIGURATION => setup::get_configuration(registry, conn, p),
-        CREATE_SESSION => setup::create_session(registry, conn, p),
-        START_DATA => {
-            conn.status(code::OK);
+fn dispatch(
+    registry: &Registry,
+    conn: &mut Conn,
+    header: &ControlHeader,
+    p: &[u8],
+) -> Option<Flow> {
+    let Ok(kind) = header.kind() else {
+        return Some(conn.fail(ReturnCode::UNK, format!("unknown command {}", header.cmd)));
+    };
+    if gated_kind(kind) && conn.gated().is_none() {
+        return None;
+    }
+    if kind == CommandKind::SendMetadata && conn.session.is_none() {
+        return None;
+    }
+    let cmd = match decode_command(header, p, conn.minor()) {
+        Ok(c) => c,
+        Err(e) => return decode_failure(conn, kind, format!("{kind}: {e}")),
+    };
+    Some(match cmd {
+        Command::Version(v) => setup::version(conn, v),
+        Command::GetConfiguration(q) => setup::get_configuration(registry, conn, q),
+        Command::CreateSession(c) => setup::create_session(registry, conn, c),
+        Command::StartData => {
+            conn.status(ReturnCode::OK);
             Flow::Continue
         }
-        ADD_STREAM => streams::add_stream(registry, conn, p)?,
-        STREAMS_SENT => streams::streams_sent(registry, conn)?,
-        SEND_METADATA => streams::send_metadata(registry, conn, p)?,
-        SEND_INDEX => streams::send_index(registry, conn, p)?,
-        CLOSE_STREAM => streams::close_stream(registry, conn, p)?,
-        RESET_METADATA => streams::reset_metadata(registry, conn, p)?,
-        DATA_PENDING => pending::data_pending(registry, conn, p)?,
-        QUIESCENT_CONTROL => pending::quiescent_control(registry, conn, p)?,
-        BEGIN_DATA_PENDING => pending::begin(registry, conn, p)?,
-        END_DATA_PENDING => pending::end(registry, conn, p)?,
-        CREATE_TRACE_CHUNK => chunks::create_trace_chunk(registry, conn, p)?,
-        CLOSE_TRACE_CHUNK => chunks::close_trace_chunk(registry, conn, p)?,
-        TRACE_CHUNK_EXISTS => chunks::trace_chunk_exists(registry, conn, p)?,
-        ROTATE_STREAMS => chunks::rotate_streams(registry, conn, p)?,
-        other => conn.fail(code::UNK, format!("unknown command {other}")),
+        Command::AddStream(a) => streams::add_stream(registry, conn, a)?,
+        Command::StreamsSent => streams::streams_sent(registry, conn)?,
+        Command::SendMetadata(m) => streams::send_metadata(registry, conn, m)?,
+        Command::SendIndex(i) => streams::send_index(registry, conn, i)?,
+        Command::CloseStream(c) => streams::close_stream(registry, conn, c)?,
+        Command::ResetMetadata(r) => streams::reset_metadata(registry, conn, r)?,
+        Command::DataPending(d) => pending::data_pending(registry, conn, d)?,
+        Command::QuiescentControl(id) => pending::quiescent_control(registry, conn, id)?,
+        Command::BeginDataPending(id) => pending::begin(registry, conn, id)?,
+        Command::EndDataPending(id) => pending::end(registry, conn, id)?,
+        Command::CreateTraceChunk(c) => chunks::create_trace_chunk(registry, conn, c)?,
+        Command::CloseTraceChunk(c) => chunks::close_trace_chunk(registry, conn, c)?,
+        Command::TraceChunkExists(id) => chunks::trace_chunk_exists(registry, conn, id)?,
+        Command::RotateStreams(r) => chunks::rotate_streams(registry, conn, r)?,
     })
+}
+
+/// The error reply for a payload that does not decode, in the shape the command's reply has.
+fn decode_failure(conn: &mut Conn, kind: CommandKind, why: String) -> Option<Flow> {
+    tracing::error!(peer = %conn.peer, "refused: {why}");
+    let reply = match kind {
+        CommandKind::Version | CommandKind::SendMetadata => return None,
+        CommandKind::CreateSession => {
+            conn.reply(Reply::CreateSession(CreateSessionReply {
+                session_id: SessionId(0),
+                ret_code: ReturnCode::FATAL,
+                output_path: None,
+            }));
+            return Some(Flow::Continue);
+        }
+        CommandKind::AddStream => Reply::AddStream(AddStreamReply {
+            handle: StreamId::UNSET,
+            ret_code: ReturnCode::UNK,
+        }),
+        CommandKind::DataPending => Reply::Pending(PendingReply::UNKNOWN_STREAM),
+        CommandKind::GetConfiguration => Reply::Configuration(ConfigurationReply {
+            ret_code: ReturnCode::INVALID_PROTOCOL,
+            flags: ConfigurationFlags(0),
+        }),
+        CommandKind::CloseTraceChunk => Reply::CloseTraceChunk(CloseTraceChunkReply::Failed {
+            ret_code: ReturnCode::INVALID_PROTOCOL,
+            path_length: 0,
+        }),
+        CommandKind::TraceChunkExists => Reply::TraceChunkExists(TraceChunkExistsReply {
+            ret_code: ReturnCode::INVALID_PROTOCOL,
+            exists: false,
+        }),
+        CommandKind::CreateTraceChunk | CommandKind::RotateStreams => {
+            Reply::Generic(ReturnCode::INVALID_PROTOCOL)
+        }
+        _ => Reply::Generic(ReturnCode::UNK),
+    };
+    conn.reply(reply);
+    Some(Flow::Close(why))
 }

@@ -1,0 +1,299 @@
+//! Unit tests of the per-stream machinery on real files in a temporary folder: merge of halves,
+//! beacons, commit order, tracefile rotation, stream rotation with a pivot, close.
+
+use super::*;
+use crate::config::{GroupBy, Settings};
+use std::os::unix::fs::FileExt;
+use trelay_proto::NetSeq;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    registry: Registry,
+    session: Arc<Session>,
+}
+
+fn fixture(live: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(
+        Settings::default(),
+        dir.path().to_path_buf(),
+        GroupBy::Host,
+        TaskTracker::new(),
+    );
+    let session = registry.create_session(SessionParams {
+        name: "s".into(),
+        hostname: "h".into(),
+        base_path: String::new(),
+        live_timer: if live { 100_000 } else { 0 },
+        snapshot: false,
+        name_has_time: false,
+        minor: 13,
+        sessiond_uuid: [1; 16],
+        sessiond_session_id: 1,
+        creation_time: 1_795_414_943,
+    });
+    let (chunk, _) = registry.chunks.publish(
+        session.chunk_key(0),
+        1_795_414_943,
+        &session.abs_dir,
+        None,
+        String::new,
+    );
+    session.lock().current_chunk = Some(chunk);
+    Fixture {
+        _dir: dir,
+        registry,
+        session,
+    }
+}
+
+impl Fixture {
+    fn stream(&self, name: &str, tracefile_size: u64, count: u64) -> Arc<Stream> {
+        let chunk = self.session.lock().current_chunk.clone().unwrap();
+        let id = self.registry.next_stream_id();
+        let trace = self.registry.trace_id(&self.session, "ust");
+        let s = Stream::new(
+            id,
+            self.session.clone(),
+            trace,
+            name.into(),
+            "ust".into(),
+            tracefile_size,
+            count,
+            chunk,
+        )
+        .unwrap();
+        self.registry.insert_stream(s.clone());
+        s
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        self.session.abs_dir.join("ust")
+    }
+
+    fn commit(&self, s: &Arc<Stream>) {
+        self.session
+            .commit
+            .commit(std::slice::from_ref(s), Durability::Beacon)
+            .unwrap();
+    }
+}
+
+fn half(bytes: u64, psn: u64) -> IndexHalf {
+    IndexHalf {
+        packet_size: bytes * 8,
+        content_size: bytes * 8,
+        timestamp_begin: psn,
+        timestamp_end: psn + 1,
+        events_discarded: 0,
+        stream_id: 0,
+        stream_instance_id: 0,
+        packet_seq_num: psn,
+    }
+}
+
+/// Writes packet `seq` of `len` bytes filled with `fill`.
+fn packet(s: &Stream, seq: u64, len: u64, fill: u8) -> Effects {
+    let slot = s.begin_packet(NetSeq(seq), len, len).unwrap();
+    slot.file
+        .write_all_at(&vec![fill; len as usize], slot.offset)
+        .unwrap();
+    s.end_packet(NetSeq(seq), slot, len, 64)
+}
+
+fn index_entries(path: &std::path::Path) -> Vec<(u64, u64)> {
+    let b = std::fs::read(path).unwrap();
+    b[16..]
+        .chunks(72)
+        .map(|e| {
+            (
+                u64::from_be_bytes(e[0..8].try_into().unwrap()),
+                u64::from_be_bytes(e[64..72].try_into().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn halves_merge_in_either_order_and_commit_publishes() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    // data first for 0, index first for 1
+    assert!(!packet(&s, 0, 100, 1).completed);
+    assert!(s.add_index(NetSeq(0), half(100, 0), 64).unwrap().completed);
+    assert!(!s.add_index(NetSeq(1), half(50, 1), 64).unwrap().completed);
+    assert!(packet(&s, 1, 50, 2).completed);
+    let idx = f.dir().join("index/c_0.idx");
+    assert_eq!(
+        std::fs::metadata(&idx).unwrap().len(),
+        16,
+        "nothing before the commit"
+    );
+    assert_eq!(s.lock().index_committed, 0);
+    f.commit(&s);
+    assert_eq!(index_entries(&idx), vec![(0, 0), (100, 1)]);
+    assert_eq!(s.lock().index_committed, 2);
+    assert_eq!(std::fs::metadata(f.dir().join("c_0")).unwrap().len(), 150);
+}
+
+#[test]
+fn duplicates_are_refused() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    packet(&s, 0, 10, 1);
+    assert!(s.begin_packet(NetSeq(0), 10, 10).is_err());
+    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    assert!(s.add_index(NetSeq(0), half(10, 0), 64).is_err());
+}
+
+#[test]
+fn beacons_only_when_nothing_is_in_flight() {
+    let f = fixture(true);
+    let s = f.stream("c_0", 0, 0);
+    let mut beacon = half(0, 0);
+    beacon.packet_size = 0;
+    beacon.timestamp_end = 777;
+    beacon.stream_id = 3;
+    s.add_index(NetSeq::UNSET, beacon, 64).unwrap();
+    assert_eq!(s.lock().beacon_ts_end, 777);
+    assert_eq!(
+        s.lock().ctf_stream_id,
+        3,
+        "class id taken from an early beacon"
+    );
+    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    assert_eq!(
+        s.lock().beacon_ts_end,
+        u64::MAX,
+        "a real index clears the beacon"
+    );
+    beacon.timestamp_end = 900;
+    s.add_index(NetSeq(0), beacon, 64).unwrap();
+    assert_eq!(
+        s.lock().beacon_ts_end,
+        u64::MAX,
+        "ignored while an entry is pending"
+    );
+}
+
+#[test]
+fn tracefile_size_and_count_wrap() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 250, 2);
+    for seq in 0..5 {
+        packet(&s, seq, 100, seq as u8);
+        s.add_index(NetSeq(seq), half(100, seq), 64).unwrap();
+    }
+    f.commit(&s);
+    // files: 0 holds packets 0,1; 1 holds 2,3; packet 4 wrapped to file 0.
+    assert_eq!(std::fs::metadata(f.dir().join("c_0_0")).unwrap().len(), 100);
+    assert_eq!(std::fs::metadata(f.dir().join("c_0_1")).unwrap().len(), 200);
+    assert!(!f.dir().join("c_0_2").exists());
+    assert_eq!(
+        index_entries(&f.dir().join("index/c_0_0.idx")),
+        vec![(0, 4)]
+    );
+    assert_eq!(
+        index_entries(&f.dir().join("index/c_0_1.idx")),
+        vec![(0, 2), (100, 3)]
+    );
+}
+
+#[test]
+fn rotation_moves_packets_past_the_pivot() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    let (next, _) = f.registry.chunks.publish(
+        f.session.chunk_key(1),
+        1_795_415_000,
+        &f.session.abs_dir,
+        None,
+        || "next".into(),
+    );
+    // Packets 0..3 written, indexes only for 0 and 1; the new chunk starts at psn 2.
+    for seq in 0..4 {
+        packet(&s, seq, 100, 10 + seq as u8);
+    }
+    s.add_index(NetSeq(0), half(100, 0), 64).unwrap();
+    s.add_index(NetSeq(1), half(100, 1), 64).unwrap();
+    assert!(
+        s.start_rotation(Some(next.clone()), 2).unwrap(),
+        "rotates at once"
+    );
+    s.add_index(NetSeq(2), half(100, 2), 64).unwrap();
+    s.add_index(NetSeq(3), half(100, 3), 64).unwrap();
+    f.commit(&s);
+    let old = f.dir();
+    let new = f.session.abs_dir.join("next/ust");
+    assert_eq!(std::fs::read(old.join("c_0")).unwrap().len(), 200);
+    let moved = std::fs::read(new.join("c_0")).unwrap();
+    assert_eq!(moved.len(), 200);
+    assert_eq!((moved[0], moved[100]), (12, 13));
+    assert_eq!(
+        index_entries(&old.join("index/c_0.idx")),
+        vec![(0, 0), (100, 1)]
+    );
+    assert_eq!(
+        index_entries(&new.join("index/c_0.idx")),
+        vec![(0, 2), (100, 3)]
+    );
+    assert!(Arc::ptr_eq(s.lock().chunk.as_ref().unwrap(), &next));
+}
+
+#[test]
+fn rotation_waits_for_the_index_side() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    packet(&s, 0, 100, 1);
+    assert!(
+        !s.start_rotation(None, 1).unwrap(),
+        "packet 0 has no index yet"
+    );
+    assert!(s.add_index(NetSeq(0), half(100, 0), 64).unwrap().rotated);
+    assert!(s.lock().chunk.is_none() && s.lock().data.is_none());
+    assert!(
+        s.begin_packet(NetSeq(1), 10, 10).is_err(),
+        "no chunk: data refused"
+    );
+}
+
+#[test]
+fn close_waits_for_the_last_packet_and_drops_orphans() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    packet(&s, 0, 10, 1);
+    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    s.request_close(NetSeq(1));
+    assert!(
+        !f.registry.try_close_stream(&s, false),
+        "packet 1 not in yet"
+    );
+    let fx = packet(&s, 1, 10, 1);
+    assert!(fx.close_ready);
+    assert!(f.registry.try_close_stream(&s, false));
+    assert!(f.registry.stream(s.id).is_none());
+    // A session close without CLOSE_STREAM gives up data that has no index.
+    let t = f.stream("c_1", 0, 0);
+    packet(&t, 0, 10, 1);
+    assert!(f.registry.try_close_stream(&t, false));
+    assert_eq!(t.lock().unindexed_packets, 1);
+}
+
+#[test]
+fn metadata_appends_with_padding() {
+    let f = fixture(false);
+    let m = f.stream("metadata", 0, 0);
+    m.append_metadata(b"abc", 5).unwrap();
+    m.append_metadata(b"de", 0).unwrap();
+    assert_eq!(
+        std::fs::read(f.dir().join("metadata")).unwrap(),
+        b"abc\0\0\0\0\0de"
+    );
+    assert_eq!(m.lock().metadata_received, 10);
+    f.commit(&m);
+    assert_eq!(m.lock().metadata_committed, 10);
+    assert!(
+        m.begin_packet(NetSeq(0), 1, 1).is_err(),
+        "no data packets on metadata"
+    );
+}
