@@ -1,6 +1,5 @@
-//! `trelay-consumer` command line.
+//! `trelay-consumer` command line: `send`, `follow` and `bench` (see `--help`).
 
 fn main() -> std::process::ExitCode {
-    eprintln!("trelay-consumer: not built yet");
-    std::process::ExitCode::FAILURE
+    trelay_consumer::cli::main()
 }

@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The team's shared folder (fixtures, tools, docs): `../../shared` from this crate, i.e. next to
-/// the repository. Fails if it is missing.
+/// The shared fixtures and tools: `$TRELAY_SHARED` when set, else the copy vendored in the
+/// repository's `testdata/shared`. Fails if it is missing.
 pub fn shared_dir() -> Result<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    let p = std::env::var_os("TRELAY_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/shared"));
     let p = p
         .canonicalize()
         .with_context(|| format!("shared folder missing at {}", p.display()))?;

@@ -8,7 +8,7 @@ import struct
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-SHARED = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "../../../shared"
+SHARED = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "../../testdata/shared"
 STREAMS = SHARED / "fixtures/lttng-2.13-live-uid/streams"
 # Order of CommandKind::ALL.
 KINDS = [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 13, 16, 17, 18, 19, 20, 21, 22]

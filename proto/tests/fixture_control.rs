@@ -20,7 +20,7 @@ const ROTATE_PADDING: std::ops::Range<usize> = 5..12;
 fn fixture() -> PathBuf {
     let shared = std::env::var_os("TRELAY_SHARED")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/shared"));
     let dir = shared.join("fixtures/lttng-2.13-live-uid");
     assert!(dir.is_dir(), "fixture missing: {}", dir.display());
     dir

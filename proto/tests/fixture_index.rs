@@ -9,7 +9,7 @@ use trelay_proto::Decoded;
 
 fn relay_out() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/lttng-2.13-live-uid/relay-out");
+        .join("../testdata/shared/fixtures/lttng-2.13-live-uid/relay-out");
     assert!(dir.is_dir(), "fixture missing: {}", dir.display());
     dir
 }

@@ -17,8 +17,8 @@ use trelay_proto::lttng::live::{
 use trelay_proto::{Decoded, StreamId};
 
 fn fixture() -> PathBuf {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/lttng-2.13-live-uid");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/shared/fixtures/lttng-2.13-live-uid");
     assert!(dir.is_dir(), "fixture missing: {}", dir.display());
     dir
 }

@@ -4,13 +4,17 @@
 
 use proptest::prelude::*;
 use trelay_proto::lttng::relayd::{
-    decode_command, decode_reply, Command, CommandKind, ControlHeader, DataHeader, MetadataHeader,
-    ProtocolMinor, SendMetadata, CONTROL_HEADER_LEN, DATA_HEADER_LEN,
+    decode_command, decode_framed, decode_reply, Command, CommandKind, ControlHeader, DataHeader,
+    MetadataHeader, ProtocolMinor, SendMetadata, CONTROL_HEADER_LEN, DATA_HEADER_LEN,
 };
 use trelay_proto::{DecodeError, Decoded, NetSeq, StreamId};
 
 #[path = "relayd_props/hostile.rs"]
 mod hostile;
+#[path = "relayd_props/hostile_chunks.rs"]
+mod hostile_chunks;
+#[path = "relayd_props/hostile_replies.rs"]
+mod hostile_replies;
 #[path = "relayd_props/strategies.rs"]
 mod strategies;
 
@@ -70,6 +74,14 @@ proptest! {
         for short in 0..CONTROL_HEADER_LEN {
             prop_assert_eq!(ControlHeader::decode(&wire[..short]), Ok(Decoded::Incomplete { needed: CONTROL_HEADER_LEN }));
         }
+        // As a byte stream, every prefix is incomplete, and the whole message is one Done.
+        for short in [cut_seed % CONTROL_HEADER_LEN, CONTROL_HEADER_LEN + cut] {
+            match decode_framed(&wire[..short], minor)? {
+                Decoded::Incomplete { needed } => prop_assert!(needed > short && needed <= wire.len()),
+                Decoded::Done { .. } => panic!("prefix {short} of {} decoded", wire.len()),
+            }
+        }
+        prop_assert_eq!(decode_framed(&wire, minor)?, Decoded::Done { msg: cmd, used: wire.len() });
     }
 
     #[test]

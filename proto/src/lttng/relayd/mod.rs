@@ -27,9 +27,9 @@ mod wire;
 
 pub use code::ReturnCode;
 pub use command::{
-    decode_command, AddStream, CloseCommand, CloseStream, CloseTraceChunk, Command, CreateSession,
-    CreateTraceChunk, DataPending, GetConfiguration, MetadataHeader, ResetMetadata, RotatePosition,
-    RotateStreams, SendIndex, SendMetadata, Version, MAX_ROTATE_POSITIONS,
+    decode_command, decode_framed, AddStream, CloseCommand, CloseStream, CloseTraceChunk, Command,
+    CreateSession, CreateTraceChunk, DataPending, GetConfiguration, MetadataHeader, ResetMetadata,
+    RotatePosition, RotateStreams, SendIndex, SendMetadata, Version, MAX_ROTATE_POSITIONS,
 };
 pub use data::{DataHeader, DATA_HEADER_LEN};
 pub use header::{CommandKind, ControlHeader, CONTROL_HEADER_LEN};

@@ -9,6 +9,8 @@
 //! the chunk and rotation commands before 11. GET_CONFIGURATION is accepted at any minor, as
 //! LTTng's relay answers it even before VERSION.
 //!
+//! [`decode_framed`] does the framing too, for callers holding a byte stream.
+//!
 //! [`Command::encode`] writes the header (with the computed `data_size`) and the payload.
 //! Names are only checked for framing here; whether they are acceptable path components is the
 //! relay's business.
@@ -40,10 +42,10 @@ pub use stream::{
 
 use bytes::BufMut;
 
-use super::header::{CommandKind, ControlHeader};
+use super::header::{CommandKind, ControlHeader, CONTROL_HEADER_LEN};
 use super::version::ProtocolMinor;
 use super::wire::{exact_len, no_trailing, Fields};
-use crate::codec::DecodeError;
+use crate::codec::{DecodeError, Decoded};
 use crate::id::{NetSeq, SessionId, StreamId};
 
 /// A control-port command, as a sender sends it.
@@ -187,6 +189,26 @@ pub fn decode_command<'a>(
         })?,
     };
     Ok(cmd)
+}
+
+/// Decodes one whole message (header and payload) from the start of a byte stream: incomplete
+/// until the header and all `data_size` payload bytes are there. A header whose `data_size`
+/// exceeds the cap is refused before waiting for the payload. Meant for small commands; a relay
+/// streams SEND_METADATA bytes instead (see [`MetadataHeader`]).
+pub fn decode_framed(
+    buf: &[u8],
+    minor: ProtocolMinor,
+) -> Result<Decoded<Command<'_>>, DecodeError> {
+    let Decoded::Done { msg: header, used } = ControlHeader::decode(buf)? else {
+        return Ok(Decoded::Incomplete {
+            needed: CONTROL_HEADER_LEN,
+        });
+    };
+    let end = used.saturating_add(header.payload_len());
+    let Some(payload) = buf.get(used..end) else {
+        return Ok(Decoded::Incomplete { needed: end });
+    };
+    decode_command(&header, payload, minor).map(|msg| Decoded::Done { msg, used: end })
 }
 
 /// Runs a decoder over the whole payload and refuses bytes it left over.

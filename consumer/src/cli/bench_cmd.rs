@@ -1,0 +1,123 @@
+//! `trelay-consumer bench` arguments and output.
+
+use std::time::Duration;
+
+use crate::bench::{bench, BenchOptions, BenchReport};
+use crate::url::RelayUrl;
+
+/// Arguments of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// The relay: net://HOST[:CONTROL_PORT[:DATA_PORT]].
+    #[arg(long, default_value = "net://127.0.0.1")]
+    url: RelayUrl,
+    /// Number of data streams.
+    #[arg(long, default_value_t = 1)]
+    streams: u32,
+    /// Packet size in bytes (K/M suffixes allowed: 4K, 256K).
+    #[arg(long, default_value = "256K", value_parser = parse_size)]
+    packet_size: usize,
+    /// Seconds to send for.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Control+data connection pairs (streams are dealt among them).
+    #[arg(long, default_value_t = 1)]
+    connections: u32,
+    /// Send no SEND_INDEX.
+    #[arg(long)]
+    no_index: bool,
+    /// SEND_INDEX replies allowed in flight (1: wait for each, like lttng-consumerd).
+    #[arg(long, default_value_t = 1)]
+    index_window: usize,
+    /// Measure this relay process's CPU time.
+    #[arg(long)]
+    relay_pid: Option<u32>,
+    /// Session name.
+    #[arg(long, default_value = "trelay-bench")]
+    session: String,
+    /// Hostname.
+    #[arg(long, default_value = "bench")]
+    hostname: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses `4096`, `4K`, `256KiB`, `1M`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.trim_end_matches(['i', 'B', 'b']).char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1024),
+        Some((i, 'M' | 'm')) => (&t[..i], 1024 * 1024),
+        _ => (t, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("bad size {s:?}"))
+}
+
+/// Runs `bench`.
+pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
+    if !(a.duration > 0.0 && a.duration < 86_400.0) {
+        anyhow::bail!("--duration must be between 0 and 86400 seconds");
+    }
+    let o = BenchOptions {
+        url: a.url,
+        streams: a.streams,
+        packet_size: a.packet_size,
+        duration: Duration::from_secs_f64(a.duration),
+        connections: a.connections,
+        no_index: a.no_index,
+        index_window: a.index_window,
+        relay_pid: a.relay_pid,
+        session: a.session,
+        hostname: a.hostname,
+    };
+    let r = bench(&o).await?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        print_human(&r);
+    }
+    Ok(())
+}
+
+fn print_human(r: &BenchReport) {
+    println!(
+        "{} stream(s) over {} connection(s), {} B packets, {}: {:.1} MB/s, {:.0} packets/s ({} packets, {} bytes in {:.2} s)",
+        r.streams,
+        r.connections,
+        r.packet_size,
+        if r.index { "with index" } else { "no index" },
+        r.mb_per_s,
+        r.packets_per_s,
+        r.packets,
+        r.bytes,
+        r.seconds
+    );
+    if let Some(p) = r.index_rtt_us {
+        println!(
+            "SEND_INDEX round trip: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+            p.p50, p.p90, p.p99, p.max
+        );
+    }
+    if let (Some(cpu), Some(per_gb)) = (r.relay_cpu_s, r.relay_cpu_s_per_gb) {
+        println!("relay CPU: {cpu:.2} s ({per_gb:.2} s per GB)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("4K"), Ok(4096));
+        assert_eq!(parse_size("256KiB"), Ok(262_144));
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert!(parse_size("x").is_err());
+        assert!(parse_size("").is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! `trelay-consumer bench` smoke test: short runs against lttng-relayd and trelayd whose output
+//! babeltrace2 reads completely (one line per generated event). No timing is asserted.
+
+mod consumer_support;
+
+use anyhow::{ensure, Context, Result};
+use consumer_support::*;
+use std::time::Duration;
+use trelay_consumer::bench::{bench, BenchOptions, BenchReport};
+use trelay_consumer::url::RelayUrl;
+use trelay_integration::relay::{free_ports, LttngRelayd, Ports, Trelayd};
+
+fn run(
+    p: Ports,
+    pid: Option<u32>,
+    streams: u32,
+    connections: u32,
+    no_index: bool,
+    session: &str,
+) -> Result<BenchReport> {
+    let o = BenchOptions {
+        url: RelayUrl {
+            host: "127.0.0.1".into(),
+            control_port: p.control,
+            data_port: p.data,
+        },
+        streams,
+        packet_size: 4096,
+        duration: Duration::from_millis(200),
+        connections,
+        no_index,
+        index_window: 4,
+        relay_pid: pid,
+        session: session.into(),
+        hostname: "benchhost".into(),
+    };
+    Ok(runtime().block_on(bench(&o))?)
+}
+
+fn check(out: &std::path::Path, r: &BenchReport) -> Result<()> {
+    ensure!(r.packets > 0 && r.bytes == r.packets * 4096, "{r:?}");
+    ensure!(r.index == r.index_rtt_us.is_some(), "{r:?}");
+    ensure!(r.relay_paths.len() == 1, "{r:?}");
+    let dir = out.join(&r.relay_paths[0]);
+    let text = bt(&dir).with_context(|| format!("babeltrace2 on {}", dir.display()))?;
+    let lines = text.lines().count() as u64;
+    if lines != r.events {
+        let sizes: Vec<String> = files(&dir)
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f.display(),
+                    std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0)
+                )
+            })
+            .collect();
+        anyhow::bail!(
+            "babeltrace2 read {lines} events, the bench sent {} ({r:?}); files: {sizes:?}",
+            r.events
+        );
+    }
+    ensure!(
+        text.lines().all(|l| l.contains("trelay:synthetic")),
+        "unexpected event"
+    );
+    // One trace directory per connection.
+    let traces = std::fs::read_dir(dir.join("ust/uid"))?.count() as u32;
+    ensure!(
+        traces == r.connections,
+        "{traces} trace dirs for {} connections",
+        r.connections
+    );
+    Ok(())
+}
+
+#[test]
+fn bench_output_is_readable_on_both_relays() -> Result<()> {
+    let tmp = tempfile::Builder::new().prefix("trelay-cb-").tempdir()?;
+    let mut reference = LttngRelayd::start(&tmp.path().join("ref"), free_ports()?, &[])?;
+    let mut ours = Trelayd::start(&tmp.path().join("trelayd"), &["--durability=none"])?;
+    for (i, (no_index, streams, conns)) in [(false, 2, 1), (true, 3, 2)].into_iter().enumerate() {
+        let name = format!("b{i}");
+        let r = run(reference.ports, None, streams, conns, no_index, &name)?;
+        check(&reference.out, &r).context("lttng-relayd")?;
+        let r = run(ours.ports, None, streams, conns, no_index, &name)?;
+        check(&ours.out, &r).with_context(|| format!("trelayd\n{}", ours.log_tail()))?;
+        ensure!(r.relay_cpu_s.is_none());
+    }
+    reference.stop()?;
+    ensure!(
+        ours.stop()? == 0,
+        "trelayd exit status\n{}",
+        ours.log_tail()
+    );
+    Ok(())
+}
