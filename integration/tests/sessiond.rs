@@ -36,6 +36,22 @@ fn per_pid_short_lived_apps_live() -> Result<()> {
 }
 
 #[test]
+fn regenerate_metadata() -> Result<()> {
+    let mut sc = Scenario::new("regen");
+    sc.steps = vec![
+        Step::Run(1, 100),
+        Step::RegenerateMetadata,
+        Step::Run(1, 100),
+    ];
+    let out = run(&sc)?;
+    ensure!(
+        out.log.contains("metadata reset"),
+        "no RESET_METADATA reached trelayd"
+    );
+    Ok(())
+}
+
+#[test]
 fn two_channels() -> Result<()> {
     let mut sc = Scenario::new("two");
     sc.channels = vec![

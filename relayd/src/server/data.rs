@@ -71,11 +71,11 @@ async fn serve(
     buf: &mut [u8],
 ) -> Result<(), DataError> {
     let mut header = [0u8; HEADER_LEN];
+    let mut drain = None;
     loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = conn.read(&mut header) => r.map_err(DataError::Net)?,
-        };
+        let first = super::read_next(conn, &mut header, shutdown, &mut drain)
+            .await
+            .map_err(DataError::Net)?;
         if first == 0 {
             return Ok(());
         }

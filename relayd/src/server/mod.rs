@@ -189,6 +189,37 @@ impl Relay {
     }
 }
 
+/// How long a connection may stay silent once shutdown began before it is closed.
+const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(200);
+/// How long a connection may keep sending once shutdown began.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Reads the start of the next message. Once shutdown began, what the peer already sent is still
+/// read (messages in flight are received, not dropped) until the connection goes quiet for
+/// [`DRAIN_IDLE`] or [`DRAIN_MAX`] passed; then `Ok(0)` ends the connection like an EOF.
+pub(crate) async fn read_next(
+    sock: &mut TcpStream,
+    buf: &mut [u8],
+    shutdown: &CancellationToken,
+    drain_since: &mut Option<Instant>,
+) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    if !shutdown.is_cancelled() {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            r = sock.read(buf) => return r,
+        }
+    }
+    let since = *drain_since.get_or_insert_with(Instant::now);
+    if since.elapsed() >= DRAIN_MAX {
+        return Ok(0);
+    }
+    match tokio::time::timeout(DRAIN_IDLE, sock.read(buf)).await {
+        Ok(r) => r,
+        Err(_) => Ok(0),
+    }
+}
+
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     nodelay: bool,
