@@ -83,7 +83,21 @@ impl Sandbox {
                     .map(|m| m.len() == 16 + 72)
                     .unwrap_or(false)
             },
-        )?;
+        )
+        .map_err(|e| {
+            let sizes: Vec<_> = trelay_integration::files_under(&self.relay.out)
+                .into_iter()
+                .map(|f| {
+                    (
+                        std::fs::metadata(self.relay.out.join(&f))
+                            .map(|m| m.len())
+                            .unwrap_or(0),
+                        f,
+                    )
+                })
+                .collect();
+            anyhow::anyhow!("{e}\n{sizes:?}\n{}", self.relay.log_tail())
+        })?;
         ensure!(self.relay.alive(), "trelayd died");
         Ok(())
     }
@@ -261,6 +275,24 @@ fn connection_cut_mid_packet() -> Result<()> {
                 .unwrap_or(false)
         },
     )?;
+    sb.still_serves("after")?;
+    sb.nothing_escaped()
+}
+
+#[test]
+fn a_peer_reusing_another_sessions_ids_stays_in_its_own_folder() -> Result<()> {
+    // Both sessions claim the same sessiond uuid and session id (the test client always sends
+    // the same ones) while both are alive: chunks are not shared across session folders.
+    let mut sb = Sandbox::new()?;
+    let mut victim = sb.session("victim")?;
+    let (hv, _) = victim.add_stream("chan_0", "ust")?;
+    let mut intruder = sb.session("intruder")?;
+    let (hi, rc) = intruder.add_stream("chan_1", "ust")?;
+    ensure!(rc == OK && hv != hi);
+    let victim_dir = sb.relay.out.join("host/victim-20261123-062223/ust");
+    let intruder_dir = sb.relay.out.join("host/intruder-20261123-062223/ust");
+    ensure!(victim_dir.join("chan_0").exists() && !victim_dir.join("chan_1").exists());
+    ensure!(intruder_dir.join("chan_1").exists());
     sb.still_serves("after")?;
     sb.nothing_escaped()
 }

@@ -60,11 +60,12 @@ fn tracefile_size_and_count() -> Result<()> {
     sc.steps = vec![Step::Run(2, 2000)];
     let out = run(&sc)?;
     let files = trelay_integration::files_under(&out.ours);
-    let numbered = files
-        .iter()
-        .filter(|f| f.to_string_lossy().ends_with("chan_0_1"))
-        .count();
-    ensure!(numbered == 1, "expected rotated tracefiles, got {files:?}");
+    // Some CPU's stream must have moved on to its second file (chan_<cpu>_1).
+    let second = files.iter().any(|f| {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+        name.is_some_and(|n| n.starts_with("chan_") && n.ends_with("_1") && n.len() == 8)
+    });
+    ensure!(second, "expected rotated tracefiles, got {files:?}");
     Ok(())
 }
 

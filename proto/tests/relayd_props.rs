@@ -11,6 +11,10 @@ use trelay_proto::{DecodeError, Decoded, NetSeq, StreamId};
 
 #[path = "relayd_props/hostile.rs"]
 mod hostile;
+#[path = "relayd_props/hostile_chunks.rs"]
+mod hostile_chunks;
+#[path = "relayd_props/hostile_replies.rs"]
+mod hostile_replies;
 #[path = "relayd_props/strategies.rs"]
 mod strategies;
 

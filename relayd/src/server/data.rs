@@ -156,7 +156,7 @@ async fn write_packet(
     if fx.first_packet {
         session.lock().new_streams = true;
     }
-    if fx.completed && session.params.live_timer > 0 {
+    if fx.rotated || (fx.completed && session.params.live_timer > 0) {
         registry.request_commit(session, [stream.clone()]);
     }
     if fx.close_ready {

@@ -20,9 +20,13 @@ use std::sync::{Arc, Mutex, Weak};
 
 pub use trelay_proto::lttng::relayd::CloseCommand;
 
-/// Registry key of a chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Registry key of a chunk. Besides LTTng's (sessiond uuid, sessiond session id, chunk id), the
+/// key holds the session directory: relay sessions of one sessiond session resolve to the same
+/// directory, and a peer that reuses another session's uuid and id cannot reach its chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChunkKey {
+    /// The session directory (absolute).
+    pub session_dir: PathBuf,
     /// The sessiond's uuid.
     pub sessiond_uuid: [u8; 16],
     /// The sessiond's own session id.
@@ -63,7 +67,7 @@ impl Chunk {
 
     /// Registry key.
     pub fn key(&self) -> ChunkKey {
-        self.key
+        self.key.clone()
     }
 
     /// Its directory relative to the session directory (`""` = the session directory).
@@ -250,7 +254,7 @@ impl ChunkRegistry {
         override_name: Option<&str>,
         path: impl FnOnce() -> String,
     ) -> (Arc<Chunk>, bool) {
-        let mut entry = self.chunks.entry(key).or_default();
+        let mut entry = self.chunks.entry(key.clone()).or_default();
         if let Some(c) = entry.upgrade() {
             return (c, false);
         }
@@ -291,6 +295,7 @@ mod tests {
 
     fn key(id: u64) -> ChunkKey {
         ChunkKey {
+            session_dir: PathBuf::from("/unused"),
             sessiond_uuid: [1; 16],
             sessiond_session_id: 7,
             chunk_id: id,

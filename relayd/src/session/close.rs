@@ -71,7 +71,7 @@ impl Stream {
         }
         st.index = None;
         st.rotation = None;
-        st.chunk = None;
+        st.switch_chunk(None);
         if st.lost_packets + st.unindexed_packets > 0 {
             tracing::warn!(
                 stream = %self.id,

@@ -4,7 +4,8 @@
 //! 1. fdatasync every data file written since the previous commit (once per file);
 //! 2. append the completed index entries to their index files (one write per file);
 //! 3. fdatasync every index file appended to (once per file);
-//! 4. advance each stream's committed frontier (entries and metadata bytes viewers may read).
+//! 4. advance each stream's committed frontier (entries and metadata bytes viewers may read);
+//! 5. release the chunks the streams left, so a chunk is archived (or deleted) only complete.
 //!
 //! An index entry is therefore never durable before the bytes it points to. With
 //! `--durability=none` the order is the same and the fsyncs are skipped. Groups of one session
@@ -27,6 +28,7 @@ pub struct CommitQueue {
     requested: Mutex<Vec<Arc<Stream>>>,
     running: AtomicBool,
     serial: Mutex<()>,
+    idle: tokio::sync::Notify,
 }
 
 impl CommitQueue {
@@ -56,6 +58,7 @@ impl CommitQueue {
                 if more && !self.running.swap(true, Ordering::AcqRel) {
                     continue;
                 }
+                self.idle.notify_waiters();
                 return;
             }
             if let Err(e) = self.commit(&batch, durability) {
@@ -64,15 +67,31 @@ impl CommitQueue {
         }
     }
 
+    /// Waits until no commit of this session is requested or running (at most `limit`).
+    pub async fn idle(&self, limit: std::time::Duration) {
+        let wait = async {
+            loop {
+                let notified = self.idle.notified();
+                if !self.running.load(Ordering::Acquire) && lock(&self.requested).is_empty() {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+
     /// Commits `streams` now on the calling thread.
     pub fn commit(&self, streams: &[Arc<Stream>], durability: Durability) -> std::io::Result<()> {
         let _serial = lock(&self.serial);
         let sync = durability == Durability::Beacon;
         let mut work = Vec::with_capacity(streams.len());
+        let mut retired = Vec::new();
         for s in streams {
             let mut st = s.lock();
             let ready = std::mem::take(&mut st.ready);
             let files = std::mem::take(&mut st.unsynced);
+            retired.append(&mut st.retired);
             work.push((s, ready, files, st.metadata_received));
         }
         // 1. data files
@@ -128,6 +147,8 @@ impl CommitQueue {
                 st.metadata_committed = meta;
             }
         }
+        // 5. chunks the streams left are complete on disk: let them go (archive, delete).
+        drop(retired);
         Ok(())
     }
 }

@@ -123,6 +123,7 @@ impl Session {
     /// The registry key of chunk `chunk_id` of this session's sessiond session.
     pub fn chunk_key(&self, chunk_id: u64) -> ChunkKey {
         ChunkKey {
+            session_dir: self.abs_dir.clone(),
             sessiond_uuid: self.params.sessiond_uuid,
             sessiond_session_id: self.params.sessiond_session_id,
             chunk_id,
@@ -298,10 +299,7 @@ impl Registry {
     /// Commits every stream of every session that holds uncommitted work.
     pub fn commit_all(&self) {
         for s in self.streams.iter() {
-            let has_work = {
-                let st = s.lock();
-                !st.ready.is_empty() || !st.unsynced.is_empty()
-            };
+            let has_work = s.lock().has_commit_work();
             if has_work {
                 self.request_commit(&s.session, [s.clone()]);
             }

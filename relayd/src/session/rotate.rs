@@ -59,7 +59,7 @@ impl Stream {
             }
             st.data = data;
             st.size_current = 0;
-            st.chunk = next;
+            st.switch_chunk(next);
             st.completed_rotations = st.completed_rotations.saturating_add(1);
             return Ok(true);
         }
@@ -125,7 +125,7 @@ impl Stream {
         let Some(r) = st.rotation.take() else {
             return false;
         };
-        st.chunk = r.next;
+        st.switch_chunk(r.next);
         st.completed_rotations = st.completed_rotations.saturating_add(1);
         self.try_complete(st);
         true

@@ -112,6 +112,9 @@ pub struct StreamState {
     pub ready: Vec<ReadyEntry>,
     /// Data files written since the last commit.
     pub unsynced: Vec<Arc<File>>,
+    /// Chunks the stream left (rotation, close): released by the next commit, once what the
+    /// stream wrote into them is durable, so an archived chunk is complete when it is released.
+    pub retired: Vec<Arc<Chunk>>,
     /// Entries completed so far (viewer packet count once committed).
     pub index_received: u64,
     /// Entries committed so far.
@@ -205,6 +208,7 @@ impl Stream {
                 pending: BTreeMap::new(),
                 ready: Vec::new(),
                 unsynced: Vec::new(),
+                retired: Vec::new(),
                 index_received: 0,
                 index_committed: 0,
                 received_psn: None,
@@ -224,6 +228,22 @@ impl Stream {
     /// Locks the stream state (never hold the guard across an `.await`).
     pub fn lock(&self) -> MutexGuard<'_, StreamState> {
         lock(&self.state)
+    }
+}
+
+impl StreamState {
+    /// Leaves the current chunk for `next`; the old one is released by the next commit.
+    pub fn switch_chunk(&mut self, next: Option<Arc<Chunk>>) {
+        if let Some(old) = std::mem::replace(&mut self.chunk, next) {
+            if !self.retired.iter().any(|c| Arc::ptr_eq(c, &old)) {
+                self.retired.push(old);
+            }
+        }
+    }
+
+    /// Whether a commit has something to do.
+    pub fn has_commit_work(&self) -> bool {
+        !self.ready.is_empty() || !self.unsynced.is_empty() || !self.retired.is_empty()
     }
 }
 

@@ -163,6 +163,12 @@ async fn serve(
         .map_err(|_| "peer stalled in the middle of a message".to_owned())??;
         conn.out.clear();
         let command = hdr.cmd;
+        if command == CommandKind::TraceChunkExists.to_u32() {
+            // Chunks that streams left are released by their commit: answer once it ran.
+            if let Some(s) = &conn.session {
+                s.commit.idle(MESSAGE_TIMEOUT).await;
+            }
+        }
         let flow = dispatch(registry, conn, &hdr, payload);
         if !conn.out.is_empty() {
             sock.write_all(&conn.out)

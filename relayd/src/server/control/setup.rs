@@ -131,6 +131,7 @@ pub(super) fn create_session(registry: &Registry, conn: &mut Conn, c: CreateSess
     if !minor.has_trace_chunks() {
         // Pre-2.11 peers send stream paths relative to the output root: one anonymous chunk there.
         let key = ChunkKey {
+            session_dir: registry.output().to_path_buf(),
             sessiond_uuid: [0; 16],
             sessiond_session_id: u64::MAX - session.id.0,
             chunk_id: 0,

@@ -132,7 +132,7 @@ pub(super) fn send_index(registry: &Registry, conn: &mut Conn, i: SendIndex) -> 
     match stream.add_index(i.net_seq, half, registry.settings.max_pending_per_stream) {
         Ok(fx) => {
             let live = session.params.live_timer > 0;
-            if live && (fx.completed || i.is_beacon()) {
+            if fx.rotated || (live && (fx.completed || i.is_beacon())) {
                 registry.request_commit(&session, [stream.clone()]);
             }
             if fx.close_ready {
