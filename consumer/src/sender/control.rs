@@ -1,11 +1,12 @@
-//! The control connection: commands and their replies, in order.
+//! The control connection: commands and their replies, in order, encoded and decoded with
+//! `trelay_proto::lttng::relayd` in the layouts of the negotiated protocol minor.
 //!
 //! Commands that need an answer before the caller can go on (ADD_STREAM, CREATE_SESSION, …) are
 //! strict request/reply. SEND_INDEX (and beacons, which are SEND_INDEX too) are *pipelined*: up
-//! to `window` of them may be in flight, their 4-byte replies read later in order, so the index
-//! round trip overlaps with the next data packet. A window of 1 behaves like LTTng's consumer
-//! daemon (each index waits for its reply before the next one is sent). Any other command first
-//! collects the replies in flight. The write buffer is reused for every command.
+//! to `window` of them may be in flight, their replies read later in order, so the index round
+//! trip overlaps with the next data packet. A window of 1 behaves like LTTng's consumer daemon
+//! (each index waits for its reply before the next one is sent). Any other command first
+//! collects the replies in flight. The write and read buffers are reused for every command.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -14,20 +15,22 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use trelay_proto::lttng::relayd::{
+    decode_reply, Command, CommandKind, ControlHeader, MetadataHeader, ProtocolMinor, Reply,
+    ReturnCode, SendIndex,
+};
+use trelay_proto::{Decoded, StreamId};
 
-use super::wire::{Cmd, LTTNG_OK};
 use super::SendError;
-
-/// Largest path a relay may return (CREATE_SESSION, CLOSE_TRACE_CHUNK).
-const MAX_REPLY_PATH: u32 = 4096;
 
 /// A control connection to a relay.
 #[derive(Debug)]
 pub struct ControlConn {
     rd: BufReader<OwnedReadHalf>,
     wr: OwnedWriteHalf,
-    /// Reused buffer for outgoing commands.
-    pub(crate) out: Vec<u8>,
+    minor: ProtocolMinor,
+    out: Vec<u8>,
+    reply: Vec<u8>,
     in_flight: VecDeque<Instant>,
     window: usize,
     rtt: Option<Histogram<u64>>,
@@ -41,11 +44,18 @@ impl ControlConn {
         ControlConn {
             rd: BufReader::with_capacity(4096, rd),
             wr,
+            minor: ProtocolMinor::CURRENT,
             out: Vec::with_capacity(4096),
+            reply: Vec::with_capacity(64),
             in_flight: VecDeque::new(),
             window: window.max(1),
             rtt: None,
         }
+    }
+
+    /// Sets the negotiated minor (layouts of later commands and replies).
+    pub(crate) fn set_minor(&mut self, minor: ProtocolMinor) {
+        self.minor = minor;
     }
 
     /// Records the round-trip time of every SEND_INDEX from now on, in nanoseconds.
@@ -58,66 +68,84 @@ impl ControlConn {
         self.rtt.as_ref()
     }
 
-    /// Writes what is in the buffer and clears it.
-    pub(crate) async fn flush_out(&mut self, cmd: Cmd) -> Result<(), SendError> {
+    async fn write_out(&mut self, kind: CommandKind) -> Result<(), SendError> {
         let r = self.wr.write_all(&self.out).await;
         self.out.clear();
-        r.map_err(|e| SendError::io(cmd, e))
+        r.map_err(|e| SendError::io(kind, e))
     }
 
-    /// Writes the buffered command plus `extra` bytes (sent without copying them).
-    pub(crate) async fn flush_with(&mut self, cmd: Cmd, extra: &[u8]) -> Result<(), SendError> {
-        self.flush_out(cmd).await?;
-        self.wr
-            .write_all(extra)
-            .await
-            .map_err(|e| SendError::io(cmd, e))
-    }
-
-    /// Sends the buffered command and reads exactly `reply.len()` bytes of reply, after the
-    /// replies still in flight.
-    pub(crate) async fn call(&mut self, cmd: Cmd, reply: &mut [u8]) -> Result<(), SendError> {
+    /// Sends `cmd` and returns its reply, after the replies still in flight.
+    pub(crate) async fn call(&mut self, cmd: &Command<'_>) -> Result<Reply, SendError> {
         self.drain_indexes().await?;
-        self.flush_out(cmd).await?;
-        self.read(cmd, reply).await
+        cmd.encode(self.minor, &mut self.out);
+        self.write_out(cmd.kind()).await?;
+        self.read_reply(cmd.kind()).await
     }
 
-    /// Sends the buffered command and expects a generic reply of LTTNG_OK.
-    pub(crate) async fn call_ok(&mut self, cmd: Cmd) -> Result<(), SendError> {
-        let mut r = [0u8; 4];
-        self.call(cmd, &mut r).await?;
-        check_ok(cmd, u32::from_be_bytes(r))
-    }
-
-    /// Reads exactly `buf.len()` reply bytes.
-    pub(crate) async fn read(&mut self, cmd: Cmd, buf: &mut [u8]) -> Result<(), SendError> {
-        self.rd
-            .read_exact(buf)
-            .await
-            .map(|_| ())
-            .map_err(|e| SendError::io(cmd, e))
-    }
-
-    /// Reads a `u32` length then that many path bytes (NUL-terminated).
-    pub(crate) async fn read_path(&mut self, cmd: Cmd, len: u32) -> Result<String, SendError> {
-        if len > MAX_REPLY_PATH {
-            return Err(SendError::BadReply {
-                cmd: cmd.name(),
-                reason: format!("path of {len} bytes"),
-            });
+    /// Sends `cmd` and expects a generic reply of LTTNG_OK.
+    pub(crate) async fn call_ok(&mut self, cmd: &Command<'_>) -> Result<(), SendError> {
+        match self.call(cmd).await? {
+            Reply::Generic(code) => check_ok(cmd.kind(), code),
+            other => Err(unexpected(cmd.kind(), &other)),
         }
-        let mut p = vec![0u8; len as usize];
-        self.read(cmd, &mut p).await?;
-        let end = p.iter().position(|&b| b == 0).unwrap_or(p.len());
-        Ok(String::from_utf8_lossy(&p[..end]).into_owned())
     }
 
-    /// Sends the buffered SEND_INDEX, keeping at most `window` replies outstanding.
-    pub(crate) async fn pipelined_index(&mut self) -> Result<(), SendError> {
+    async fn read_reply(&mut self, kind: CommandKind) -> Result<Reply, SendError> {
+        loop {
+            match decode_reply(kind, self.minor, &self.reply) {
+                Ok(Decoded::Done { msg, used }) => {
+                    self.reply.drain(..used);
+                    return Ok(msg);
+                }
+                Ok(Decoded::Incomplete { needed }) => {
+                    let have = self.reply.len();
+                    self.reply.resize(needed.max(have + 1), 0);
+                    let r = self.rd.read_exact(&mut self.reply[have..]).await;
+                    if let Err(e) = r {
+                        self.reply.truncate(have);
+                        return Err(SendError::io(kind, e));
+                    }
+                }
+                Err(e) => {
+                    self.reply.clear();
+                    return Err(SendError::BadReply {
+                        cmd: kind.name(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// SEND_METADATA (no reply): the header and sub-header, then `data` written from the
+    /// caller's buffer.
+    pub(crate) async fn send_metadata(
+        &mut self,
+        stream: StreamId,
+        data: &[u8],
+        padding: u32,
+    ) -> Result<(), SendError> {
+        let kind = CommandKind::SendMetadata;
+        ControlHeader::new(kind, (MetadataHeader::LEN + data.len()) as u64).encode(&mut self.out);
+        MetadataHeader {
+            stream_id: stream,
+            padding_size: padding,
+        }
+        .encode(&mut self.out);
+        self.write_out(kind).await?;
+        self.wr
+            .write_all(data)
+            .await
+            .map_err(|e| SendError::io(kind, e))
+    }
+
+    /// Sends a SEND_INDEX, keeping at most `window` replies outstanding.
+    pub(crate) async fn pipelined_index(&mut self, idx: SendIndex) -> Result<(), SendError> {
         while self.in_flight.len() >= self.window {
             self.read_index_reply().await?;
         }
-        self.flush_out(Cmd::SendIndex).await?;
+        Command::SendIndex(idx).encode(self.minor, &mut self.out);
+        self.write_out(CommandKind::SendIndex).await?;
         self.in_flight.push_back(Instant::now());
         Ok(())
     }
@@ -136,14 +164,17 @@ impl ControlConn {
     }
 
     async fn read_index_reply(&mut self) -> Result<(), SendError> {
-        let mut r = [0u8; 4];
-        self.read(Cmd::SendIndex, &mut r).await?;
+        let kind = CommandKind::SendIndex;
+        let reply = self.read_reply(kind).await?;
         let sent = self.in_flight.pop_front();
         if let (Some(h), Some(sent)) = (self.rtt.as_mut(), sent) {
             let ns = u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX);
             let _ = h.record(ns.max(1));
         }
-        check_ok(Cmd::SendIndex, u32::from_be_bytes(r))
+        match reply {
+            Reply::Generic(code) => check_ok(kind, code),
+            other => Err(unexpected(kind, &other)),
+        }
     }
 
     /// Shuts the write side down (the relay sees EOF) and waits up to `grace` for the relay to
@@ -161,13 +192,21 @@ impl ControlConn {
 }
 
 /// Turns a reply code into an error unless it is LTTNG_OK.
-pub(crate) fn check_ok(cmd: Cmd, code: u32) -> Result<(), SendError> {
-    if code == LTTNG_OK {
+pub(crate) fn check_ok(kind: CommandKind, code: ReturnCode) -> Result<(), SendError> {
+    if code.is_ok() {
         Ok(())
     } else {
         Err(SendError::Refused {
-            cmd: cmd.name(),
-            code,
+            cmd: kind.name(),
+            code: code.0,
         })
+    }
+}
+
+/// A reply of the wrong shape (cannot happen with `decode_reply`, kept as an error).
+pub(crate) fn unexpected(kind: CommandKind, reply: &Reply) -> SendError {
+    SendError::BadReply {
+        cmd: kind.name(),
+        reason: format!("unexpected reply {reply:?}"),
     }
 }

@@ -10,8 +10,9 @@ use std::io::{self, IoSlice};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
-use super::wire::data_header;
 use super::SendError;
+use trelay_proto::lttng::relayd::DataHeader;
+use trelay_proto::{NetSeq, StreamId};
 
 /// Bytes copied per round in the read-and-write fallback.
 const FALLBACK_CHUNK: usize = 256 * 1024;
@@ -49,7 +50,7 @@ impl DataConn {
     ) -> Result<(), SendError> {
         let len =
             u32::try_from(payload.len()).map_err(|_| SendError::TooLarge(payload.len() as u64))?;
-        let header = data_header(stream, seq, len, padding);
+        let header = header(stream, seq, len, padding);
         write_all_vectored(&self.sock, &header, payload)
             .await
             .map_err(io_err)
@@ -66,7 +67,7 @@ impl DataConn {
         padding: u32,
     ) -> Result<(), SendError> {
         let len32 = u32::try_from(len).map_err(|_| SendError::TooLarge(len))?;
-        let header = data_header(stream, seq, len32, padding);
+        let header = header(stream, seq, len32, padding);
         self.sock.write_all(&header).await.map_err(io_err)?;
         let mut off = offset;
         let end = offset + len;
@@ -140,6 +141,17 @@ impl DataConn {
         }
         Ok(())
     }
+}
+
+fn header(stream: u64, seq: u64, data_size: u32, padding_size: u32) -> [u8; 32] {
+    DataHeader {
+        circuit_id: 0,
+        stream_id: StreamId(stream),
+        net_seq: NetSeq(seq),
+        data_size,
+        padding_size,
+    }
+    .to_bytes()
 }
 
 fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<()> {

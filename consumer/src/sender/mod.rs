@@ -10,10 +10,11 @@
 mod control;
 mod data;
 mod session;
-pub mod wire;
 
 use std::io;
 use std::net::SocketAddr;
+
+use trelay_proto::lttng::relayd::{CommandKind, ReturnCode};
 
 pub use control::ControlConn;
 pub use data::DataConn;
@@ -76,9 +77,9 @@ pub enum SendError {
 }
 
 impl SendError {
-    pub(crate) fn io(cmd: wire::Cmd, source: io::Error) -> Self {
+    pub(crate) fn io(kind: CommandKind, source: io::Error) -> Self {
         SendError::Io {
-            cmd: cmd.name(),
+            cmd: kind.name(),
             source,
         }
     }
@@ -94,14 +95,7 @@ impl SendError {
 /// The LTTng name of a reply code.
 pub fn code_name(code: u32) -> &'static str {
     match code {
-        10 => "LTTNG_OK",
-        11 => "LTTNG_ERR_UNK",
-        25 => "LTTNG_ERR_FATAL",
-        26 => "LTTNG_ERR_NOMEM",
-        97 => "LTTNG_ERR_INVALID",
-        152 => "LTTNG_ERR_INVALID_PROTOCOL",
-        153 => "LTTNG_ERR_FILE_CREATION_ERROR",
         0xFFFF_FFFF => "-1",
-        _ => "unknown code",
+        c => ReturnCode(c).name().unwrap_or("unknown code"),
     }
 }

@@ -12,11 +12,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpStream;
 use trelay_proto::ctf::index::IndexEntry;
-use trelay_proto::{SessionId, StreamId};
+use trelay_proto::lttng::relayd::{
+    AddStream, CloseStream, CloseTraceChunk, CloseTraceChunkReply, Command, CommandKind,
+    CreateSession, CreateTraceChunk, DataPending, GetConfiguration, ProtocolMinor, Reply,
+    RotatePosition, RotateStreams, SendIndex, Version,
+};
+use trelay_proto::{NetSeq, SessionId, StreamId};
 
-use super::control::{check_ok, ControlConn};
+use super::control::{check_ok, unexpected, ControlConn};
 use super::data::DataConn;
-use super::wire::{self, Cmd};
 use super::SendError;
 
 /// Oldest relay protocol minor this sender speaks (2.11: trace chunks, 2.11 layouts).
@@ -146,59 +150,70 @@ impl RelaySession {
         let sock = connect(control, "control", cfg.connect_timeout).await?;
         let mut c = ControlConn::new(sock, cfg.index_window);
 
-        wire::control_header(&mut c.out, Cmd::Version, 8);
-        c.out.extend_from_slice(&VERSION.0.to_be_bytes());
-        c.out.extend_from_slice(&VERSION.1.to_be_bytes());
-        let mut r = [0u8; 8];
-        c.call(Cmd::Version, &mut r).await?;
-        let major = u32::from_be_bytes([r[0], r[1], r[2], r[3]]);
-        let minor = u32::from_be_bytes([r[4], r[5], r[6], r[7]]).min(VERSION.1);
+        let version = Command::Version(Version {
+            major: VERSION.0,
+            minor: VERSION.1,
+        });
+        let (major, minor) = match c.call(&version).await? {
+            Reply::Version(v) => (v.major, v.minor.min(VERSION.1)),
+            other => return Err(unexpected(CommandKind::Version, &other)),
+        };
         if major != VERSION.0 || minor < MIN_MINOR {
             return Err(SendError::Version { major, minor });
         }
+        let minor = ProtocolMinor(minor);
+        c.set_minor(minor);
 
         let mut clear_allowed = false;
-        if minor >= 12 {
-            wire::u64s(&mut c.out, Cmd::GetConfiguration, &[0]);
-            let mut r = [0u8; 12];
-            c.call(Cmd::GetConfiguration, &mut r).await?;
-            check_ok(
-                Cmd::GetConfiguration,
-                u32::from_be_bytes([r[0], r[1], r[2], r[3]]),
-            )?;
-            clear_allowed = r[11] & 1 == 1;
+        if minor.has_configuration() {
+            match c
+                .call(&Command::GetConfiguration(GetConfiguration {
+                    query_flags: 0,
+                }))
+                .await?
+            {
+                Reply::Configuration(r) => {
+                    check_ok(CommandKind::GetConfiguration, r.ret_code)?;
+                    clear_allowed = r.flags.0 & 1 == 1;
+                }
+                other => return Err(unexpected(CommandKind::GetConfiguration, &other)),
+            }
         }
 
-        wire::create_session(
-            &mut c.out,
-            &wire::CreateSession {
-                name: &cfg.name,
-                hostname: &cfg.hostname,
-                base_path: "",
-                live_timer: cfg.live_timer_us,
-                uuid: cfg.sessiond_uuid,
-                session_id: cfg.sessiond_session_id,
-                creation_time: cfg.creation_time,
-            },
-        );
-        let mut r = [0u8; 16];
-        c.call(Cmd::CreateSession, &mut r).await?;
-        let id = u64::from_be_bytes(r[..8].try_into().unwrap_or_default());
-        let code = u32::from_be_bytes(r[8..12].try_into().unwrap_or_default());
-        let path_len = u32::from_be_bytes(r[12..16].try_into().unwrap_or_default());
-        let output_path = c.read_path(Cmd::CreateSession, path_len).await?;
-        check_ok(Cmd::CreateSession, code)?;
+        let create = Command::CreateSession(CreateSession {
+            session_name: cfg.name.clone(),
+            hostname: cfg.hostname.clone(),
+            base_path: Some(String::new()),
+            live_timer_us: cfg.live_timer_us,
+            snapshot: false,
+            name_contains_creation_time: false,
+            sessiond_uuid: cfg.sessiond_uuid,
+            sessiond_session_id: cfg.sessiond_session_id,
+            creation_time: cfg.creation_time,
+            current_chunk_id: None,
+        });
+        let (id, output_path) = match c.call(&create).await? {
+            Reply::CreateSession(r) => {
+                check_ok(CommandKind::CreateSession, r.ret_code)?;
+                (r.session_id, r.output_path.unwrap_or_default())
+            }
+            other => return Err(unexpected(CommandKind::CreateSession, &other)),
+        };
 
         let data = DataConn::new(connect(data, "data", cfg.connect_timeout).await?);
 
-        wire::create_trace_chunk(&mut c.out, 0, now_secs());
-        c.call_ok(Cmd::CreateTraceChunk).await?;
-        tracing::debug!(session = id, %output_path, minor, "relay session created");
+        c.call_ok(&Command::CreateTraceChunk(CreateTraceChunk {
+            chunk_id: 0,
+            creation_timestamp: now_secs(),
+            override_name: None,
+        }))
+        .await?;
+        tracing::debug!(session = %id, %output_path, minor = minor.0, "relay session created");
         Ok(RelaySession {
             control: c,
             data,
-            id: SessionId(id),
-            minor,
+            id,
+            minor: minor.0,
             output_path,
             clear_allowed,
             streams: Vec::new(),
@@ -249,14 +264,20 @@ impl RelaySession {
                 "stream {path}/{name}: name or path too long or empty"
             )));
         }
-        wire::add_stream(&mut self.control.out, name, path, 0);
-        let mut r = [0u8; 12];
-        self.control.call(Cmd::AddStream, &mut r).await?;
-        check_ok(
-            Cmd::AddStream,
-            u32::from_be_bytes(r[8..12].try_into().unwrap_or_default()),
-        )?;
-        let handle = StreamId(u64::from_be_bytes(r[..8].try_into().unwrap_or_default()));
+        let cmd = Command::AddStream(AddStream {
+            channel_name: name.to_owned(),
+            pathname: path.to_owned(),
+            tracefile_size: 0,
+            tracefile_count: 0,
+            trace_chunk_id: 0,
+        });
+        let handle = match self.control.call(&cmd).await? {
+            Reply::AddStream(r) => {
+                check_ok(CommandKind::AddStream, r.ret_code)?;
+                r.handle
+            }
+            other => return Err(unexpected(CommandKind::AddStream, &other)),
+        };
         self.streams.push(StreamState {
             handle,
             metadata: name == "metadata",
@@ -270,8 +291,7 @@ impl RelaySession {
 
     /// STREAMS_SENT: makes the streams added so far visible to live viewers.
     pub async fn streams_sent(&mut self) -> Result<(), SendError> {
-        wire::control_header(&mut self.control.out, Cmd::StreamsSent, 0);
-        self.control.call_ok(Cmd::StreamsSent).await
+        self.control.call_ok(&Command::StreamsSent).await
     }
 
     /// SEND_METADATA: `bytes` then `padding` zeros appended to the metadata stream `s`.
@@ -281,9 +301,8 @@ impl RelaySession {
         bytes: &[u8],
         padding: u32,
     ) -> Result<(), SendError> {
-        let handle = self.streams[s.0].handle.0;
-        wire::send_metadata_head(&mut self.control.out, handle, bytes.len(), padding);
-        self.control.flush_with(Cmd::SendMetadata, bytes).await
+        let handle = self.streams[s.0].handle;
+        self.control.send_metadata(handle, bytes, padding).await
     }
 
     /// Sends a packet on the data port: `content` then `padding` zeros; with `index`, also its
@@ -334,8 +353,8 @@ impl RelaySession {
         };
         st.class_id = e.stream_id;
         st.last_psn = (e.packet_seq_num != u64::MAX).then_some(e.packet_seq_num);
-        wire::send_index(&mut self.control.out, st.handle.0, seq, e);
-        self.control.pipelined_index().await
+        let idx = send_index(st.handle, NetSeq(seq), e);
+        self.control.pipelined_index(idx).await
     }
 
     /// A live beacon: nothing on stream `s` until clock value `ts_end`.
@@ -348,8 +367,8 @@ impl RelaySession {
             packet_seq_num: 0,
             ..IndexEntry::default()
         };
-        wire::send_index(&mut self.control.out, st.handle.0, st.last_seq(), &e);
-        self.control.pipelined_index().await
+        let idx = send_index(st.handle, NetSeq(st.last_seq()), &e);
+        self.control.pipelined_index(idx).await
     }
 
     /// Sets the CTF stream class id beacons of `s` carry before its first packet.
@@ -360,47 +379,30 @@ impl RelaySession {
     /// One data-pending round: BEGIN, DATA_PENDING per data stream (QUIESCENT_CONTROL for
     /// metadata), END. Returns whether the relay still waits for data or index of some stream.
     pub async fn data_pending(&mut self) -> Result<bool, SendError> {
-        wire::u64s(&mut self.control.out, Cmd::BeginDataPending, &[self.id.0]);
-        self.control.call_ok(Cmd::BeginDataPending).await?;
+        self.control
+            .call_ok(&Command::BeginDataPending(self.id))
+            .await?;
         for i in 0..self.streams.len() {
             let st = &self.streams[i];
             if st.closed {
                 continue;
             }
-            let mut r = [0u8; 4];
             if st.metadata {
-                wire::u64s(&mut self.control.out, Cmd::QuiescentControl, &[st.handle.0]);
-                self.control.call_ok(Cmd::QuiescentControl).await?;
+                self.control
+                    .call_ok(&Command::QuiescentControl(st.handle))
+                    .await?;
             } else {
-                wire::u64s(
-                    &mut self.control.out,
-                    Cmd::DataPending,
-                    &[st.handle.0, st.last_seq()],
-                );
-                self.control.call(Cmd::DataPending, &mut r).await?;
-                match u32::from_be_bytes(r) {
-                    0 => {}
-                    1 => return Ok(true),
-                    code => {
-                        return Err(SendError::Refused {
-                            cmd: Cmd::DataPending.name(),
-                            code,
-                        })
-                    }
+                let cmd = Command::DataPending(DataPending {
+                    stream_id: st.handle,
+                    last_net_seq: NetSeq(st.last_seq()),
+                });
+                if pending(CommandKind::DataPending, self.control.call(&cmd).await?)? {
+                    return Ok(true);
                 }
             }
         }
-        wire::u64s(&mut self.control.out, Cmd::EndDataPending, &[self.id.0]);
-        let mut r = [0u8; 4];
-        self.control.call(Cmd::EndDataPending, &mut r).await?;
-        match u32::from_be_bytes(r) {
-            0 => Ok(false),
-            1 => Ok(true),
-            code => Err(SendError::Refused {
-                cmd: Cmd::EndDataPending.name(),
-                code,
-            }),
-        }
+        let end = self.control.call(&Command::EndDataPending(self.id)).await?;
+        pending(CommandKind::EndDataPending, end)
     }
 
     /// Repeats [`Self::data_pending`] until nothing is pending or `timeout` passes.
@@ -422,9 +424,11 @@ impl RelaySession {
             return Ok(());
         }
         st.closed = true;
-        let (handle, last) = (st.handle.0, st.last_seq());
-        wire::u64s(&mut self.control.out, Cmd::CloseStream, &[handle, last]);
-        self.control.call_ok(Cmd::CloseStream).await
+        let cmd = Command::CloseStream(CloseStream {
+            stream_id: st.handle,
+            last_net_seq: NetSeq(st.last_seq()),
+        });
+        self.control.call_ok(&cmd).await
     }
 
     /// Ends the session without the data-pending and rotation steps: CLOSE_STREAM for every
@@ -449,45 +453,54 @@ impl RelaySession {
         let mut path = self.output_path.clone();
         if self.chunk_open {
             for metadata in [false, true] {
-                let positions: Vec<(u64, u64)> = self
+                let positions: Vec<RotatePosition> = self
                     .streams
                     .iter()
                     .filter(|s| s.metadata == metadata && !s.closed)
-                    .map(|s| {
-                        (
-                            s.handle.0,
-                            if metadata {
-                                0
-                            } else {
-                                s.last_psn.map_or(0, |p| p.wrapping_add(1))
-                            },
-                        )
+                    .map(|s| RotatePosition {
+                        stream_id: s.handle,
+                        rotate_at_seq_num: if metadata {
+                            0
+                        } else {
+                            s.last_psn.map_or(0, |p| p.wrapping_add(1))
+                        },
                     })
                     .collect();
                 if positions.is_empty() {
                     continue;
                 }
-                wire::rotate_streams_to_none(&mut self.control.out, &positions);
-                self.control.call_ok(Cmd::RotateStreams).await?;
+                let cmd = Command::RotateStreams(RotateStreams {
+                    new_chunk_id: None,
+                    positions,
+                });
+                self.control.call_ok(&cmd).await?;
             }
-            wire::close_trace_chunk(&mut self.control.out, 0, now_secs());
-            let mut r = [0u8; 8];
-            self.control.call(Cmd::CloseTraceChunk, &mut r).await?;
-            let code = u32::from_be_bytes(r[..4].try_into().unwrap_or_default());
-            check_ok(Cmd::CloseTraceChunk, code)?;
-            let len = u32::from_be_bytes(r[4..].try_into().unwrap_or_default());
-            path = self.control.read_path(Cmd::CloseTraceChunk, len).await?;
+            let cmd = Command::CloseTraceChunk(CloseTraceChunk {
+                chunk_id: 0,
+                close_timestamp: now_secs(),
+                close_command: None,
+            });
+            path = match self.control.call(&cmd).await? {
+                Reply::CloseTraceChunk(CloseTraceChunkReply::Closed { path }) => path,
+                Reply::CloseTraceChunk(CloseTraceChunkReply::Failed { ret_code, .. }) => {
+                    return Err(SendError::Refused {
+                        cmd: "CLOSE_TRACE_CHUNK",
+                        code: ret_code.0,
+                    })
+                }
+                other => return Err(unexpected(CommandKind::CloseTraceChunk, &other)),
+            };
             self.chunk_open = false;
             let start = Instant::now();
             loop {
-                wire::u64s(&mut self.control.out, Cmd::TraceChunkExists, &[0]);
-                let mut r = [0u8; 5];
-                self.control.call(Cmd::TraceChunkExists, &mut r).await?;
-                check_ok(
-                    Cmd::TraceChunkExists,
-                    u32::from_be_bytes(r[..4].try_into().unwrap_or_default()),
-                )?;
-                if r[4] == 0 {
+                let exists = match self.control.call(&Command::TraceChunkExists(0)).await? {
+                    Reply::TraceChunkExists(r) => {
+                        check_ok(CommandKind::TraceChunkExists, r.ret_code)?;
+                        r.exists
+                    }
+                    other => return Err(unexpected(CommandKind::TraceChunkExists, &other)),
+                };
+                if !exists {
                     break;
                 }
                 if start.elapsed() > timeout {
@@ -511,5 +524,33 @@ impl RelaySession {
         data.shutdown(Duration::from_secs(30)).await?;
         control.shutdown(Duration::from_secs(2)).await?;
         Ok(path)
+    }
+}
+
+/// A SEND_INDEX for packet `seq` of stream `handle` with the fields of `e`.
+fn send_index(handle: StreamId, seq: NetSeq, e: &IndexEntry) -> SendIndex {
+    SendIndex {
+        relay_stream_id: handle,
+        net_seq: seq,
+        packet_size: e.packet_size,
+        content_size: e.content_size,
+        timestamp_begin: e.timestamp_begin,
+        timestamp_end: e.timestamp_end,
+        events_discarded: e.events_discarded,
+        stream_class_id: e.stream_id,
+        stream_instance_id: e.stream_instance_id,
+        packet_seq_num: e.packet_seq_num,
+    }
+}
+
+/// Reads a DATA_PENDING / END_DATA_PENDING reply as a boolean.
+fn pending(kind: CommandKind, reply: Reply) -> Result<bool, SendError> {
+    match reply {
+        Reply::Pending(p) if p.is_error() => Err(SendError::Refused {
+            cmd: kind.name(),
+            code: p.0,
+        }),
+        Reply::Pending(p) => Ok(p.is_pending()),
+        other => Err(unexpected(kind, &other)),
     }
 }
