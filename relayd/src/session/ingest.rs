@@ -303,6 +303,20 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Half entries waiting in this stream's merge table.
+    pub fn pending_len(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    /// Expires the `n` oldest half entries early (the relay-wide cap was reached).
+    pub fn evict_oldest(&self, n: usize) {
+        let mut st = self.lock();
+        let keep = st.pending.len().saturating_sub(n);
+        make_room(&mut st, keep.saturating_add(1), self.id);
+    }
+}
+
 /// Keeps the merge table of a stream under its cap by expiring the oldest half entries early.
 fn make_room(st: &mut StreamState, max: usize, id: StreamId) {
     while st.pending.len() >= max.max(1) {

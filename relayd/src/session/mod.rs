@@ -306,10 +306,27 @@ impl Registry {
         }
     }
 
-    /// Housekeeping: expire half entries past the merge deadline.
+    /// Housekeeping: expire half entries past the merge deadline, then, if the relay holds more
+    /// half entries than `max_pending_total`, expire the oldest ones of the fullest streams.
     pub fn expire(&self, now: Instant) {
         let deadline = self.settings.merge_deadline();
         let streams: Vec<Arc<Stream>> = self.streams.iter().map(|s| s.clone()).collect();
+        let mut sizes: Vec<(usize, &Arc<Stream>)> =
+            streams.iter().map(|s| (s.pending_len(), s)).collect();
+        let total: usize = sizes.iter().map(|(n, _)| n).sum();
+        let mut excess = total.saturating_sub(self.settings.max_pending_total);
+        if excess > 0 {
+            sizes.sort_by(|a, b| b.0.cmp(&a.0));
+            for (n, s) in sizes {
+                if excess == 0 {
+                    break;
+                }
+                let k = n.min(excess);
+                s.evict_oldest(k);
+                excess -= k;
+                tracing::warn!(stream = %s.id, evicted = k, "relay-wide merge table cap reached");
+            }
+        }
         for s in streams {
             let (lost, unindexed) = s.expire(now, deadline);
             if lost + unindexed > 0 {

@@ -297,3 +297,19 @@ fn metadata_appends_with_padding() {
         "no data packets on metadata"
     );
 }
+
+#[test]
+fn relay_wide_cap_evicts_oldest_halves() {
+    let mut f = fixture(false);
+    f.registry.settings.max_pending_total = 3;
+    let a = f.stream("c_0", 0, 0);
+    let b = f.stream("c_1", 0, 0);
+    for seq in 0..4 {
+        a.add_index(NetSeq(seq), half(10, seq), 64).unwrap();
+    }
+    b.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    f.registry.expire(std::time::Instant::now());
+    assert_eq!(a.pending_len() + b.pending_len(), 3);
+    assert_eq!(a.lock().lost_packets, 2);
+    assert!(a.lock().pending.contains_key(&3), "the newest halves stay");
+}
