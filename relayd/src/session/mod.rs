@@ -316,7 +316,7 @@ impl Registry {
         let total: usize = sizes.iter().map(|(n, _)| n).sum();
         let mut excess = total.saturating_sub(self.settings.max_pending_total);
         if excess > 0 {
-            sizes.sort_by(|a, b| b.0.cmp(&a.0));
+            sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
             for (n, s) in sizes {
                 if excess == 0 {
                     break;
