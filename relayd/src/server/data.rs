@@ -77,7 +77,7 @@ pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: Canc
     };
     if let Some(session) = bound {
         if !shutdown.is_cancelled() {
-            registry.close_session(&session, aborted);
+            registry.close_session(&session, aborted, true);
         }
     }
 }

@@ -313,3 +313,26 @@ fn relay_wide_cap_evicts_oldest_halves() {
     assert_eq!(a.lock().lost_packets, 2);
     assert!(a.lock().pending.contains_key(&3), "the newest halves stay");
 }
+
+#[test]
+fn data_connection_close_ends_streams_waiting_for_data() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    packet(&s, 0, 10, 1);
+    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    s.request_close(NetSeq(3));
+    f.registry.close_session(&f.session, false, false);
+    assert!(
+        f.registry.stream(s.id).is_some(),
+        "control EOF: still waiting for data"
+    );
+    assert!(
+        f.session.lock().current_chunk.is_none(),
+        "control EOF releases chunks"
+    );
+    f.registry.close_session(&f.session, false, true);
+    assert!(
+        f.registry.stream(s.id).is_none(),
+        "data EOF: no more data can come"
+    );
+}
