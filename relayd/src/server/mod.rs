@@ -9,6 +9,7 @@ pub mod control;
 pub mod data;
 mod listener;
 pub mod live;
+mod splice;
 
 use crate::config::Config;
 use crate::session::Registry;

@@ -10,6 +10,7 @@ pub mod chunk;
 mod close;
 pub mod commit;
 pub mod files;
+pub mod frontier;
 pub mod ingest;
 pub mod layout;
 mod metadata;
@@ -254,28 +255,31 @@ impl Registry {
         true
     }
 
-    /// The sender's connection of `session` closed (EOF or error): close every stream once its
-    /// data is in, release the session's chunks, unlist it.
-    pub fn close_session(&self, session: &Arc<Session>, aborted: bool) {
-        {
+    /// One of the sender's connections of `session` closed (EOF or error; §4.6 "session close").
+    ///
+    /// Every stream is closed once its data is in. When the closed connection is the data
+    /// connection, no more data can come: streams still waiting for packets are closed now. When
+    /// it is the control connection, the session lets go of its chunks (no CLOSE_TRACE_CHUNK can
+    /// come any more). The session is unlisted for viewers.
+    pub fn close_session(&self, session: &Arc<Session>, aborted: bool, data_side: bool) {
+        let aborted = {
             let mut st = session.lock();
-            if st.connection_closed && !aborted {
-                return;
-            }
             st.connection_closed = true;
             st.aborted |= aborted;
-        }
-        let aborted = session.lock().aborted;
+            st.aborted
+        };
         for s in self.session_streams(session) {
-            self.try_close_stream(&s, aborted);
+            if !self.try_close_stream(&s, aborted) && data_side {
+                self.try_close_stream(&s, true);
+            }
         }
-        {
+        if !data_side {
             let mut st = session.lock();
             st.current_chunk = None;
             st.pending_closure = None;
         }
         self.remove_session(session.id);
-        tracing::info!(session = %session.id, name = %session.params.name, aborted, "session closed");
+        tracing::info!(session = %session.id, name = %session.params.name, aborted, data_side, "session connection closed");
     }
 
     /// Asks for a commit of `streams` of `session` (runs on a blocking thread, batched).
@@ -316,7 +320,7 @@ impl Registry {
         let total: usize = sizes.iter().map(|(n, _)| n).sum();
         let mut excess = total.saturating_sub(self.settings.max_pending_total);
         if excess > 0 {
-            sizes.sort_by(|a, b| b.0.cmp(&a.0));
+            sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
             for (n, s) in sizes {
                 if excess == 0 {
                     break;

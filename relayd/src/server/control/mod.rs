@@ -110,7 +110,7 @@ pub async fn handle(mut sock: TcpStream, registry: Arc<Registry>, shutdown: Canc
     };
     if let Some(session) = conn.session.take() {
         if !shutdown.is_cancelled() {
-            registry.close_session(&session, aborted);
+            registry.close_session(&session, aborted, false);
         }
     }
 }
