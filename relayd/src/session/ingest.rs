@@ -110,6 +110,7 @@ impl Stream {
         let file = st.data.clone().ok_or(IngestError::NoChunk(id))?;
         if let (Some(v), None) = (self.index_version, &st.index) {
             let idx = IndexFile::create(
+                file.clone(),
                 &chunk,
                 &self.path,
                 &self.name,
