@@ -44,15 +44,20 @@ pub fn create_data(
 #[derive(Debug)]
 pub struct IndexFile {
     file: File,
+    /// The data file whose packets this index file describes.
+    data: Arc<File>,
     version: IndexVersion,
     len: Mutex<u64>,
     committed_entries: Mutex<u64>,
 }
 
 impl IndexFile {
-    /// Creates index file number `file_no` of stream `name` (in `path/index/`) with its header.
+    /// Creates index file number `file_no` of stream `name` (in `path/index/`) with its header;
+    /// it indexes the packets of `data`.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         chunk: &Chunk,
+        data: Arc<File>,
         path: &str,
         name: &str,
         tracefile_size: u64,
@@ -71,6 +76,7 @@ impl IndexFile {
         file.write_all_at(&header, 0)?;
         Ok(Arc::new(IndexFile {
             file,
+            data,
             version,
             len: Mutex::new(header.len() as u64),
             committed_entries: Mutex::new(0),
@@ -103,6 +109,32 @@ impl IndexFile {
     /// Entries of this file that are committed.
     pub fn committed_entries(&self) -> u64 {
         *lock(&self.committed_entries)
+    }
+
+    /// The data file whose packets this file indexes.
+    pub fn data(&self) -> &Arc<File> {
+        &self.data
+    }
+
+    /// Reads entry number `n` of this file (positional read; only committed entries are
+    /// complete on disk, the caller bounds `n`).
+    pub fn read_entry(&self, n: u64) -> std::io::Result<IndexEntry> {
+        use trelay_proto::ctf::index::IndexHeader;
+        use trelay_proto::Decoded;
+        let header = IndexHeader::new(self.version);
+        let pos = header
+            .entry_position(n)
+            .ok_or_else(|| std::io::Error::other("index entry position overflows"))?;
+        let mut buf = [0u8; 128];
+        let len = usize::try_from(header.entry_len).unwrap_or(usize::MAX);
+        let bytes = buf
+            .get_mut(..len)
+            .ok_or_else(|| std::io::Error::other("index entry too long"))?;
+        self.file.read_exact_at(bytes, pos)?;
+        match IndexEntry::decode(&header, bytes) {
+            Decoded::Done { msg, .. } => Ok(msg),
+            Decoded::Incomplete { .. } => Err(std::io::Error::other("short index entry")),
+        }
     }
 }
 

@@ -111,6 +111,7 @@ impl Stream {
         if let (Some(v), None) = (self.index_version, &st.index) {
             let idx = IndexFile::create(
                 &chunk,
+                file.clone(),
                 &self.path,
                 &self.name,
                 self.tracefile_size,

@@ -173,6 +173,7 @@ impl Stream {
                 let index = match self.index_version {
                     Some(v) => Some(IndexFile::create(
                         next,
+                        data.clone(),
                         &self.path,
                         &self.name,
                         self.tracefile_size,
