@@ -89,6 +89,13 @@ fn old_sender(minor: u32, index_minor: u32, entry_len: u64) -> Result<()> {
     let mut close = h.to_be_bytes().to_vec();
     close.extend_from_slice(&0u64.to_be_bytes());
     ensure!(c.status(7, &close)? == OK);
+    // The packet is in once the stream closed (it waited for packet 0).
+    let data = relay.out.join("h/old-20261123-062223/kernel/chan_0");
+    trelay_integration::wait_for(std::time::Duration::from_secs(20), "packet 0", || {
+        std::fs::metadata(&data)
+            .map(|m| m.len() == 4096)
+            .unwrap_or(false)
+    })?;
     drop(c);
     drop(d);
     ensure!(relay.stop()? == 0);

@@ -117,7 +117,7 @@ impl Source for Registry {
             .index
             .read_entry(n - seg.first)
             .map_err(|e| EntryError::Io(n, e))?;
-        Ok((entry, seg.index.data().clone()))
+        Ok((entry, seg.index.data.clone()))
     }
 
     fn metadata_file(&self, st: &Arc<Stream>) -> Option<Arc<File>> {

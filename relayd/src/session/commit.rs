@@ -88,6 +88,7 @@ impl CommitQueue {
         let sync = durability == Durability::Beacon;
         let mut work = Vec::with_capacity(streams.len());
         let mut retired = Vec::new();
+        let mut whole: Vec<(Arc<File>, u64)> = Vec::new();
         // Metadata is taken last (it covers every entry taken before) and published first (a
         // viewer never sees an entry before the metadata describing it).
         let mut order: Vec<&Arc<Stream>> = streams.iter().collect();
@@ -97,6 +98,12 @@ impl CommitQueue {
             let ready = std::mem::take(&mut st.ready);
             let files = std::mem::take(&mut st.unsynced);
             retired.append(&mut st.retired);
+            if s.index_version.is_none() && !st.writing {
+                // Metadata and index-less streams: the whole file so far is committed.
+                if let Some(d) = &st.data {
+                    whole.push((d.clone(), st.size_current));
+                }
+            }
             work.push((s, ready, files, st.metadata_received));
         }
         // 1. data files
@@ -144,8 +151,16 @@ impl CommitQueue {
         // 4. frontier
         work.sort_by_key(|w| !w.0.is_metadata);
         for (s, ready, _, meta) in work {
-            for r in &ready {
-                r.file.advance_committed(1);
+            let mut i = 0;
+            while let Some(first) = ready.get(i) {
+                let mut j = i;
+                let mut end = 0;
+                while let Some(r) = ready.get(j).filter(|r| Arc::ptr_eq(&r.file, &first.file)) {
+                    end = r.entry.offset.saturating_add(r.entry.packet_size / 8);
+                    j += 1;
+                }
+                first.file.advance_committed((j - i) as u64, end);
+                i = j;
             }
             let mut st = s.lock();
             st.index_committed = st.index_committed.saturating_add(ready.len() as u64);
@@ -153,6 +168,9 @@ impl CommitQueue {
                 st.metadata_committed = meta;
             }
             s.visible.publish(s, &st, &ready);
+        }
+        for (file, end) in &whole {
+            super::frontier::hold_from(file, *end);
         }
         // 5. chunks the streams left are complete on disk: let them go (archive, delete).
         drop(retired);

@@ -37,27 +37,29 @@ pub fn create_data(
     file_no: u64,
 ) -> std::io::Result<Arc<File>> {
     let file_name = stream_file_name(name, tracefile_size, file_no, "");
-    chunk.with_dir(path, |dir| create(dir, &file_name).map(Arc::new))
+    let file = chunk.with_dir(path, |dir| create(dir, &file_name))?;
+    super::frontier::hold_from(&file, 0);
+    Ok(Arc::new(file))
 }
 
 /// An index file and the length written so far (header included).
 #[derive(Debug)]
 pub struct IndexFile {
     file: File,
-    /// The data file whose packets this index file describes.
-    data: Arc<File>,
+    /// The data file whose packets this index describes.
+    pub data: Arc<File>,
     version: IndexVersion,
     len: Mutex<u64>,
     committed_entries: Mutex<u64>,
 }
 
 impl IndexFile {
-    /// Creates index file number `file_no` of stream `name` (in `path/index/`) with its header;
-    /// it indexes the packets of `data`.
+    /// Creates index file number `file_no` of stream `name` (in `path/index/`) with its header,
+    /// paired with its data file.
     #[allow(clippy::too_many_arguments)]
     pub fn create(
-        chunk: &Chunk,
         data: Arc<File>,
+        chunk: &Chunk,
         path: &str,
         name: &str,
         tracefile_size: u64,
@@ -74,6 +76,7 @@ impl IndexFile {
         let mut header = Vec::with_capacity(HEADER_LEN);
         encode_header(version, &mut header);
         file.write_all_at(&header, 0)?;
+        super::frontier::hold_from(&file, header.len() as u64);
         Ok(Arc::new(IndexFile {
             file,
             data,
@@ -83,7 +86,7 @@ impl IndexFile {
         }))
     }
 
-    /// Appends entries (one write) and returns how many were appended.
+    /// Appends entries (one write).
     pub fn append(&self, entries: &[IndexEntry], buf: &mut Vec<u8>) -> std::io::Result<()> {
         buf.clear();
         for e in entries {
@@ -100,20 +103,18 @@ impl IndexFile {
         self.file.sync_data()
     }
 
-    /// Records that `n` more entries of this file are durable and visible.
-    pub fn advance_committed(&self, n: u64) {
+    /// Records that `n` more entries of this file are durable and visible, the last one ending
+    /// at `data_end` in the data file, and moves both files' frontier locks.
+    pub fn advance_committed(&self, n: u64, data_end: u64) {
         let mut c = lock(&self.committed_entries);
         *c = c.saturating_add(n);
+        super::frontier::hold_from(&self.file, *lock(&self.len));
+        super::frontier::hold_from(&self.data, data_end);
     }
 
     /// Entries of this file that are committed.
     pub fn committed_entries(&self) -> u64 {
         *lock(&self.committed_entries)
-    }
-
-    /// The data file whose packets this file indexes.
-    pub fn data(&self) -> &Arc<File> {
-        &self.data
     }
 
     /// Reads entry number `n` of this file (positional read; only committed entries are

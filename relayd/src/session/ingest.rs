@@ -110,8 +110,8 @@ impl Stream {
         let file = st.data.clone().ok_or(IngestError::NoChunk(id))?;
         if let (Some(v), None) = (self.index_version, &st.index) {
             let idx = IndexFile::create(
-                &chunk,
                 file.clone(),
+                &chunk,
                 &self.path,
                 &self.name,
                 self.tracefile_size,

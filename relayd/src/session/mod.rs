@@ -10,6 +10,7 @@ pub mod chunk;
 mod close;
 pub mod commit;
 pub mod files;
+pub mod frontier;
 pub mod ingest;
 pub mod layout;
 mod metadata;

@@ -172,8 +172,8 @@ impl Stream {
                 old.set_len(cut)?;
                 let index = match self.index_version {
                     Some(v) => Some(IndexFile::create(
-                        next,
                         data.clone(),
+                        next,
                         &self.path,
                         &self.name,
                         self.tracefile_size,

@@ -336,3 +336,44 @@ fn data_connection_close_ends_streams_waiting_for_data() {
         "data EOF: no more data can come"
     );
 }
+
+#[test]
+fn readers_see_locks_past_the_committed_frontier() {
+    use super::frontier::is_locked;
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    packet(&s, 0, 100, 1);
+    s.add_index(NetSeq(0), half(100, 0), 64).unwrap();
+    // A reader opens its own descriptions of the files.
+    let data = std::fs::File::open(f.dir().join("c_0")).unwrap();
+    let idx = std::fs::File::open(f.dir().join("index/c_0.idx")).unwrap();
+    assert!(
+        is_locked(&data, 0, 100).unwrap(),
+        "uncommitted packet is locked"
+    );
+    assert!(!is_locked(&idx, 0, 16).unwrap(), "the header is readable");
+    assert!(is_locked(&idx, 16, 72).unwrap());
+    f.commit(&s);
+    assert!(
+        !is_locked(&data, 0, 100).unwrap(),
+        "committed packet is readable"
+    );
+    assert!(!is_locked(&idx, 0, 88).unwrap());
+    assert!(
+        is_locked(&data, 100, 1).unwrap(),
+        "past the frontier stays locked"
+    );
+    assert!(is_locked(&idx, 88, 72).unwrap());
+    packet(&s, 1, 50, 2);
+    assert!(is_locked(&data, 100, 50).unwrap());
+    // Closing the stream releases everything once committed.
+    s.request_close(NetSeq(1));
+    s.add_index(NetSeq(1), half(50, 1), 64).unwrap();
+    assert!(f.registry.try_close_stream(&s, false));
+    f.commit(&s);
+    drop(s);
+    assert!(
+        !is_locked(&data, 0, 0).unwrap(),
+        "no lock once the relay let go"
+    );
+}
