@@ -1,118 +1,88 @@
-//! The data port (5343): a 32-byte header and a CTF packet, again and again; the relay sends
-//! nothing back. Each payload must start with a CTF packet header (magic 0xC1FC1FC1) whose sizes
-//! fit the payload: framing that went wrong shows up there.
+//! Data port (5343): data headers and the CTF packets they carry. The relay never writes on
+//! this port.
 
-use trelay_proto::codec::Decoded;
 use trelay_proto::ctf::packet::{PacketHeader, WordSize};
 use trelay_proto::lttng::relayd::{DataHeader, DATA_HEADER_LEN};
+use trelay_proto::Decoded;
 
-use super::control::cut_short;
-use super::{Direction, DissectError, Dissection, Line};
+use super::{Side, Transcript};
 
-/// Dissects one data connection (see [`super::dissect`]).
-pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>) -> Dissection {
-    let mut out = Dissection::default();
-    if let Some(server) = server.filter(|s| !s.is_empty()) {
-        out.errors.push((
-            Direction::Server,
-            DissectError {
-                offset: 0,
-                what: format!(
-                    "the relay sent {} bytes on the data port, which has no replies",
-                    server.len()
-                ),
-            },
-        ));
+/// Decodes a data connection.
+pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript) {
+    if let Some(s) = server.filter(|s| !s.is_empty()) {
+        t.error(
+            Side::Server,
+            0,
+            format!(
+                "{} bytes from the relay on the data port, which is one-way",
+                s.len()
+            ),
+        );
     }
-    let client = client.unwrap_or_default();
+    let Some(client) = client else { return };
     let mut pos = 0usize;
-    while let Some(rest) = client.get(pos..).filter(|r| !r.is_empty()) {
-        let Decoded::Done { msg: head, .. } = DataHeader::decode(rest) else {
-            out.errors.push((
-                Direction::Client,
-                cut_short(pos, DATA_HEADER_LEN, rest.len()),
-            ));
-            break;
-        };
-        let size = head.data_size as usize;
-        let total = DATA_HEADER_LEN.saturating_add(size);
-        let Some(payload) = rest.get(DATA_HEADER_LEN..total) else {
-            out.errors
-                .push((Direction::Client, cut_short(pos, total, rest.len())));
-            break;
-        };
-        match packet(payload) {
-            Ok(ctf) => out.lines.push(Line {
-                dir: Direction::Client,
-                offset: pos as u64,
-                len: total as u64,
-                name: "DATA".into(),
-                detail: format!(
-                    "stream_id={} net_seq={} data_size={} padding={} {ctf}",
-                    head.stream_id.0, head.net_seq.0, head.data_size, head.padding_size
-                ),
-            }),
-            Err(what) => {
-                out.errors.push((
-                    Direction::Client,
-                    DissectError {
-                        offset: pos as u64,
-                        what: format!(
-                            "data packet (stream_id={} net_seq={} data_size={}): {what}",
-                            head.stream_id.0, head.net_seq.0, head.data_size
-                        ),
-                    },
-                ));
-                break;
+    while pos < client.len() {
+        let rest = client.get(pos..).unwrap_or(&[]);
+        let h = match DataHeader::decode(rest) {
+            Decoded::Done { msg, .. } => msg,
+            Decoded::Incomplete { .. } => {
+                t.error(
+                    Side::Client,
+                    pos as u64,
+                    format!(
+                        "incomplete data header: {} bytes left, {DATA_HEADER_LEN} needed",
+                        rest.len()
+                    ),
+                );
+                return;
             }
-        }
-        pos = pos.saturating_add(total);
+        };
+        let end = DATA_HEADER_LEN.saturating_add(h.data_size as usize);
+        let Some(payload) = rest.get(DATA_HEADER_LEN..end) else {
+            t.error(
+                Side::Client,
+                pos as u64,
+                format!(
+                    "incomplete packet: header announces {} bytes, {} left",
+                    h.data_size,
+                    rest.len().saturating_sub(DATA_HEADER_LEN)
+                ),
+            );
+            return;
+        };
+        t.line(
+            Side::Client,
+            pos as u64,
+            format!(
+                "DATA stream={} net_seq={} size={} padding={}{}",
+                h.stream_id,
+                h.net_seq,
+                h.data_size,
+                h.padding_size,
+                packet_text(payload)
+            ),
+        );
+        pos += end;
     }
-    out
 }
 
-/// The CTF packet header of a payload, rendered, or why it is not one.
-fn packet(payload: &[u8]) -> Result<String, String> {
-    // The header alone does not say the tracer's word size; 64-bit is by far the common case and
-    // the fields before `events_discarded` are the same for both.
-    let word = if payload.len() >= WordSize::Bits64.header_len() {
-        WordSize::Bits64
-    } else {
-        WordSize::Bits32
-    };
-    let h = match PacketHeader::decode(payload, word) {
-        Ok(Decoded::Done { msg, .. }) => msg,
-        Ok(Decoded::Incomplete { needed }) => {
-            return Err(format!(
-                "payload of {} bytes is shorter than a CTF packet header ({needed})",
-                payload.len()
-            ))
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    let bytes = payload.len() as u64;
-    if h.content_size > h.packet_size || h.packet_size % 8 != 0 {
-        return Err(format!(
-            "content_size {} bits and packet_size {} bits do not fit together",
-            h.content_size, h.packet_size
-        ));
+/// A short description of the CTF packet header at the start of `payload`, if there is one.
+pub fn ctf_summary(payload: &[u8]) -> Option<String> {
+    match PacketHeader::decode(payload, WordSize::Bits32) {
+        Ok(Decoded::Done { msg: p, .. }) => Some(format!(
+            " | CTF class={} instance={} seq={} begin={} end={} content={}b packet={}b",
+            p.stream_id,
+            p.stream_instance_id,
+            p.packet_seq_num,
+            p.timestamp_begin,
+            p.timestamp_end,
+            p.content_size,
+            p.packet_size
+        )),
+        _ => None,
     }
-    if h.content_size.div_ceil(8) > bytes {
-        return Err(format!(
-            "content_size {} bits is larger than the {bytes}-byte payload",
-            h.content_size
-        ));
-    }
-    Ok(format!(
-        "ctf: stream_class={} instance={} seq={} ts=[{}, {}] content={}b packet={}b discarded={} cpu={}",
-        h.stream_id,
-        h.stream_instance_id,
-        h.packet_seq_num,
-        h.timestamp_begin,
-        h.timestamp_end,
-        h.content_size,
-        h.packet_size,
-        h.events_discarded,
-        h.cpu_id
-    ))
+}
+
+fn packet_text(payload: &[u8]) -> String {
+    ctf_summary(payload).unwrap_or_else(|| " | not a CTF packet".to_owned())
 }
