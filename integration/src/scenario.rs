@@ -48,6 +48,8 @@ pub enum Step {
     Start,
     /// Wait this many milliseconds.
     Sleep(u64),
+    /// `lttng regenerate metadata` both sessions (RESET_METADATA on the wire).
+    RegenerateMetadata,
 }
 
 /// A scenario.
@@ -147,6 +149,7 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
                         Step::Snapshot => lttng(&["snapshot", "record", "-s", name]),
                         Step::Stop => lttng(&["stop", name]),
                         Step::Start => lttng(&["start", name]),
+                        Step::RegenerateMetadata => lttng(&["regenerate", "metadata", "-s", name]),
                         _ => Ok(String::new()),
                     };
                     r.with_context(|| format!("{other:?} on {name}\n{}", ours.log_tail()))?;

@@ -252,31 +252,45 @@ fn duplicate_sequence_numbers() -> Result<()> {
     sb.nothing_escaped()
 }
 
-#[test]
-fn connection_cut_mid_packet() -> Result<()> {
+/// Packet 0 whole, packet 1 cut after `sent` of its `size` bytes: the file keeps packet 0 only.
+fn cut_mid_packet(size: u32, sent: usize) -> Result<()> {
     let mut sb = Sandbox::new()?;
     let mut c = sb.session("cut")?;
     let (h, _) = c.add_stream("chan_0", "ust")?;
+    let padding = 4096 - size % 4096;
+    let whole = u64::from(size + padding);
     {
         let mut d = client::data(sb.relay.ports.data)?;
-        d.write_all(&client::data_header(h, 0, 4000, 96))?;
-        d.write_all(&client::packet(4000))?;
-        d.write_all(&client::data_header(h, 1, 4000, 96))?;
-        d.write_all(&client::packet(100))?;
+        d.write_all(&client::data_header(h, 0, size, padding))?;
+        d.write_all(&client::packet(size as usize))?;
+        ensure!(c.status(13, &client::index_payload(h, 0, whole, 0))? == OK);
+        d.write_all(&client::data_header(h, 1, size, padding))?;
+        d.write_all(&client::packet(sent))?;
     }
-    ensure!(c.status(13, &client::index_payload(h, 0, 4096, 0))? == OK);
-    let file = sb.relay.out.join("host/cut-20261123-062223/ust/chan_0");
     trelay_integration::wait_for(
         std::time::Duration::from_secs(20),
-        "the partial packet to be cut",
-        || {
-            std::fs::metadata(&file)
-                .map(|m| m.len() == 4096)
-                .unwrap_or(false)
-        },
+        "the cut connection to be closed",
+        || sb.relay.log_text().contains("data connection closed"),
     )?;
+    let file = sb.relay.out.join("host/cut-20261123-062223/ust/chan_0");
+    let len = std::fs::metadata(&file)?.len();
+    ensure!(
+        len == whole,
+        "data file holds {len} bytes, packet 0 is {whole}"
+    );
     sb.still_serves("after")?;
     sb.nothing_escaped()
+}
+
+#[test]
+fn connection_cut_mid_packet() -> Result<()> {
+    cut_mid_packet(4000, 100)
+}
+
+#[test]
+fn connection_cut_mid_spliced_packet() -> Result<()> {
+    // Large enough for the splice path.
+    cut_mid_packet(300_000, 70_000)
 }
 
 #[test]

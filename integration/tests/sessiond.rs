@@ -36,6 +36,20 @@ fn per_pid_short_lived_apps_live() -> Result<()> {
 }
 
 #[test]
+fn regenerate_metadata() -> Result<()> {
+    let mut sc = Scenario::new("regen");
+    sc.steps = vec![
+        Step::Run(1, 100),
+        Step::RegenerateMetadata,
+        Step::Run(1, 100),
+    ];
+    // LTTng 2.13's UST consumer sends RESET_METADATA only when the metadata version changes
+    // while it pushes metadata; the command itself is covered in tests/protocol.rs.
+    run(&sc)?;
+    Ok(())
+}
+
+#[test]
 fn two_channels() -> Result<()> {
     let mut sc = Scenario::new("two");
     sc.channels = vec![

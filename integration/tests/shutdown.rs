@@ -28,6 +28,12 @@ fn sigterm_commits_everything_received() -> Result<()> {
         d.write_all(&client::packet(4096))?;
         ensure!(c.status(13, &client::index_payload(h, seq, 4096, seq))? == 10);
     }
+    let data = relay.out.join("h/term-20261123-062223/kernel/chan_0");
+    trelay_integration::wait_for(std::time::Duration::from_secs(20), "every packet", || {
+        std::fs::metadata(&data)
+            .map(|m| m.len() == 50 * 4096)
+            .unwrap_or(false)
+    })?;
     let idx = relay
         .out
         .join("h/term-20261123-062223/kernel/index/chan_0.idx");
@@ -40,7 +46,6 @@ fn sigterm_commits_everything_received() -> Result<()> {
         std::fs::metadata(&idx)?.len() == 16 + 50 * 72,
         "not every entry was committed"
     );
-    let data = relay.out.join("h/term-20261123-062223/kernel/chan_0");
     ensure!(std::fs::metadata(data)?.len() == 50 * 4096);
     ensure!(relay
         .log_text()

@@ -9,6 +9,7 @@ pub mod control;
 pub mod data;
 mod listener;
 pub mod live;
+mod splice;
 
 use crate::config::Config;
 use crate::session::Registry;
@@ -168,9 +169,9 @@ impl Relay {
                 move |c| data::handle(c, r.clone(), sd.clone())
             })),
             tokio::spawn(accept_loop(live, true, conns.clone(), shutdown.clone(), {
-                let r = registry.clone();
+                let hub = Arc::new(live::Hub::new(registry.clone()));
                 let sd = shutdown.clone();
-                move |c| live::handle(c, r.clone(), sd.clone())
+                move |c| live::handle(c, hub.clone(), sd.clone())
             })),
         ];
         let tick = tokio::spawn(tick_loop(registry.clone(), shutdown.clone()));
@@ -186,6 +187,37 @@ impl Relay {
         tracker.close();
         tracker.wait().await;
         tracing::info!("everything received is committed; bye");
+    }
+}
+
+/// How long a connection may stay silent once shutdown began before it is closed.
+const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(200);
+/// How long a connection may keep sending once shutdown began.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Reads the start of the next message. Once shutdown began, what the peer already sent is still
+/// read (messages in flight are received, not dropped) until the connection goes quiet for
+/// [`DRAIN_IDLE`] or [`DRAIN_MAX`] passed; then `Ok(0)` ends the connection like an EOF.
+pub(crate) async fn read_next(
+    sock: &mut TcpStream,
+    buf: &mut [u8],
+    shutdown: &CancellationToken,
+    drain_since: &mut Option<Instant>,
+) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    if !shutdown.is_cancelled() {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            r = sock.read(buf) => return r,
+        }
+    }
+    let since = *drain_since.get_or_insert_with(Instant::now);
+    if since.elapsed() >= DRAIN_MAX {
+        return Ok(0);
+    }
+    match tokio::time::timeout(DRAIN_IDLE, sock.read(buf)).await {
+        Ok(r) => r,
+        Err(_) => Ok(0),
     }
 }
 

@@ -4,7 +4,8 @@
 //! 1. fdatasync every data file written since the previous commit (once per file);
 //! 2. append the completed index entries to their index files (one write per file);
 //! 3. fdatasync every index file appended to (once per file);
-//! 4. advance each stream's committed frontier (entries and metadata bytes viewers may read);
+//! 4. advance each stream's committed frontier (entries and metadata bytes viewers may read) and
+//!    publish it to live viewers ([`crate::live::Visible::publish`]);
 //! 5. release the chunks the streams left, so a chunk is archived (or deleted) only complete.
 //!
 //! An index entry is therefore never durable before the bytes it points to. With
@@ -87,11 +88,22 @@ impl CommitQueue {
         let sync = durability == Durability::Beacon;
         let mut work = Vec::with_capacity(streams.len());
         let mut retired = Vec::new();
-        for s in streams {
+        let mut whole: Vec<(Arc<File>, u64)> = Vec::new();
+        // Metadata is taken last (it covers every entry taken before) and published first (a
+        // viewer never sees an entry before the metadata describing it).
+        let mut order: Vec<&Arc<Stream>> = streams.iter().collect();
+        order.sort_by_key(|s| s.is_metadata);
+        for s in order {
             let mut st = s.lock();
             let ready = std::mem::take(&mut st.ready);
             let files = std::mem::take(&mut st.unsynced);
             retired.append(&mut st.retired);
+            if s.index_version.is_none() && !st.writing {
+                // Metadata and index-less streams: the whole file so far is committed.
+                if let Some(d) = &st.data {
+                    whole.push((d.clone(), st.size_current));
+                }
+            }
             work.push((s, ready, files, st.metadata_received));
         }
         // 1. data files
@@ -137,15 +149,28 @@ impl CommitQueue {
             }
         }
         // 4. frontier
+        work.sort_by_key(|w| !w.0.is_metadata);
         for (s, ready, _, meta) in work {
-            for r in &ready {
-                r.file.advance_committed(1);
+            let mut i = 0;
+            while let Some(first) = ready.get(i) {
+                let mut j = i;
+                let mut end = 0;
+                while let Some(r) = ready.get(j).filter(|r| Arc::ptr_eq(&r.file, &first.file)) {
+                    end = r.entry.offset.saturating_add(r.entry.packet_size / 8);
+                    j += 1;
+                }
+                first.file.advance_committed((j - i) as u64, end);
+                i = j;
             }
             let mut st = s.lock();
             st.index_committed = st.index_committed.saturating_add(ready.len() as u64);
             if s.is_metadata && meta >= st.metadata_committed && meta <= st.metadata_received {
                 st.metadata_committed = meta;
             }
+            s.visible.publish(s, &st, &ready);
+        }
+        for (file, end) in &whole {
+            super::frontier::hold_from(file, *end);
         }
         // 5. chunks the streams left are complete on disk: let them go (archive, delete).
         drop(retired);

@@ -37,21 +37,28 @@ pub fn create_data(
     file_no: u64,
 ) -> std::io::Result<Arc<File>> {
     let file_name = stream_file_name(name, tracefile_size, file_no, "");
-    chunk.with_dir(path, |dir| create(dir, &file_name).map(Arc::new))
+    let file = chunk.with_dir(path, |dir| create(dir, &file_name))?;
+    super::frontier::hold_from(&file, 0);
+    Ok(Arc::new(file))
 }
 
 /// An index file and the length written so far (header included).
 #[derive(Debug)]
 pub struct IndexFile {
     file: File,
+    /// The data file whose packets this index describes.
+    pub data: Arc<File>,
     version: IndexVersion,
     len: Mutex<u64>,
     committed_entries: Mutex<u64>,
 }
 
 impl IndexFile {
-    /// Creates index file number `file_no` of stream `name` (in `path/index/`) with its header.
+    /// Creates index file number `file_no` of stream `name` (in `path/index/`) with its header,
+    /// paired with its data file.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
+        data: Arc<File>,
         chunk: &Chunk,
         path: &str,
         name: &str,
@@ -69,15 +76,17 @@ impl IndexFile {
         let mut header = Vec::with_capacity(HEADER_LEN);
         encode_header(version, &mut header);
         file.write_all_at(&header, 0)?;
+        super::frontier::hold_from(&file, header.len() as u64);
         Ok(Arc::new(IndexFile {
             file,
+            data,
             version,
             len: Mutex::new(header.len() as u64),
             committed_entries: Mutex::new(0),
         }))
     }
 
-    /// Appends entries (one write) and returns how many were appended.
+    /// Appends entries (one write).
     pub fn append(&self, entries: &[IndexEntry], buf: &mut Vec<u8>) -> std::io::Result<()> {
         buf.clear();
         for e in entries {
@@ -94,15 +103,39 @@ impl IndexFile {
         self.file.sync_data()
     }
 
-    /// Records that `n` more entries of this file are durable and visible.
-    pub fn advance_committed(&self, n: u64) {
+    /// Records that `n` more entries of this file are durable and visible, the last one ending
+    /// at `data_end` in the data file, and moves both files' frontier locks.
+    pub fn advance_committed(&self, n: u64, data_end: u64) {
         let mut c = lock(&self.committed_entries);
         *c = c.saturating_add(n);
+        super::frontier::hold_from(&self.file, *lock(&self.len));
+        super::frontier::hold_from(&self.data, data_end);
     }
 
     /// Entries of this file that are committed.
     pub fn committed_entries(&self) -> u64 {
         *lock(&self.committed_entries)
+    }
+
+    /// Reads entry number `n` of this file (positional read; only committed entries are
+    /// complete on disk, the caller bounds `n`).
+    pub fn read_entry(&self, n: u64) -> std::io::Result<IndexEntry> {
+        use trelay_proto::ctf::index::IndexHeader;
+        use trelay_proto::Decoded;
+        let header = IndexHeader::new(self.version);
+        let pos = header
+            .entry_position(n)
+            .ok_or_else(|| std::io::Error::other("index entry position overflows"))?;
+        let mut buf = [0u8; 128];
+        let len = usize::try_from(header.entry_len).unwrap_or(usize::MAX);
+        let bytes = buf
+            .get_mut(..len)
+            .ok_or_else(|| std::io::Error::other("index entry too long"))?;
+        self.file.read_exact_at(bytes, pos)?;
+        match IndexEntry::decode(&header, bytes) {
+            Decoded::Done { msg, .. } => Ok(msg),
+            Decoded::Incomplete { .. } => Err(std::io::Error::other("short index entry")),
+        }
     }
 }
 

@@ -110,6 +110,7 @@ impl Stream {
         let file = st.data.clone().ok_or(IngestError::NoChunk(id))?;
         if let (Some(v), None) = (self.index_version, &st.index) {
             let idx = IndexFile::create(
+                file.clone(),
                 &chunk,
                 &self.path,
                 &self.name,
@@ -300,6 +301,20 @@ impl Stream {
             self.try_complete(&mut st);
         }
         (lost, unindexed)
+    }
+}
+
+impl Stream {
+    /// Half entries waiting in this stream's merge table.
+    pub fn pending_len(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    /// Expires the `n` oldest half entries early (the relay-wide cap was reached).
+    pub fn evict_oldest(&self, n: usize) {
+        let mut st = self.lock();
+        let keep = st.pending.len().saturating_sub(n);
+        make_room(&mut st, keep.saturating_add(1), self.id);
     }
 }
 

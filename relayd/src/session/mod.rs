@@ -10,6 +10,7 @@ pub mod chunk;
 mod close;
 pub mod commit;
 pub mod files;
+pub mod frontier;
 pub mod ingest;
 pub mod layout;
 mod metadata;
@@ -99,6 +100,8 @@ pub struct Session {
     state: Mutex<SessionState>,
     /// Pending commit requests.
     pub commit: CommitQueue,
+    /// Streams announced to live viewers, and the viewers attached.
+    pub live: crate::live::SessionLog,
 }
 
 impl Session {
@@ -193,6 +196,7 @@ impl Registry {
             params,
             state: Mutex::new(SessionState::default()),
             commit: CommitQueue::default(),
+            live: crate::live::SessionLog::default(),
         });
         self.sessions.insert(id, session.clone());
         session
@@ -254,28 +258,31 @@ impl Registry {
         true
     }
 
-    /// The sender's connection of `session` closed (EOF or error): close every stream once its
-    /// data is in, release the session's chunks, unlist it.
-    pub fn close_session(&self, session: &Arc<Session>, aborted: bool) {
-        {
+    /// One of the sender's connections of `session` closed (EOF or error; §4.6 "session close").
+    ///
+    /// Every stream is closed once its data is in. When the closed connection is the data
+    /// connection, no more data can come: streams still waiting for packets are closed now. When
+    /// it is the control connection, the session lets go of its chunks (no CLOSE_TRACE_CHUNK can
+    /// come any more). The session is unlisted for viewers.
+    pub fn close_session(&self, session: &Arc<Session>, aborted: bool, data_side: bool) {
+        let aborted = {
             let mut st = session.lock();
-            if st.connection_closed && !aborted {
-                return;
-            }
             st.connection_closed = true;
             st.aborted |= aborted;
-        }
-        let aborted = session.lock().aborted;
+            st.aborted
+        };
         for s in self.session_streams(session) {
-            self.try_close_stream(&s, aborted);
+            if !self.try_close_stream(&s, aborted) && data_side {
+                self.try_close_stream(&s, true);
+            }
         }
-        {
+        if !data_side {
             let mut st = session.lock();
             st.current_chunk = None;
             st.pending_closure = None;
         }
         self.remove_session(session.id);
-        tracing::info!(session = %session.id, name = %session.params.name, aborted, "session closed");
+        tracing::info!(session = %session.id, name = %session.params.name, aborted, data_side, "session connection closed");
     }
 
     /// Asks for a commit of `streams` of `session` (runs on a blocking thread, batched).
@@ -284,7 +291,14 @@ impl Registry {
         session: &Arc<Session>,
         streams: impl IntoIterator<Item = Arc<Stream>>,
     ) {
-        if session.commit.request(streams) {
+        // Live: the metadata a packet needs is committed with it.
+        let metadata = if session.params.live_timer > 0 {
+            session.live.metadata_streams()
+        } else {
+            Vec::new()
+        };
+        let metadata = metadata.into_iter().filter(|m| m.lock().has_commit_work());
+        if session.commit.request(streams.into_iter().chain(metadata)) {
             let s = session.clone();
             let durability = self.settings.durability;
             if tokio::runtime::Handle::try_current().is_ok() {
@@ -306,10 +320,27 @@ impl Registry {
         }
     }
 
-    /// Housekeeping: expire half entries past the merge deadline.
+    /// Housekeeping: expire half entries past the merge deadline, then, if the relay holds more
+    /// half entries than `max_pending_total`, expire the oldest ones of the fullest streams.
     pub fn expire(&self, now: Instant) {
         let deadline = self.settings.merge_deadline();
         let streams: Vec<Arc<Stream>> = self.streams.iter().map(|s| s.clone()).collect();
+        let mut sizes: Vec<(usize, &Arc<Stream>)> =
+            streams.iter().map(|s| (s.pending_len(), s)).collect();
+        let total: usize = sizes.iter().map(|(n, _)| n).sum();
+        let mut excess = total.saturating_sub(self.settings.max_pending_total);
+        if excess > 0 {
+            sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
+            for (n, s) in sizes {
+                if excess == 0 {
+                    break;
+                }
+                let k = n.min(excess);
+                s.evict_oldest(k);
+                excess -= k;
+                tracing::warn!(stream = %s.id, evicted = k, "relay-wide merge table cap reached");
+            }
+        }
         for s in streams {
             let (lost, unindexed) = s.expire(now, deadline);
             if lost + unindexed > 0 {

@@ -172,6 +172,7 @@ impl Stream {
                 old.set_len(cut)?;
                 let index = match self.index_version {
                     Some(v) => Some(IndexFile::create(
+                        data.clone(),
                         next,
                         &self.path,
                         &self.name,

@@ -297,3 +297,83 @@ fn metadata_appends_with_padding() {
         "no data packets on metadata"
     );
 }
+
+#[test]
+fn relay_wide_cap_evicts_oldest_halves() {
+    let mut f = fixture(false);
+    f.registry.settings.max_pending_total = 3;
+    let a = f.stream("c_0", 0, 0);
+    let b = f.stream("c_1", 0, 0);
+    for seq in 0..4 {
+        a.add_index(NetSeq(seq), half(10, seq), 64).unwrap();
+    }
+    b.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    f.registry.expire(std::time::Instant::now());
+    assert_eq!(a.pending_len() + b.pending_len(), 3);
+    assert_eq!(a.lock().lost_packets, 2);
+    assert!(a.lock().pending.contains_key(&3), "the newest halves stay");
+}
+
+#[test]
+fn data_connection_close_ends_streams_waiting_for_data() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    packet(&s, 0, 10, 1);
+    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    s.request_close(NetSeq(3));
+    f.registry.close_session(&f.session, false, false);
+    assert!(
+        f.registry.stream(s.id).is_some(),
+        "control EOF: still waiting for data"
+    );
+    assert!(
+        f.session.lock().current_chunk.is_none(),
+        "control EOF releases chunks"
+    );
+    f.registry.close_session(&f.session, false, true);
+    assert!(
+        f.registry.stream(s.id).is_none(),
+        "data EOF: no more data can come"
+    );
+}
+
+#[test]
+fn readers_see_locks_past_the_committed_frontier() {
+    use super::frontier::is_locked;
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    packet(&s, 0, 100, 1);
+    s.add_index(NetSeq(0), half(100, 0), 64).unwrap();
+    // A reader opens its own descriptions of the files.
+    let data = std::fs::File::open(f.dir().join("c_0")).unwrap();
+    let idx = std::fs::File::open(f.dir().join("index/c_0.idx")).unwrap();
+    assert!(
+        is_locked(&data, 0, 100).unwrap(),
+        "uncommitted packet is locked"
+    );
+    assert!(!is_locked(&idx, 0, 16).unwrap(), "the header is readable");
+    assert!(is_locked(&idx, 16, 72).unwrap());
+    f.commit(&s);
+    assert!(
+        !is_locked(&data, 0, 100).unwrap(),
+        "committed packet is readable"
+    );
+    assert!(!is_locked(&idx, 0, 88).unwrap());
+    assert!(
+        is_locked(&data, 100, 1).unwrap(),
+        "past the frontier stays locked"
+    );
+    assert!(is_locked(&idx, 88, 72).unwrap());
+    packet(&s, 1, 50, 2);
+    assert!(is_locked(&data, 100, 50).unwrap());
+    // Closing the stream releases everything once committed.
+    s.request_close(NetSeq(1));
+    s.add_index(NetSeq(1), half(50, 1), 64).unwrap();
+    assert!(f.registry.try_close_stream(&s, false));
+    f.commit(&s);
+    drop(s);
+    assert!(
+        !is_locked(&data, 0, 0).unwrap(),
+        "no lock once the relay let go"
+    );
+}

@@ -110,7 +110,7 @@ pub async fn handle(mut sock: TcpStream, registry: Arc<Registry>, shutdown: Canc
     };
     if let Some(session) = conn.session.take() {
         if !shutdown.is_cancelled() {
-            registry.close_session(&session, aborted);
+            registry.close_session(&session, aborted, false);
         }
     }
 }
@@ -123,11 +123,11 @@ async fn serve(
     payload: &mut Vec<u8>,
 ) -> Result<(), String> {
     let mut header = [0u8; HEADER_LEN];
+    let mut drain = None;
     loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = sock.read(&mut header) => r.map_err(|e| format!("read: {e}"))?,
-        };
+        let first = super::read_next(sock, &mut header, shutdown, &mut drain)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
         if first == 0 {
             return Ok(());
         }

@@ -180,6 +180,7 @@ pub(super) fn reset_metadata(
     };
     match stream.reset_metadata() {
         Ok(()) => {
+            tracing::debug!(session = %session.id, stream = %stream.id, version = r.version, "metadata reset");
             conn.status(ReturnCode::OK);
             Some(Flow::Continue)
         }
