@@ -91,13 +91,43 @@ fn run(ports: Ports, relay_out: &Path, tmp: &Path, tag: &str) -> Result<()> {
         s.url
     );
 
-    // Mirror it while the workload runs.
-    let mirror_dir = tmp.join("mirror");
     let mut opts = LiveOptions::new(
         s.url.parse().map_err(anyhow::Error::msg)?,
-        mirror_dir.clone(),
+        tmp.join("first"),
     );
     opts.poll = Duration::from_millis(20);
+
+    // A stop request (Ctrl-C) detaches: the relay counts the viewer while it is attached, not
+    // after, and lets the next viewer attach (one viewer per session).
+    let clients = |n: u32| {
+        list_sessions(&relay_url)
+            .unwrap_or_default()
+            .iter()
+            .any(|s| s.name == name && s.clients == n)
+    };
+    let first_stop = Arc::new(AtomicBool::new(false));
+    let (stop1, opts1) = (first_stop.clone(), opts.clone());
+    let first = std::thread::spawn(move || mirror(&opts1, &stop1, |_| Ok(())));
+    wait_for(
+        Duration::from_secs(60),
+        "the first viewer to be attached",
+        || clients(1),
+    )?;
+    first_stop.store(true, Ordering::Relaxed);
+    let first_stats = first
+        .join()
+        .map_err(|_| anyhow::anyhow!("mirror panicked"))??;
+    ensure!(
+        first_stats.detached && first_stats.sessions >= 1,
+        "{first_stats:?}"
+    );
+    wait_for(Duration::from_secs(30), "the viewer to be detached", || {
+        clients(0)
+    })?;
+
+    // Mirror it while the workload runs.
+    let mirror_dir = tmp.join("mirror");
+    opts.output = mirror_dir.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let lines = Arc::new(Mutex::new(Vec::new()));
     let (stop2, lines2, opts2) = (stop.clone(), lines.clone(), opts.clone());
