@@ -181,7 +181,7 @@ async fn write_packet(
         stream.abort_packet(&slot);
         return Err(e);
     }
-    let fx = stream.end_packet(seq, slot, total, registry.settings.max_pending_per_stream);
+    let fx = stream.end_packet(seq, slot, total)?;
     let session = &stream.session;
     if fx.first_packet {
         session.lock().new_streams = true;

@@ -8,6 +8,7 @@
 //! its chunk is released.
 
 use super::stream::{seq_before, Stream};
+use std::time::Instant;
 use trelay_proto::NetSeq;
 
 impl Stream {
@@ -32,18 +33,11 @@ impl Stream {
             return false;
         }
         if st.last_net_seq.is_unset() {
-            let data_only: Vec<u64> = st
-                .pending
-                .iter()
-                .filter(|(_, p)| p.data_only())
-                .map(|(k, _)| *k)
-                .collect();
-            for k in &data_only {
-                st.pending.remove(k);
+            for e in self.merge.drop_data_only(self.id, Instant::now()) {
+                super::ingest::log_expired(&e);
             }
-            st.unindexed_packets = st.unindexed_packets.saturating_add(data_only.len() as u64);
-            if let Some((&k, _)) = st.pending.last_key_value() {
-                st.last_net_seq = NetSeq(k);
+            if let Some(k) = self.merge.highest_index_only(self.id) {
+                st.last_net_seq = k;
             }
         }
         let last = st.last_net_seq;
@@ -54,16 +48,20 @@ impl Stream {
             return false;
         }
         st.closed = true;
-        let (mut lost, mut unindexed) = (0u64, 0u64);
-        for p in std::mem::take(&mut st.pending).into_values() {
-            if p.data.is_none() {
-                lost += 1;
-            } else if p.index.is_none() {
-                unindexed += 1;
-            }
+        let removed = self.merge.remove_stream(self.id, Instant::now());
+        for e in &removed.expired {
+            super::ingest::log_expired(e);
         }
-        st.lost_packets = st.lost_packets.saturating_add(lost);
-        st.unindexed_packets = st.unindexed_packets.saturating_add(unindexed);
+        // Entries held behind a rotation that will not finish now.
+        let held = std::mem::take(&mut st.held).len() as u64;
+        st.lost_packets = st
+            .lost_packets
+            .saturating_add(removed.counters.lost_packets);
+        st.unindexed_packets = st
+            .unindexed_packets
+            .saturating_add(removed.counters.unindexed_packets)
+            .saturating_add(held);
+        st.files.clear();
         if let Some(d) = st.data.take() {
             if !st.unsynced.iter().any(|f| std::sync::Arc::ptr_eq(f, &d)) {
                 st.unsynced.push(d);

@@ -1,20 +1,22 @@
-//! Data packets and index halves: the merge of the two halves of each index entry, keyed by
-//! (stream, net_seq_num), and live beacons.
+//! Data packets and index halves: each packet's entry is merged from its two halves in the
+//! relay's [`MergeTable`](crate::merge::MergeTable), keyed by (stream, net_seq_num); live beacons.
 //!
 //! A packet is written in three steps by the data connection that owns the stream:
 //! [`Stream::begin_packet`] reserves its place in the current data file (switching tracefiles when
 //! the size limit is reached), the caller writes the payload and padding at that offset without
-//! holding the lock, and [`Stream::end_packet`] records the data half. SEND_INDEX records the
-//! index half ([`Stream::add_index`]). Whichever half completes an entry queues it for the next
-//! commit, in net_seq_num order. Entries past a pending rotation's pivot wait until the data side
-//! of the rotation moved them into the next chunk.
+//! holding the lock, and [`Stream::end_packet`] records the data half (file generation, offset,
+//! size). SEND_INDEX records the index half ([`Stream::add_index`]). Whichever half completes an
+//! entry queues it for the next commit ([`Stream::on_completed`]); entries past a pending
+//! rotation's pivot wait until the data side of the rotation moved their packets into the next
+//! chunk, and are then translated ([`super::stream::Rebase`]). The stream lock is taken before the
+//! table's, never the other way round.
 
 use super::files::{self, IndexFile};
-use super::stream::{seq_before, DataHalf, IndexHalf, Pending, ReadyEntry, Stream, StreamState};
+use super::stream::{seq_before, IndexHalf, ReadyEntry, Stream, StreamState};
+use crate::merge::{Completed, DataHalf, Expired, Inserted, MergeError};
 use std::fs::File;
 use std::sync::Arc;
 use std::time::Instant;
-use trelay_proto::ctf::index::IndexEntry;
 use trelay_proto::{NetSeq, StreamId};
 
 /// Why a packet or an index was refused (the offending connection is closed).
@@ -35,9 +37,9 @@ pub enum IngestError {
     /// A data packet whose number was already written.
     #[error("stream {0}: duplicate or out-of-order data packet {1}")]
     DuplicateData(StreamId, u64),
-    /// An index whose number was already received.
-    #[error("stream {0}: duplicate index for packet {1}")]
-    DuplicateIndex(StreamId, u64),
+    /// The merge table refused a half (duplicate, out of order).
+    #[error(transparent)]
+    Merge(#[from] MergeError),
     /// Size arithmetic overflowed.
     #[error("stream {0}: file size overflow")]
     Overflow(StreamId),
@@ -105,6 +107,7 @@ impl Stream {
             st.data = Some(data);
             st.index = None;
             st.file_no = next;
+            st.generation = st.generation.saturating_add(1);
             st.size_current = 0;
         }
         let file = st.data.clone().ok_or(IngestError::NoChunk(id))?;
@@ -119,6 +122,8 @@ impl Stream {
                 v,
             )
             .map_err(|e| IngestError::Io(id, e))?;
+            let generation = st.generation;
+            st.files.insert(generation, idx.clone());
             st.index = Some(idx);
         }
         let offset = st.size_current;
@@ -145,8 +150,7 @@ impl Stream {
         seq: NetSeq,
         slot: PacketSlot,
         total: u64,
-        max_pending: usize,
-    ) -> Effects {
+    ) -> Result<Effects, IngestError> {
         let mut st = self.lock();
         st.writing = false;
         let mut fx = Effects {
@@ -161,38 +165,29 @@ impl Stream {
         {
             st.unsynced.push(slot.file.clone());
         }
-        if let Some(index) = st.index.clone() {
-            if self.index_version.is_some() {
-                make_room(&mut st, max_pending, self.id);
-                let p = st.pending.entry(seq.0).or_default();
-                p.data = Some(DataHalf {
-                    offset: slot.offset,
-                    size: total,
-                    index,
-                });
-                p.since.get_or_insert_with(Instant::now);
-                fx.completed |= self.try_complete(&mut st);
-            }
+        if self.index_version.is_some() && st.index.is_some() {
+            let half = DataHalf {
+                file_index: st.generation,
+                offset: slot.offset,
+                size: total,
+            };
+            let r = self.merge.insert_data(self.id, seq, half, Instant::now())?;
+            fx.completed |= self.on_inserted(&mut st, r);
         }
         fx.rotated |= self.try_rotate_data(&mut st);
         fx.close_ready = st.close_requested && !st.closed;
-        fx
+        Ok(fx)
     }
 
     /// Records the index half of packet `seq` (or a live beacon when `packet_size` is 0).
-    pub fn add_index(
-        &self,
-        seq: NetSeq,
-        half: IndexHalf,
-        max_pending: usize,
-    ) -> Result<Effects, IngestError> {
+    pub fn add_index(&self, seq: NetSeq, half: IndexHalf) -> Result<Effects, IngestError> {
         let mut st = self.lock();
         if st.closed {
             return Err(IngestError::Closed(self.id));
         }
         if half.packet_size == 0 {
-            // Beacon: the stream is idle up to timestamp_end, if nothing is in flight.
-            if st.pending.values().all(|p| p.index.is_none()) {
+            // Beacon: the stream is idle up to timestamp_end, if no index waits for its data.
+            if self.merge.index_pending(self.id) == 0 {
                 st.beacon_ts_end = half.timestamp_end;
                 if st.ctf_stream_id == u64::MAX {
                     st.ctf_stream_id = half.stream_id;
@@ -205,18 +200,11 @@ impl Stream {
         if self.index_version.is_none() {
             return Ok(Effects::default());
         }
-        if !st.prev_index_seq.is_unset() && !seq_before(st.prev_index_seq, seq) {
-            return Err(IngestError::DuplicateIndex(self.id, seq.0));
-        }
-        if st.pending.get(&seq.0).is_some_and(|p| p.index.is_some()) {
-            return Err(IngestError::DuplicateIndex(self.id, seq.0));
-        }
-        make_room(&mut st, max_pending, self.id);
-        let p = st.pending.entry(seq.0).or_default();
-        p.index = Some(half);
-        p.since.get_or_insert_with(Instant::now);
+        let r = self
+            .merge
+            .insert_index(self.id, seq, half, Instant::now())?;
         let mut fx = Effects {
-            completed: self.try_complete(&mut st),
+            completed: self.on_inserted(&mut st, r),
             ..Effects::default()
         };
         fx.rotated |= self.try_rotate_data(&mut st);
@@ -224,132 +212,70 @@ impl Stream {
         Ok(fx)
     }
 
-    /// Moves every complete entry of the merge table to the ready list, in net_seq_num order
-    /// (halves arrive in order on each socket, so entries complete in order; an entry whose other
-    /// half is lost does not hold back later ones). Entries past a pending rotation's pivot wait
-    /// for the data side of the rotation.
-    pub(super) fn try_complete(&self, st: &mut StreamState) -> bool {
-        let mut any = false;
-        loop {
-            let blocked_after = st
-                .rotation
-                .as_ref()
-                .and_then(|r| (!r.data_rotated).then_some(r.pivot).flatten());
-            let key = st.pending.iter().find_map(|(k, p)| {
-                let ok = p.index.is_some()
-                    && p.data.is_some()
-                    && !blocked_after.is_some_and(|piv| seq_before(piv, NetSeq(*k)));
-                ok.then_some(*k)
-            });
-            let Some(key) = key else { break };
-            let Some(p) = st.pending.remove(&key) else {
-                break;
-            };
-            let (Some(index), Some(data)) = (p.index, p.data) else {
-                break;
-            };
-            let entry = entry_of(&index, data.offset);
-            self.push_ready(st, NetSeq(key), data.index, entry, index.packet_seq_num);
-            any = true;
+    fn on_inserted(&self, st: &mut StreamState, r: Inserted) -> bool {
+        if let Some(e) = r.evicted {
+            log_expired(&e);
         }
-        any
+        match r.completed {
+            Some(c) => {
+                self.on_completed(st, c);
+                true
+            }
+            None => false,
+        }
     }
 
-    fn push_ready(
-        &self,
-        st: &mut StreamState,
-        seq: NetSeq,
-        file: Arc<IndexFile>,
-        entry: IndexEntry,
-        psn: u64,
-    ) {
-        st.ready.push(ReadyEntry { file, entry });
-        if st.prev_index_seq.is_unset() || seq_before(st.prev_index_seq, seq) {
-            st.prev_index_seq = seq;
+    /// Queues a complete entry for the next commit (or holds it behind a pending rotation).
+    pub(super) fn on_completed(&self, st: &mut StreamState, mut c: Completed) {
+        for r in &st.rebases {
+            if c.file_index == r.from && seq_before(r.after, c.seq) {
+                c.file_index = r.to;
+                c.entry.offset = c.entry.offset.saturating_sub(r.cut);
+            }
+        }
+        if let Some(r) = &st.rotation {
+            let blocked = !r.data_rotated
+                && r.pivot
+                    .is_some_and(|p| p.is_unset() || seq_before(p, c.seq));
+            if blocked {
+                st.held.push(c);
+                return;
+            }
+        }
+        let Some(file) = st.files.get(&c.file_index).cloned() else {
+            tracing::error!(stream = %self.id, seq = c.seq.0, generation = c.file_index, "entry for a data file no longer open: dropped");
+            st.unindexed_packets = st.unindexed_packets.saturating_add(1);
+            return;
+        };
+        // Entries complete in net_seq_num order: older generations are done.
+        let generation = c.file_index;
+        st.files.retain(|g, _| *g >= generation);
+        st.ready.push(ReadyEntry {
+            file,
+            entry: c.entry,
+        });
+        if st.prev_index_seq.is_unset() || seq_before(st.prev_index_seq, c.seq) {
+            st.prev_index_seq = c.seq;
         }
         st.index_received = st.index_received.saturating_add(1);
-        st.received_psn = Some(psn);
+        st.received_psn = Some(c.entry.packet_seq_num);
+        st.last_end = Some((c.file_index, c.entry.offset.saturating_add(c.size)));
         self.try_rotate_index(st);
     }
 
-    /// Expires half entries older than `deadline`; returns (lost, unindexed) counts.
-    pub fn expire(&self, now: Instant, deadline: std::time::Duration) -> (u64, u64) {
-        let mut st = self.lock();
-        let old: Vec<u64> = st
-            .pending
-            .iter()
-            .filter(|(_, p)| {
-                p.since
-                    .is_some_and(|t| now.saturating_duration_since(t) >= deadline)
-            })
-            .filter(|(_, p)| p.index.is_none() || p.data.is_none())
-            .map(|(k, _)| *k)
-            .collect();
-        let (mut lost, mut unindexed) = (0, 0);
-        for k in old {
-            if let Some(p) = st.pending.remove(&k) {
-                if p.data.is_none() {
-                    lost += 1;
-                } else {
-                    unindexed += 1;
-                }
-            }
+    /// Releases entries held behind a rotation that finished.
+    pub(super) fn release_held(&self, st: &mut StreamState) {
+        for c in std::mem::take(&mut st.held) {
+            self.on_completed(st, c);
         }
-        st.lost_packets = st.lost_packets.saturating_add(lost);
-        st.unindexed_packets = st.unindexed_packets.saturating_add(unindexed);
-        if lost + unindexed > 0 {
-            self.try_complete(&mut st);
-        }
-        (lost, unindexed)
     }
 }
 
-impl Stream {
-    /// Half entries waiting in this stream's merge table.
-    pub fn pending_len(&self) -> usize {
-        self.lock().pending.len()
-    }
-
-    /// Expires the `n` oldest half entries early (the relay-wide cap was reached).
-    pub fn evict_oldest(&self, n: usize) {
-        let mut st = self.lock();
-        let keep = st.pending.len().saturating_sub(n);
-        make_room(&mut st, keep.saturating_add(1), self.id);
-    }
-}
-
-/// Keeps the merge table of a stream under its cap by expiring the oldest half entries early.
-fn make_room(st: &mut StreamState, max: usize, id: StreamId) {
-    while st.pending.len() >= max.max(1) {
-        let Some((k, p)) = st.pending.pop_first() else {
-            break;
-        };
-        if p.data.is_none() {
-            st.lost_packets = st.lost_packets.saturating_add(1);
-        } else {
-            st.unindexed_packets = st.unindexed_packets.saturating_add(1);
-        }
-        tracing::warn!(stream = %id, seq = k, "merge table full: oldest half entry expired early");
-    }
-}
-
-fn entry_of(i: &IndexHalf, offset: u64) -> IndexEntry {
-    IndexEntry {
-        offset,
-        packet_size: i.packet_size,
-        content_size: i.content_size,
-        timestamp_begin: i.timestamp_begin,
-        timestamp_end: i.timestamp_end,
-        events_discarded: i.events_discarded,
-        stream_id: i.stream_id,
-        stream_instance_id: i.stream_instance_id,
-        packet_seq_num: i.packet_seq_num,
-    }
-}
-
-impl Pending {
-    /// Whether only the data half is present.
-    pub fn data_only(&self) -> bool {
-        self.data.is_some() && self.index.is_none()
+/// Logs a half that left the merge table without its partner.
+pub fn log_expired(e: &Expired) {
+    if e.is_lost() {
+        tracing::warn!(stream = %e.stream, seq = e.seq.0, reason = ?e.reason, waited = ?e.waited, "lost packet: its index came, its data never did");
+    } else {
+        tracing::warn!(stream = %e.stream, seq = e.seq.0, reason = ?e.reason, waited = ?e.waited, "unindexed packet: its data came, its index never did");
     }
 }

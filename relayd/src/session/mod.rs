@@ -4,7 +4,9 @@
 //! keyed by the ids the relay hands out (global counters from 1, shared by all sessions). Each
 //! session and each stream keeps its mutable state behind its own `std::sync::Mutex`, never held
 //! across an `.await`. Trace chunks are shared across the relay sessions of one sessiond session
-//! through the [`chunk::ChunkRegistry`].
+//! through the [`chunk::ChunkRegistry`]. The two halves of every packet's index entry meet in the
+//! relay-wide [`crate::merge::MergeTable`] ([`ingest`]); completed entries queue on their stream
+//! until the commit group ([`commit`]) makes them durable and visible.
 
 pub mod chunk;
 mod close;
@@ -23,6 +25,7 @@ pub use metadata::MetadataError;
 pub use stream::{IndexHalf, Stream};
 
 use crate::config::{Durability, GroupBy, Settings};
+use crate::merge::{MergeConfig, MergeTable};
 use chunk::lock;
 use commit::CommitQueue;
 use dashmap::DashMap;
@@ -151,6 +154,9 @@ pub struct Registry {
     next_stream: AtomicU64,
     next_trace: AtomicU64,
     tracker: TaskTracker,
+    /// The merge table of every stream's data and index halves.
+    pub merge: Arc<MergeTable>,
+    expired: Mutex<Vec<crate::merge::Expired>>,
 }
 
 impl Registry {
@@ -162,7 +168,6 @@ impl Registry {
         tracker: TaskTracker,
     ) -> Self {
         Registry {
-            settings,
             output,
             group_by,
             sessions: DashMap::new(),
@@ -172,6 +177,17 @@ impl Registry {
             next_stream: AtomicU64::new(1),
             next_trace: AtomicU64::new(1),
             tracker,
+            merge: Arc::new(MergeTable::new(
+                MergeConfig {
+                    deadline: settings.merge_deadline(),
+                    tick: settings.tick(),
+                    max_per_stream: settings.max_pending_per_stream,
+                    max_total: settings.max_pending_total,
+                },
+                Instant::now(),
+            )),
+            expired: Mutex::new(Vec::new()),
+            settings,
         }
     }
 
@@ -320,34 +336,16 @@ impl Registry {
         }
     }
 
-    /// Housekeeping: expire half entries past the merge deadline, then, if the relay holds more
-    /// half entries than `max_pending_total`, expire the oldest ones of the fullest streams.
+    /// Housekeeping: expires the merge table's halves whose deadline passed (each is logged and
+    /// counted per stream by the table; see [`crate::merge`]).
     pub fn expire(&self, now: Instant) {
-        let deadline = self.settings.merge_deadline();
-        let streams: Vec<Arc<Stream>> = self.streams.iter().map(|s| s.clone()).collect();
-        let mut sizes: Vec<(usize, &Arc<Stream>)> =
-            streams.iter().map(|s| (s.pending_len(), s)).collect();
-        let total: usize = sizes.iter().map(|(n, _)| n).sum();
-        let mut excess = total.saturating_sub(self.settings.max_pending_total);
-        if excess > 0 {
-            sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
-            for (n, s) in sizes {
-                if excess == 0 {
-                    break;
-                }
-                let k = n.min(excess);
-                s.evict_oldest(k);
-                excess -= k;
-                tracing::warn!(stream = %s.id, evicted = k, "relay-wide merge table cap reached");
-            }
+        let mut expired = std::mem::take(&mut *lock(&self.expired));
+        expired.clear();
+        self.merge.expire(now, &mut expired);
+        for e in &expired {
+            ingest::log_expired(e);
         }
-        for s in streams {
-            let (lost, unindexed) = s.expire(now, deadline);
-            if lost + unindexed > 0 {
-                tracing::warn!(stream = %s.id, name = %s.name, lost, unindexed, "merge entries expired");
-                self.request_commit(&s.session, [s.clone()]);
-            }
-        }
+        *lock(&self.expired) = expired;
     }
 
     /// The durability mode.

@@ -9,7 +9,7 @@
 
 use super::chunk::Chunk;
 use super::files::{self, IndexFile};
-use super::stream::{seq_before, PendingRotation, Stream, StreamState};
+use super::stream::{seq_before, PendingRotation, Rebase, Stream, StreamState};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use trelay_proto::NetSeq;
@@ -67,12 +67,14 @@ impl Stream {
             next,
             packet_seq_num,
             pivot: None,
+            cut: 0,
             data_rotated: false,
         });
         if self.index_version.is_none() {
-            let pivot = st.prev_data_seq;
+            let (pivot, cut) = (st.prev_data_seq, st.size_current);
             if let Some(r) = st.rotation.as_mut() {
                 r.pivot = Some(pivot);
+                r.cut = cut;
             }
         }
         self.try_rotate_index(&mut st);
@@ -83,6 +85,12 @@ impl Stream {
     pub(super) fn try_rotate_index(&self, st: &mut StreamState) {
         let prev_index = st.prev_index_seq;
         let received = st.received_psn;
+        // The packet after the pivot starts where the pivot's packet ended, if it is in the
+        // current data file; otherwise the whole current file comes after the pivot.
+        let cut = match st.last_end {
+            Some((generation, end)) if generation == st.generation => end,
+            _ => 0,
+        };
         let Some(r) = st.rotation.as_mut() else {
             return;
         };
@@ -95,6 +103,7 @@ impl Stream {
         };
         if reached {
             r.pivot = Some(prev_index);
+            r.cut = cut;
         }
     }
 
@@ -117,7 +126,8 @@ impl Stream {
             return false;
         }
         let next = r.next.clone();
-        if let Err(e) = self.switch_data(st, next.as_deref(), pivot, ahead) {
+        let cut = r.cut;
+        if let Err(e) = self.switch_data(st, next.as_deref(), pivot, cut, ahead) {
             tracing::error!(stream = %self.id, "rotation of the data file failed: {e}");
             st.data = None;
             st.index = None;
@@ -127,7 +137,7 @@ impl Stream {
         };
         st.switch_chunk(r.next);
         st.completed_rotations = st.completed_rotations.saturating_add(1);
-        self.try_complete(st);
+        self.release_held(st);
         true
     }
 
@@ -136,61 +146,55 @@ impl Stream {
         st: &mut StreamState,
         next: Option<&Chunk>,
         pivot: NetSeq,
+        cut: u64,
         ahead: bool,
     ) -> std::io::Result<()> {
         let old = st.data.take();
         let old_size = st.size_current;
+        let old_generation = st.generation;
         st.index = None;
         st.file_no = 0;
         st.size_current = 0;
+        st.generation = st.generation.saturating_add(1);
         if let Some(r) = st.rotation.as_mut() {
             r.data_rotated = true;
         }
         let Some(next) = next else {
+            // No next chunk: packets past the pivot (if any) stay in the old file and index.
             if let Some(old) = old {
                 push_unsynced(st, old);
-            }
-            if ahead {
-                let dropped = drop_after(st, pivot);
-                st.unindexed_packets = st.unindexed_packets.saturating_add(dropped);
             }
             return Ok(());
         };
         let data = files::create_data(next, &self.path, &self.name, self.tracefile_size, 0)?;
-        if ahead {
+        if let (true, Some(old)) = (ahead && cut < old_size, old.as_ref()) {
             // Packets past the pivot were written to the old file: move them.
-            let cut = st
-                .pending
-                .range(after(pivot)..)
-                .filter_map(|(_, p)| p.data.as_ref().map(|d| d.offset))
-                .min();
-            if let (Some(cut), Some(old)) = (cut, old.as_ref()) {
-                let len = old_size.saturating_sub(cut);
-                let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
-                old.read_exact_at(&mut buf, cut)?;
-                data.write_all_at(&buf, 0)?;
-                old.set_len(cut)?;
-                let index = match self.index_version {
-                    Some(v) => Some(IndexFile::create(
-                        data.clone(),
-                        next,
-                        &self.path,
-                        &self.name,
-                        self.tracefile_size,
-                        0,
-                        v,
-                    )?),
-                    None => None,
-                };
-                for (_, p) in st.pending.range_mut(after(pivot)..) {
-                    if let (Some(d), Some(i)) = (p.data.as_mut(), index.as_ref()) {
-                        d.offset = d.offset.saturating_sub(cut);
-                        d.index = i.clone();
-                    }
-                }
-                st.index = index;
-                st.size_current = len;
+            let len = old_size - cut;
+            let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+            old.read_exact_at(&mut buf, cut)?;
+            data.write_all_at(&buf, 0)?;
+            old.set_len(cut)?;
+            if let Some(v) = self.index_version {
+                let index = IndexFile::create(
+                    data.clone(),
+                    next,
+                    &self.path,
+                    &self.name,
+                    self.tracefile_size,
+                    0,
+                    v,
+                )?;
+                let generation = st.generation;
+                st.files.insert(generation, index.clone());
+                st.index = Some(index);
             }
+            st.rebases.push(Rebase {
+                from: old_generation,
+                after: pivot,
+                cut,
+                to: st.generation,
+            });
+            st.size_current = len;
         }
         if let Some(old) = old {
             push_unsynced(st, old);
@@ -204,22 +208,5 @@ impl Stream {
 fn push_unsynced(st: &mut StreamState, f: Arc<std::fs::File>) {
     if !st.unsynced.iter().any(|u| Arc::ptr_eq(u, &f)) {
         st.unsynced.push(f);
-    }
-}
-
-fn drop_after(st: &mut StreamState, pivot: NetSeq) -> u64 {
-    let keys: Vec<u64> = st.pending.range(after(pivot)..).map(|(k, _)| *k).collect();
-    for k in &keys {
-        st.pending.remove(k);
-    }
-    keys.len() as u64
-}
-
-/// First net_seq_num after the pivot (an unset pivot comes before every packet).
-fn after(pivot: NetSeq) -> u64 {
-    if pivot.is_unset() {
-        0
-    } else {
-        pivot.0.saturating_add(1)
     }
 }

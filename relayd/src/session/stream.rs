@@ -7,55 +7,14 @@
 use super::chunk::{lock, Chunk};
 use super::files::IndexFile;
 use super::Session;
+use crate::merge::{Completed, MergeTable};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 use trelay_proto::ctf::index::{IndexEntry, IndexVersion};
 use trelay_proto::{CtfTraceId, NetSeq, StreamId};
 
-/// Fields of a SEND_INDEX message (the control half of an index entry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct IndexHalf {
-    /// Packet size in bits (0 = live beacon).
-    pub packet_size: u64,
-    /// Content size in bits.
-    pub content_size: u64,
-    /// First timestamp.
-    pub timestamp_begin: u64,
-    /// Last timestamp.
-    pub timestamp_end: u64,
-    /// Cumulative discarded events.
-    pub events_discarded: u64,
-    /// CTF stream class id.
-    pub stream_id: u64,
-    /// CTF stream instance id.
-    pub stream_instance_id: u64,
-    /// CTF packet sequence number.
-    pub packet_seq_num: u64,
-}
-
-/// Where a packet landed (the data half of an index entry).
-#[derive(Debug, Clone)]
-pub struct DataHalf {
-    /// Offset of the packet in its data file.
-    pub offset: u64,
-    /// Bytes written (payload + padding).
-    pub size: u64,
-    /// The index file that was current when the packet was written.
-    pub index: Arc<IndexFile>,
-}
-
-/// One slot of the merge table.
-#[derive(Debug, Default)]
-pub struct Pending {
-    /// Index half, once SEND_INDEX arrived.
-    pub index: Option<IndexHalf>,
-    /// Data half, once the packet was written.
-    pub data: Option<DataHalf>,
-    /// When the first half arrived (for expiry).
-    pub since: Option<Instant>,
-}
+pub use crate::merge::IndexHalf;
 
 /// A complete entry waiting for the next commit.
 #[derive(Debug, Clone)]
@@ -64,6 +23,20 @@ pub struct ReadyEntry {
     pub file: Arc<IndexFile>,
     /// The entry.
     pub entry: IndexEntry,
+}
+
+/// How completed entries of packets moved by a rotation are translated: packets after `after`
+/// that were in file generation `from` now start `cut` bytes earlier in generation `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebase {
+    /// File generation the packets were written to.
+    pub from: u64,
+    /// Packets after this net_seq_num moved.
+    pub after: NetSeq,
+    /// Bytes cut from the front.
+    pub cut: u64,
+    /// File generation they moved to.
+    pub to: u64,
 }
 
 /// A rotation requested by ROTATE_STREAMS and not finished yet.
@@ -75,6 +48,8 @@ pub struct PendingRotation {
     pub packet_seq_num: u64,
     /// Index side done; the data side rotates once `prev_data_seq` reaches this pivot.
     pub pivot: Option<NetSeq>,
+    /// Where the packet after the pivot starts in the current data file.
+    pub cut: u64,
     /// Data side done.
     pub data_rotated: bool,
 }
@@ -90,6 +65,17 @@ pub struct StreamState {
     pub index: Option<Arc<IndexFile>>,
     /// Current tracefile number.
     pub file_no: u64,
+    /// Generation of the current data file: bumped at every new data file (tracefile switch,
+    /// rotation), it names the file in the data halves of the merge table.
+    pub generation: u64,
+    /// Index files by generation, for entries still to complete.
+    pub files: BTreeMap<u64, Arc<IndexFile>>,
+    /// Generation and end offset of the last completed entry.
+    pub last_end: Option<(u64, u64)>,
+    /// Complete entries past a pending rotation's pivot, waiting for the data side.
+    pub held: Vec<Completed>,
+    /// Translations of entries whose packets a rotation moved.
+    pub rebases: Vec<Rebase>,
     /// Bytes in the current data file.
     pub size_current: u64,
     /// Last net_seq_num written to the data file.
@@ -106,8 +92,6 @@ pub struct StreamState {
     pub published: bool,
     /// A packet is being written outside the lock.
     pub writing: bool,
-    /// Merge table of this stream, keyed by net_seq_num.
-    pub pending: BTreeMap<u64, Pending>,
     /// Complete entries not yet committed.
     pub ready: Vec<ReadyEntry>,
     /// Data files written since the last commit.
@@ -135,9 +119,9 @@ pub struct StreamState {
     pub completed_rotations: u64,
     /// Data pending protocol: checked since BEGIN_DATA_PENDING.
     pub checked: bool,
-    /// Index halves that never got their data (lost packets).
+    /// Index halves that never got their data (lost packets), final once closed.
     pub lost_packets: u64,
-    /// Data halves that never got their index (unindexed packets).
+    /// Data halves that never got their index (unindexed packets), final once closed.
     pub unindexed_packets: u64,
 }
 
@@ -162,6 +146,8 @@ pub struct Stream {
     pub tracefile_count: u64,
     /// Index version, `None` when the session keeps no index (snapshot, old peers, metadata).
     pub index_version: Option<IndexVersion>,
+    /// The relay's merge table (data and index halves of this stream's packets).
+    pub merge: Arc<MergeTable>,
     /// What viewers may see of it (published by the commit group).
     pub visible: crate::live::Visible,
     state: Mutex<StreamState>,
@@ -179,6 +165,7 @@ impl Stream {
         tracefile_size: u64,
         tracefile_count: u64,
         chunk: Arc<Chunk>,
+        merge: Arc<MergeTable>,
     ) -> std::io::Result<Arc<Stream>> {
         let is_metadata = name == "metadata";
         let index_version =
@@ -194,12 +181,18 @@ impl Stream {
             tracefile_size,
             tracefile_count,
             index_version,
+            merge,
             visible: crate::live::Visible::default(),
             state: Mutex::new(StreamState {
                 chunk: Some(chunk),
                 data: Some(data),
                 index: None,
                 file_no: 0,
+                generation: 0,
+                files: BTreeMap::new(),
+                last_end: None,
+                held: Vec::new(),
+                rebases: Vec::new(),
                 size_current: 0,
                 prev_data_seq: NetSeq::UNSET,
                 prev_index_seq: NetSeq::UNSET,
@@ -208,7 +201,6 @@ impl Stream {
                 closed: false,
                 published: false,
                 writing: false,
-                pending: BTreeMap::new(),
                 ready: Vec::new(),
                 unsynced: Vec::new(),
                 retired: Vec::new(),

@@ -13,9 +13,13 @@ struct Fixture {
 }
 
 fn fixture(live: bool) -> Fixture {
+    fixture_with(live, Settings::default())
+}
+
+fn fixture_with(live: bool, settings: Settings) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new(
-        Settings::default(),
+        settings,
         dir.path().to_path_buf(),
         GroupBy::Host,
         TaskTracker::new(),
@@ -61,6 +65,7 @@ impl Fixture {
             tracefile_size,
             count,
             chunk,
+            self.registry.merge.clone(),
         )
         .unwrap();
         self.registry.insert_stream(s.clone());
@@ -98,7 +103,7 @@ fn packet(s: &Stream, seq: u64, len: u64, fill: u8) -> Effects {
     slot.file
         .write_all_at(&vec![fill; len as usize], slot.offset)
         .unwrap();
-    s.end_packet(NetSeq(seq), slot, len, 64)
+    s.end_packet(NetSeq(seq), slot, len).unwrap()
 }
 
 fn index_entries(path: &std::path::Path) -> Vec<(u64, u64)> {
@@ -120,8 +125,8 @@ fn halves_merge_in_either_order_and_commit_publishes() {
     let s = f.stream("c_0", 0, 0);
     // data first for 0, index first for 1
     assert!(!packet(&s, 0, 100, 1).completed);
-    assert!(s.add_index(NetSeq(0), half(100, 0), 64).unwrap().completed);
-    assert!(!s.add_index(NetSeq(1), half(50, 1), 64).unwrap().completed);
+    assert!(s.add_index(NetSeq(0), half(100, 0)).unwrap().completed);
+    assert!(!s.add_index(NetSeq(1), half(50, 1)).unwrap().completed);
     assert!(packet(&s, 1, 50, 2).completed);
     let idx = f.dir().join("index/c_0.idx");
     assert_eq!(
@@ -142,8 +147,8 @@ fn duplicates_are_refused() {
     let s = f.stream("c_0", 0, 0);
     packet(&s, 0, 10, 1);
     assert!(s.begin_packet(NetSeq(0), 10, 10).is_err());
-    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
-    assert!(s.add_index(NetSeq(0), half(10, 0), 64).is_err());
+    s.add_index(NetSeq(0), half(10, 0)).unwrap();
+    assert!(s.add_index(NetSeq(0), half(10, 0)).is_err());
 }
 
 #[test]
@@ -154,21 +159,21 @@ fn beacons_only_when_nothing_is_in_flight() {
     beacon.packet_size = 0;
     beacon.timestamp_end = 777;
     beacon.stream_id = 3;
-    s.add_index(NetSeq::UNSET, beacon, 64).unwrap();
+    s.add_index(NetSeq::UNSET, beacon).unwrap();
     assert_eq!(s.lock().beacon_ts_end, 777);
     assert_eq!(
         s.lock().ctf_stream_id,
         3,
         "class id taken from an early beacon"
     );
-    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    s.add_index(NetSeq(0), half(10, 0)).unwrap();
     assert_eq!(
         s.lock().beacon_ts_end,
         u64::MAX,
         "a real index clears the beacon"
     );
     beacon.timestamp_end = 900;
-    s.add_index(NetSeq(0), beacon, 64).unwrap();
+    s.add_index(NetSeq(0), beacon).unwrap();
     assert_eq!(
         s.lock().beacon_ts_end,
         u64::MAX,
@@ -182,7 +187,7 @@ fn tracefile_size_and_count_wrap() {
     let s = f.stream("c_0", 250, 2);
     for seq in 0..5 {
         packet(&s, seq, 100, seq as u8);
-        s.add_index(NetSeq(seq), half(100, seq), 64).unwrap();
+        s.add_index(NetSeq(seq), half(100, seq)).unwrap();
     }
     f.commit(&s);
     // files: 0 holds packets 0,1; 1 holds 2,3; packet 4 wrapped to file 0.
@@ -214,14 +219,14 @@ fn rotation_moves_packets_past_the_pivot() {
     for seq in 0..4 {
         packet(&s, seq, 100, 10 + seq as u8);
     }
-    s.add_index(NetSeq(0), half(100, 0), 64).unwrap();
-    s.add_index(NetSeq(1), half(100, 1), 64).unwrap();
+    s.add_index(NetSeq(0), half(100, 0)).unwrap();
+    s.add_index(NetSeq(1), half(100, 1)).unwrap();
     assert!(
         s.start_rotation(Some(next.clone()), 2).unwrap(),
         "rotates at once"
     );
-    s.add_index(NetSeq(2), half(100, 2), 64).unwrap();
-    s.add_index(NetSeq(3), half(100, 3), 64).unwrap();
+    s.add_index(NetSeq(2), half(100, 2)).unwrap();
+    s.add_index(NetSeq(3), half(100, 3)).unwrap();
     f.commit(&s);
     let old = f.dir();
     let new = f.session.abs_dir.join("next/ust");
@@ -249,7 +254,7 @@ fn rotation_waits_for_the_index_side() {
         !s.start_rotation(None, 1).unwrap(),
         "packet 0 has no index yet"
     );
-    assert!(s.add_index(NetSeq(0), half(100, 0), 64).unwrap().rotated);
+    assert!(s.add_index(NetSeq(0), half(100, 0)).unwrap().rotated);
     assert!(s.lock().chunk.is_none() && s.lock().data.is_none());
     assert!(
         s.begin_packet(NetSeq(1), 10, 10).is_err(),
@@ -262,7 +267,7 @@ fn close_waits_for_the_last_packet_and_drops_orphans() {
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
     packet(&s, 0, 10, 1);
-    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    s.add_index(NetSeq(0), half(10, 0)).unwrap();
     s.request_close(NetSeq(1));
     assert!(
         !f.registry.try_close_stream(&s, false),
@@ -299,19 +304,23 @@ fn metadata_appends_with_padding() {
 }
 
 #[test]
-fn relay_wide_cap_evicts_oldest_halves() {
-    let mut f = fixture(false);
-    f.registry.settings.max_pending_total = 3;
+fn relay_wide_cap_expires_oldest_halves() {
+    let f = fixture_with(
+        false,
+        Settings {
+            max_pending_total: 3,
+            ..Settings::default()
+        },
+    );
     let a = f.stream("c_0", 0, 0);
     let b = f.stream("c_1", 0, 0);
     for seq in 0..4 {
-        a.add_index(NetSeq(seq), half(10, seq), 64).unwrap();
+        a.add_index(NetSeq(seq), half(10, seq)).unwrap();
     }
-    b.add_index(NetSeq(0), half(10, 0), 64).unwrap();
-    f.registry.expire(std::time::Instant::now());
-    assert_eq!(a.pending_len() + b.pending_len(), 3);
-    assert_eq!(a.lock().lost_packets, 2);
-    assert!(a.lock().pending.contains_key(&3), "the newest halves stay");
+    b.add_index(NetSeq(0), half(10, 0)).unwrap();
+    assert_eq!(f.registry.merge.len(), 3);
+    assert_eq!(f.registry.merge.counters(a.id).lost_packets, 2);
+    assert_eq!(f.registry.merge.highest_index_only(a.id), Some(NetSeq(3)));
 }
 
 #[test]
@@ -319,7 +328,7 @@ fn data_connection_close_ends_streams_waiting_for_data() {
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
     packet(&s, 0, 10, 1);
-    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    s.add_index(NetSeq(0), half(10, 0)).unwrap();
     s.request_close(NetSeq(3));
     f.registry.close_session(&f.session, false, false);
     assert!(
@@ -343,7 +352,7 @@ fn readers_see_locks_past_the_committed_frontier() {
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
     packet(&s, 0, 100, 1);
-    s.add_index(NetSeq(0), half(100, 0), 64).unwrap();
+    s.add_index(NetSeq(0), half(100, 0)).unwrap();
     // A reader opens its own descriptions of the files.
     let data = std::fs::File::open(f.dir().join("c_0")).unwrap();
     let idx = std::fs::File::open(f.dir().join("index/c_0.idx")).unwrap();
@@ -368,7 +377,7 @@ fn readers_see_locks_past_the_committed_frontier() {
     assert!(is_locked(&data, 100, 50).unwrap());
     // Closing the stream releases everything once committed.
     s.request_close(NetSeq(1));
-    s.add_index(NetSeq(1), half(50, 1), 64).unwrap();
+    s.add_index(NetSeq(1), half(50, 1)).unwrap();
     assert!(f.registry.try_close_stream(&s, false));
     f.commit(&s);
     drop(s);

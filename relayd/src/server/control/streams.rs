@@ -46,6 +46,7 @@ pub(super) fn add_stream(registry: &Registry, conn: &mut Conn, req: AddStream) -
         req.tracefile_size,
         req.tracefile_count,
         chunk,
+        registry.merge.clone(),
     ) {
         Ok(s) => s,
         Err(e) => {
@@ -129,7 +130,7 @@ pub(super) fn send_index(registry: &Registry, conn: &mut Conn, i: SendIndex) -> 
         stream_instance_id: i.stream_instance_id,
         packet_seq_num: i.packet_seq_num,
     };
-    match stream.add_index(i.net_seq, half, registry.settings.max_pending_per_stream) {
+    match stream.add_index(i.net_seq, half) {
         Ok(fx) => {
             let live = session.params.live_timer > 0;
             if fx.rotated || (live && (fx.completed || i.is_beacon())) {
