@@ -16,6 +16,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod live;
+pub mod merge;
 pub mod server;
 pub mod session;
 pub mod storage;

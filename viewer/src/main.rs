@@ -1,6 +1,5 @@
-//! `trelay-viewer` command line.
+//! `trelay-viewer` command line (see `--help`).
 
 fn main() -> std::process::ExitCode {
-    eprintln!("trelay-viewer: not built yet");
-    std::process::ExitCode::FAILURE
+    trelay_viewer::cli::main()
 }

@@ -10,6 +10,10 @@
 //! max_packet_size = 268435456    # largest data packet accepted on the data port (bytes)
 //! max_metadata_chunk = 134217728 # largest SEND_METADATA payload (bytes)
 //! allow_clear = true             # advertise CLEAR_ALLOWED in GET_CONFIGURATION
+//!
+//! [live]                         # live port, see crate::live::LiveSettings
+//! idle_timeout_s = 600
+//! retry_hold_ms = 0
 //! ```
 
 use serde::Deserialize;
@@ -48,6 +52,8 @@ pub struct Settings {
     pub max_metadata_chunk: u64,
     /// Whether `lttng clear` is allowed (GET_CONFIGURATION's CLEAR_ALLOWED flag).
     pub allow_clear: bool,
+    /// Live port settings (`[live]`).
+    pub live: crate::live::LiveSettings,
 }
 
 impl Default for Settings {
@@ -62,6 +68,7 @@ impl Default for Settings {
             max_packet_size: 256 << 20,
             max_metadata_chunk: 128 << 20,
             allow_clear: true,
+            live: crate::live::LiveSettings::default(),
         }
     }
 }
@@ -130,6 +137,7 @@ impl Settings {
         if self.max_pending_per_stream == 0 || self.max_pending_total == 0 {
             return bad("max_pending_per_stream and max_pending_total");
         }
+        self.live.validate().map_err(SettingsError::Invalid)?;
         Ok(())
     }
 

@@ -178,9 +178,9 @@ impl Relay {
                 move |c| data::handle(c, r.clone(), sd.clone())
             })),
             tokio::spawn(accept_loop(live, true, conns.clone(), shutdown.clone(), {
-                let r = registry.clone();
+                let hub = Arc::new(live::Hub::new(registry.clone()));
                 let sd = shutdown.clone();
-                move |c| live::handle(c, r.clone(), sd.clone())
+                move |c| live::handle(c, hub.clone(), sd.clone())
             })),
         ];
         let tick = tokio::spawn(tick_loop(registry.clone(), shutdown.clone()));

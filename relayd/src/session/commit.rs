@@ -4,7 +4,8 @@
 //! 1. fdatasync every data file written since the previous commit (once per file);
 //! 2. append the completed index entries to their index files (one write per file);
 //! 3. fdatasync every index file appended to (once per file);
-//! 4. advance each stream's committed frontier (entries and metadata bytes viewers may read);
+//! 4. advance each stream's committed frontier (entries and metadata bytes viewers may read) and
+//!    publish it to live viewers ([`crate::live::Visible::publish`]);
 //! 5. release the chunks the streams left, so a chunk is archived (or deleted) only complete.
 //!
 //! An index entry is therefore never durable before the bytes it points to. With
@@ -88,7 +89,11 @@ impl CommitQueue {
         let mut work = Vec::with_capacity(streams.len());
         let mut retired = Vec::new();
         let mut whole: Vec<(Arc<File>, u64)> = Vec::new();
-        for s in streams {
+        // Metadata is taken last (it covers every entry taken before) and published first (a
+        // viewer never sees an entry before the metadata describing it).
+        let mut order: Vec<&Arc<Stream>> = streams.iter().collect();
+        order.sort_by_key(|s| s.is_metadata);
+        for s in order {
             let mut st = s.lock();
             let ready = std::mem::take(&mut st.ready);
             let files = std::mem::take(&mut st.unsynced);
@@ -144,6 +149,7 @@ impl CommitQueue {
             }
         }
         // 4. frontier
+        work.sort_by_key(|w| !w.0.is_metadata);
         for (s, ready, _, meta) in work {
             let mut i = 0;
             while let Some(first) = ready.get(i) {
@@ -161,6 +167,7 @@ impl CommitQueue {
             if s.is_metadata && meta >= st.metadata_committed && meta <= st.metadata_received {
                 st.metadata_committed = meta;
             }
+            s.visible.publish(s, &st, &ready);
         }
         for (file, end) in &whole {
             crate::storage::lock::hold_from(file, *end);

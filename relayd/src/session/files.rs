@@ -116,6 +116,27 @@ impl IndexFile {
     pub fn committed_entries(&self) -> u64 {
         *lock(&self.committed_entries)
     }
+
+    /// Reads entry number `n` of this file (positional read; only committed entries are
+    /// complete on disk, the caller bounds `n`).
+    pub fn read_entry(&self, n: u64) -> std::io::Result<IndexEntry> {
+        use trelay_proto::ctf::index::IndexHeader;
+        use trelay_proto::Decoded;
+        let header = IndexHeader::new(self.version);
+        let pos = header
+            .entry_position(n)
+            .ok_or_else(|| std::io::Error::other("index entry position overflows"))?;
+        let mut buf = [0u8; 128];
+        let len = usize::try_from(header.entry_len).unwrap_or(usize::MAX);
+        let bytes = buf
+            .get_mut(..len)
+            .ok_or_else(|| std::io::Error::other("index entry too long"))?;
+        self.file.read_exact_at(bytes, pos)?;
+        match IndexEntry::decode(&header, bytes) {
+            Decoded::Done { msg, .. } => Ok(msg),
+            Decoded::Incomplete { .. } => Err(std::io::Error::other("short index entry")),
+        }
+    }
 }
 
 /// Writes `len` zero bytes at `offset`.

@@ -99,6 +99,8 @@ pub struct Session {
     state: Mutex<SessionState>,
     /// Pending commit requests.
     pub commit: CommitQueue,
+    /// Streams announced to live viewers, and the viewers attached.
+    pub live: crate::live::SessionLog,
 }
 
 impl Session {
@@ -193,6 +195,7 @@ impl Registry {
             params,
             state: Mutex::new(SessionState::default()),
             commit: CommitQueue::default(),
+            live: crate::live::SessionLog::default(),
         });
         self.sessions.insert(id, session.clone());
         session
@@ -287,7 +290,14 @@ impl Registry {
         session: &Arc<Session>,
         streams: impl IntoIterator<Item = Arc<Stream>>,
     ) {
-        if session.commit.request(streams) {
+        // Live: the metadata a packet needs is committed with it.
+        let metadata = if session.params.live_timer > 0 {
+            session.live.metadata_streams()
+        } else {
+            Vec::new()
+        };
+        let metadata = metadata.into_iter().filter(|m| m.lock().has_commit_work());
+        if session.commit.request(streams.into_iter().chain(metadata)) {
             let s = session.clone();
             let durability = self.settings.durability;
             if tokio::runtime::Handle::try_current().is_ok() {

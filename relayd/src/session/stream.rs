@@ -162,6 +162,8 @@ pub struct Stream {
     pub tracefile_count: u64,
     /// Index version, `None` when the session keeps no index (snapshot, old peers, metadata).
     pub index_version: Option<IndexVersion>,
+    /// What viewers may see of it (published by the commit group).
+    pub visible: crate::live::Visible,
     state: Mutex<StreamState>,
 }
 
@@ -192,6 +194,7 @@ impl Stream {
             tracefile_size,
             tracefile_count,
             index_version,
+            visible: crate::live::Visible::default(),
             state: Mutex::new(StreamState {
                 chunk: Some(chunk),
                 data: Some(data),

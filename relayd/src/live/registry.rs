@@ -1,0 +1,130 @@
+//! [`Source`] over the relay's [`Registry`]: sessions and streams are shared handles (`Arc`), so a
+//! viewer keeps reading a stream (and its open files) after the relay closed it or unlisted its
+//! session. Each call takes the locks it needs and releases them before returning; the stream
+//! lock is taken before the stream's published state, in the order the commit group uses.
+
+use super::source::{Announced, EntryError, SessionInfo, Source, StreamInfo, StreamView};
+use crate::session::{Registry, Session, Stream};
+use std::fs::File;
+use std::sync::Arc;
+use trelay_proto::ctf::index::IndexEntry;
+use trelay_proto::{SessionId, ViewerSessionId};
+
+/// A viewer's registration on a session; dropping it detaches the viewer.
+#[derive(Debug)]
+pub struct Ticket {
+    session: Arc<Session>,
+    id: u64,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.session.live.unregister(self.id);
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Source for Registry {
+    type Session = Arc<Session>;
+    type Stream = Arc<Stream>;
+    type File = Arc<File>;
+    type Ticket = Ticket;
+
+    fn sessions(&self) -> Vec<Arc<Session>> {
+        Registry::sessions(self)
+    }
+
+    fn session(&self, id: SessionId) -> Option<Arc<Session>> {
+        Registry::session(self, id)
+    }
+
+    fn session_info(&self, s: &Arc<Session>) -> SessionInfo {
+        let viewers = count(s.live.viewers());
+        let st = s.lock();
+        SessionInfo {
+            id: s.id,
+            name: s.params.name.clone(),
+            hostname: s.params.hostname.clone(),
+            live_timer: s.params.live_timer,
+            streams: count(st.streams.len()),
+            viewers,
+            closed: st.connection_closed || st.aborted,
+        }
+    }
+
+    fn announced(&self, s: &Arc<Session>) -> Announced<Arc<Stream>> {
+        let (generation, streams) = s.live.snapshot();
+        Announced {
+            generation,
+            streams,
+        }
+    }
+
+    fn generation(&self, s: &Arc<Session>) -> u64 {
+        s.live.generation()
+    }
+
+    fn attach(&self, s: &Arc<Session>, viewer: ViewerSessionId) -> Ticket {
+        tracing::debug!(session = %s.id, viewer = %viewer, "viewer registered");
+        Ticket {
+            session: s.clone(),
+            id: s.live.register(),
+        }
+    }
+
+    fn scanned(&self, ticket: &Ticket, generation: u64) {
+        ticket.session.live.scanned(ticket.id, generation);
+    }
+
+    fn stream_info(&self, st: &Arc<Stream>) -> StreamInfo {
+        StreamInfo {
+            id: st.id,
+            trace: st.trace_id,
+            is_metadata: st.is_metadata,
+            path: st.path.clone(),
+            channel: st.name.clone(),
+        }
+    }
+
+    fn view(&self, st: &Arc<Stream>) -> StreamView {
+        let session_closed = {
+            let s = st.session.lock();
+            s.connection_closed || s.aborted
+        };
+        let s = st.lock();
+        let (entries, oldest) = st.visible.entries();
+        let all_committed =
+            s.index_received == s.index_committed && s.metadata_received == s.metadata_committed;
+        StreamView {
+            entries,
+            oldest,
+            beacon: (s.beacon_ts_end != u64::MAX && all_committed).then_some(s.beacon_ts_end),
+            ctf_stream_id: s.ctf_stream_id,
+            all_committed,
+            closed: s.closed,
+            session_closed,
+            metadata: st.visible.metadata().0,
+            generation: st.visible.generation(),
+        }
+    }
+
+    fn read_entry(&self, st: &Arc<Stream>, n: u64) -> Result<(IndexEntry, Arc<File>), EntryError> {
+        let seg = st.visible.segment(n).ok_or(EntryError::Gone(n))?;
+        let entry = seg
+            .index
+            .read_entry(n - seg.first)
+            .map_err(|e| EntryError::Io(n, e))?;
+        Ok((entry, seg.index.data.clone()))
+    }
+
+    fn metadata_file(&self, st: &Arc<Stream>) -> Option<Arc<File>> {
+        st.visible.metadata().1
+    }
+
+    fn file_len(&self, f: &Arc<File>) -> std::io::Result<u64> {
+        f.metadata().map(|m| m.len())
+    }
+}

@@ -1,0 +1,94 @@
+//! Socket output for live replies: the fixed part with `MSG_MORE` (it leaves with the bytes that
+//! follow), then file bytes with `sendfile(2)` straight from the page cache, driven by tokio's
+//! writability readiness. When the kernel refuses sendfile for a file (EINVAL/ENOSYS: a file
+//! system without splice support), the bytes are read into one reused buffer and written.
+
+use nix::errno::Errno;
+use socket2::SockRef;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+
+/// Largest single sendfile call.
+const MAX_CHUNK: u64 = 1 << 30;
+/// Fallback copy buffer size.
+const COPY_BUF: usize = 256 * 1024;
+
+/// Sends all of `buf`; with `more`, tells the kernel more data follows at once.
+pub async fn send_all(conn: &TcpStream, mut buf: &[u8], more: bool) -> io::Result<()> {
+    let flags = if more {
+        libc::MSG_MORE | libc::MSG_NOSIGNAL
+    } else {
+        libc::MSG_NOSIGNAL
+    };
+    let sock = SockRef::from(conn);
+    while !buf.is_empty() {
+        let n = conn
+            .async_io(Interest::WRITABLE, || sock.send_with_flags(buf, flags))
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        buf = buf.get(n..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Sends `len` bytes of `file` from `offset`. Fails if the file ends first.
+pub async fn send_file(
+    conn: &mut TcpStream,
+    file: &File,
+    mut offset: u64,
+    mut len: u64,
+    fallback: &mut Vec<u8>,
+) -> io::Result<()> {
+    while len > 0 {
+        let chunk = usize::try_from(len.min(MAX_CHUNK)).unwrap_or(usize::MAX);
+        let mut off = i64::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
+        let r = conn
+            .async_io(Interest::WRITABLE, || {
+                nix::sys::sendfile::sendfile64(&*conn, file, Some(&mut off), chunk)
+                    .map_err(io::Error::from)
+            })
+            .await;
+        match r {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file ended")),
+            Ok(n) => {
+                offset = offset.saturating_add(n as u64);
+                len = len.saturating_sub(n as u64);
+            }
+            Err(e)
+                if matches!(
+                    Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP
+                ) =>
+            {
+                tracing::debug!("sendfile refused ({e}); copying instead");
+                return copy(conn, file, offset, len, fallback).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+async fn copy(
+    conn: &mut TcpStream,
+    file: &File,
+    mut offset: u64,
+    mut len: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    buf.resize(COPY_BUF, 0);
+    while len > 0 {
+        let n = usize::try_from(len).unwrap_or(usize::MAX).min(buf.len());
+        let part = buf.get_mut(..n).unwrap_or_default();
+        file.read_exact_at(part, offset)?;
+        conn.write_all(part).await?;
+        offset = offset.saturating_add(n as u64);
+        len = len.saturating_sub(n as u64);
+    }
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! The `trelay-viewer` command line. Exit codes: 0 success, 1 failure (or problems found by
+//! `check` / bytes `dissect` could not decode), 2 usage errors.
+
+mod signal;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use trelay_proto::lttng::live::Seek;
+
+use crate::dissect::{self, DissectOptions, Side};
+use crate::live::{self, LiveOptions};
+use crate::report::Format;
+use crate::time::TimeArg;
+use crate::url::LiveUrl;
+
+/// Live client, index queries, integrity checks and protocol dissector for LTTng traces.
+#[derive(Debug, Parser)]
+#[command(name = "trelay-viewer", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// Where attached streams start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeekArg {
+    /// Everything the relay still has.
+    Beginning,
+    /// Only packets written after attaching (what babeltrace2 does).
+    Last,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// List the live sessions of a relay: net://HOST[:PORT] (default port 5344).
+    Sessions {
+        /// Relay URL.
+        url: LiveUrl,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Attach to a live session and mirror it into a CTF trace folder.
+    Live {
+        /// Session URL: net://HOST[:PORT]/host/HOSTNAME/SESSION.
+        url: LiveUrl,
+        /// Output folder.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Where the streams start.
+        #[arg(long, value_enum, default_value = "beginning")]
+        seek: SeekArg,
+        /// Per-packet lines.
+        #[arg(long, value_enum, default_value = "summary")]
+        format: Format,
+        /// No per-packet lines.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Seconds to wait for the session to be listed.
+        #[arg(long, default_value_t = 30.0)]
+        wait: f64,
+        /// Milliseconds between polls when nothing is new.
+        #[arg(long, default_value_t = 100)]
+        poll_ms: u64,
+    },
+    /// Query a trace from its on-disk index: per-stream facts and packets in a time range.
+    Index {
+        /// Trace folder (any folder above the trace directories).
+        trace_dir: PathBuf,
+        /// Only streams whose file name or path matches this glob.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Range start: clock cycles or an RFC 3339 time.
+        #[arg(long)]
+        from: Option<TimeArg>,
+        /// Range end (inclusive): clock cycles or an RFC 3339 time.
+        #[arg(long)]
+        to: Option<TimeArg>,
+        /// List every packet (also without a range).
+        #[arg(long)]
+        packets: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the integrity of a trace on disk (exit 1 and one line per problem).
+    Check {
+        /// Trace folder.
+        trace_dir: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a trace a relay is writing on this machine, printing packets as they are committed.
+    Tail {
+        /// Trace folder.
+        trace_dir: PathBuf,
+        /// Only streams whose file name or path matches this glob.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Stop after this many seconds without a new packet.
+        #[arg(long)]
+        until_idle: Option<f64>,
+        /// Skip the packets already committed at startup.
+        #[arg(long)]
+        new_only: bool,
+        /// Per-packet lines.
+        #[arg(long, value_enum, default_value = "summary")]
+        format: Format,
+        /// Milliseconds between polls.
+        #[arg(long, default_value_t = 100)]
+        poll_ms: u64,
+    },
+    /// Decode a pcap capture or one connection's bytes of the relay protocols.
+    Dissect {
+        /// A pcap file, or a byte file like `5342-0.client`.
+        file: PathBuf,
+        /// Port of a byte file (5342 control, 5343 data, 5344 live), if its name does not say.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Direction of a byte file, if its name does not say.
+        #[arg(long, value_enum)]
+        direction: Option<Side>,
+        /// Control port in the capture.
+        #[arg(long, default_value_t = 5342)]
+        control_port: u16,
+        /// Data port in the capture.
+        #[arg(long, default_value_t = 5343)]
+        data_port: u16,
+        /// Live port in the capture.
+        #[arg(long, default_value_t = 5344)]
+        live_port: u16,
+    },
+}
+
+/// Runs the command line.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    run(cli.command)
+}
+
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("trelay-viewer: {msg}");
+    ExitCode::from(2)
+}
+
+fn failure(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("trelay-viewer: {msg}");
+    ExitCode::FAILURE
+}
+
+fn secs(v: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(v).ok()
+}
+
+/// Runs one subcommand.
+pub fn run(cmd: Cmd) -> ExitCode {
+    match cmd {
+        Cmd::Sessions { url, json } => {
+            if url.session.is_some() {
+                return usage("sessions takes a relay URL without /host/...: net://HOST[:PORT]");
+            }
+            match live::list_sessions(&url) {
+                Ok(s) if json => print(&serde_json::to_string_pretty(&s).unwrap_or_default()),
+                Ok(s) => print(live::render_sessions(&s).trim_end()),
+                Err(e) => failure(e),
+            }
+        }
+        Cmd::Live {
+            url,
+            output,
+            seek,
+            format,
+            quiet,
+            wait,
+            poll_ms,
+        } => {
+            if url.session.is_none() {
+                return usage("live needs a session URL: net://HOST[:PORT]/host/HOSTNAME/SESSION");
+            }
+            let Some(wait) = secs(wait) else {
+                return usage("--wait must be a number of seconds");
+            };
+            let mut opts = LiveOptions::new(url, output);
+            opts.seek = match seek {
+                SeekArg::Beginning => Seek::Beginning,
+                SeekArg::Last => Seek::Last,
+            };
+            opts.wait = wait;
+            opts.poll = Duration::from_millis(poll_ms.max(1));
+            let stop = signal::stop_flag();
+            let mut stdout = std::io::stdout();
+            let res = live::mirror(&opts, &stop, |line| {
+                if quiet {
+                    return Ok(());
+                }
+                writeln!(stdout, "{}", line.render(format))
+            });
+            match res {
+                Ok(stats) => {
+                    eprintln!(
+                        "trelay-viewer live: {} packet(s), {} bytes, {} metadata bytes from {} stream(s) of {} session(s){}",
+                        stats.packets, stats.bytes, stats.metadata_bytes, stats.streams, stats.sessions,
+                        if stats.detached { "; detached" } else { "; the session ended" }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => failure(e),
+            }
+        }
+        Cmd::Index {
+            trace_dir,
+            stream,
+            from,
+            to,
+            packets,
+            json,
+        } => {
+            let q = crate::query::IndexQuery {
+                stream_glob: stream,
+                from,
+                to,
+                all_packets: packets,
+            };
+            match crate::query::query(&trace_dir, &q) {
+                Ok(r) if json => print(&serde_json::to_string_pretty(&r).unwrap_or_default()),
+                Ok(r) => print(crate::query::render_text(&r).trim_end()),
+                Err(crate::query::QueryError::Trace(e)) => usage(e),
+                Err(e) => usage(e),
+            }
+        }
+        Cmd::Check { trace_dir, json } => match crate::check::check(&trace_dir) {
+            Ok(r) => {
+                if json {
+                    let _ = print(&serde_json::to_string_pretty(&r).unwrap_or_default());
+                } else {
+                    for p in &r.problems {
+                        println!("{p}");
+                    }
+                    eprintln!(
+                        "trelay-viewer check: {} trace(s), {} stream(s), {} index entries: {}",
+                        r.traces,
+                        r.streams,
+                        r.entries,
+                        if r.problems.is_empty() {
+                            "clean".to_owned()
+                        } else {
+                            format!("{} problem(s)", r.problems.len())
+                        }
+                    );
+                }
+                if r.problems.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => usage(e),
+        },
+        Cmd::Tail {
+            trace_dir,
+            stream,
+            until_idle,
+            new_only,
+            format,
+            poll_ms,
+        } => {
+            if !trace_dir.is_dir() {
+                return usage(format!("{}: not a folder", trace_dir.display()));
+            }
+            let until_idle = match until_idle.map(secs) {
+                Some(None) => return usage("--until-idle must be a number of seconds"),
+                Some(d) => d,
+                None => None,
+            };
+            let opts = crate::tail::TailOptions {
+                stream_glob: stream,
+                until_idle,
+                poll: Duration::from_millis(poll_ms.max(1)),
+                new_only,
+            };
+            let stop = signal::stop_flag();
+            let mut stdout = std::io::stdout();
+            match crate::tail::tail(&trace_dir, &opts, &stop, |l| {
+                writeln!(stdout, "{}", l.render(format))
+            }) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => failure(e),
+            }
+        }
+        Cmd::Dissect {
+            file,
+            port,
+            direction,
+            control_port,
+            data_port,
+            live_port,
+        } => {
+            let opts = DissectOptions {
+                port,
+                direction,
+                control_port,
+                data_port,
+                live_port,
+            };
+            match dissect::dissect_path(&file, &opts) {
+                Ok(d) => {
+                    let mut out = std::io::stdout().lock();
+                    for l in &d.lines {
+                        if writeln!(out, "{l}").is_err() {
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                    for p in &d.problems {
+                        eprintln!("{p}");
+                    }
+                    if d.problems.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e @ dissect::DissectError::Usage(_)) => usage(e),
+                Err(e) => failure(e),
+            }
+        }
+    }
+}
+
+fn print(text: &str) -> ExitCode {
+    println!("{text}");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,235 @@
+//! Live port (5344): the viewer's requests and, matched to them in order, the relay's replies.
+
+use trelay_proto::lttng::live::{
+    decode_reply, decode_request, IndexReply, StreamRecord, ViewerFlags, ViewerReply, ViewerRequest,
+};
+use trelay_proto::Decoded;
+
+use super::data::ctf_summary;
+use super::{Side, Transcript};
+
+/// Decodes a live connection.
+pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript) {
+    let Some(client) = client else {
+        t.error(Side::Server, 0, "replies on the live port can only be decoded with the viewer's bytes (the .client file)");
+        return;
+    };
+    let (mut pos, mut rpos) = (0usize, 0usize);
+    let mut replies_ok = server.is_some();
+    while pos < client.len() {
+        let rest = client.get(pos..).unwrap_or(&[]);
+        let (req, used) = match decode_request(rest) {
+            Ok(Decoded::Done { msg, used }) => (msg, used),
+            Ok(Decoded::Incomplete { needed }) => {
+                t.error(
+                    Side::Client,
+                    pos as u64,
+                    format!(
+                        "incomplete request: {} bytes left, {needed} needed",
+                        rest.len()
+                    ),
+                );
+                return;
+            }
+            Err(e) => {
+                t.error(Side::Client, pos as u64, e.to_string());
+                return;
+            }
+        };
+        t.line(Side::Client, pos as u64, request_text(&req));
+        pos += used;
+        let Some(server) = server.filter(|_| replies_ok) else {
+            continue;
+        };
+        let rrest = server.get(rpos..).unwrap_or(&[]);
+        if rrest.is_empty() {
+            continue;
+        }
+        match decode_reply(req.command(), rrest) {
+            Ok(Decoded::Done { msg, used }) => {
+                t.line(Side::Server, rpos as u64, reply_text(&msg));
+                rpos += used;
+            }
+            Ok(Decoded::Incomplete { needed }) => {
+                t.error(
+                    Side::Server,
+                    rpos as u64,
+                    format!(
+                        "incomplete reply to {:?}: {} bytes left, {needed} needed",
+                        req.command(),
+                        rrest.len()
+                    ),
+                );
+                replies_ok = false;
+            }
+            Err(e) => {
+                t.error(
+                    Side::Server,
+                    rpos as u64,
+                    format!("reply to {:?}: {e}", req.command()),
+                );
+                replies_ok = false;
+            }
+        }
+    }
+    if let Some(server) = server {
+        if replies_ok && rpos < server.len() {
+            t.error(
+                Side::Server,
+                rpos as u64,
+                format!("{} bytes of replies to no request", server.len() - rpos),
+            );
+        }
+    }
+}
+
+/// One line for a request.
+pub fn request_text(r: &ViewerRequest) -> String {
+    match r {
+        ViewerRequest::Connect(c) => format!(
+            "CONNECT viewer_session={} version={}.{} type={:?}",
+            id(c.viewer_session_id.0),
+            c.major,
+            c.minor,
+            c.conn_type
+        ),
+        ViewerRequest::ListSessions => "LIST_SESSIONS".to_owned(),
+        ViewerRequest::CreateSession => "CREATE_SESSION".to_owned(),
+        ViewerRequest::AttachSession {
+            session_id,
+            offset,
+            seek,
+        } => {
+            format!("ATTACH_SESSION session={session_id} seek={seek:?} offset={offset}")
+        }
+        ViewerRequest::GetNextIndex { stream_id } => format!("GET_NEXT_INDEX stream={stream_id}"),
+        ViewerRequest::GetPacket {
+            stream_id,
+            offset,
+            len,
+        } => {
+            format!("GET_PACKET stream={stream_id} offset={offset} len={len}")
+        }
+        ViewerRequest::GetMetadata { stream_id } => format!("GET_METADATA stream={stream_id}"),
+        ViewerRequest::GetNewStreams { session_id } => {
+            format!("GET_NEW_STREAMS session={session_id}")
+        }
+        ViewerRequest::DetachSession { session_id } => {
+            format!("DETACH_SESSION session={session_id}")
+        }
+    }
+}
+
+fn id(v: u64) -> String {
+    if v == u64::MAX {
+        "unset".to_owned()
+    } else {
+        v.to_string()
+    }
+}
+
+fn flags(f: ViewerFlags) -> String {
+    let mut names = Vec::new();
+    if f.contains(ViewerFlags::NEW_METADATA) {
+        names.push("NEW_METADATA".to_owned());
+    }
+    if f.contains(ViewerFlags::NEW_STREAM) {
+        names.push("NEW_STREAM".to_owned());
+    }
+    let other = f.0 & !(ViewerFlags::NEW_METADATA.0 | ViewerFlags::NEW_STREAM.0);
+    if other != 0 {
+        names.push(format!("{other:#x}"));
+    }
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" flags={}", names.join("|"))
+    }
+}
+
+fn streams_text(streams: &[StreamRecord]) -> String {
+    let s: Vec<String> = streams
+        .iter()
+        .map(|r| {
+            format!(
+                "{{id={} trace={}{} {}/{}}}",
+                r.id,
+                r.ctf_trace_id,
+                if r.is_metadata() { " metadata" } else { "" },
+                r.path_name,
+                r.channel_name
+            )
+        })
+        .collect();
+    format!(" [{}]", s.join(" "))
+}
+
+fn index_text(i: &IndexReply) -> String {
+    format!(
+        "GET_NEXT_INDEX reply: {:?} offset={} packet_size={} content_size={} begin={} end={} discarded={} class={}{}",
+        i.status, i.offset, i.packet_size, i.content_size, i.timestamp_begin, i.timestamp_end,
+        i.events_discarded, id(i.stream_id), flags(i.flags)
+    )
+}
+
+/// One line for a reply.
+pub fn reply_text(r: &ViewerReply<'_>) -> String {
+    match r {
+        ViewerReply::Connect(c) => format!(
+            "CONNECT reply: viewer_session={} version={}.{} type={}",
+            id(c.viewer_session_id.0),
+            c.major,
+            c.minor,
+            c.conn_type
+        ),
+        ViewerReply::ListSessions(s) => {
+            let list: Vec<String> = s
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{{id={} host={:?} name={:?} live={}us clients={} streams={}}}",
+                        s.id, s.hostname, s.session_name, s.live_timer, s.clients, s.streams
+                    )
+                })
+                .collect();
+            format!(
+                "LIST_SESSIONS reply: {} session(s) [{}]",
+                s.len(),
+                list.join(" ")
+            )
+        }
+        ViewerReply::AttachSession { status, streams } => {
+            format!(
+                "ATTACH_SESSION reply: {status:?} {} stream(s){}",
+                streams.len(),
+                streams_text(streams)
+            )
+        }
+        ViewerReply::NewStreams { status, streams } => {
+            format!(
+                "GET_NEW_STREAMS reply: {status:?} {} stream(s){}",
+                streams.len(),
+                streams_text(streams)
+            )
+        }
+        ViewerReply::NextIndex(i) => index_text(i),
+        ViewerReply::Packet {
+            status,
+            flags: f,
+            data,
+        } => {
+            format!(
+                "GET_PACKET reply: {status:?} len={}{}{}",
+                data.len(),
+                flags(*f),
+                ctf_summary(data).unwrap_or_default()
+            )
+        }
+        ViewerReply::Metadata { status, data } => {
+            format!("GET_METADATA reply: {status:?} len={}", data.len())
+        }
+        ViewerReply::CreateSession(s) => format!("CREATE_SESSION reply: {s:?}"),
+        ViewerReply::DetachSession(s) => format!("DETACH_SESSION reply: {s:?}"),
+        ViewerReply::UnknownCommand { code } => format!("reply to an unknown command: code {code}"),
+    }
+}

@@ -1,0 +1,132 @@
+//! A blocking connection to a relay's live port: one request, one reply, in order.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use trelay_proto::lttng::live::{
+    decode_reply, ConnectRequest, ConnectionType, CreateSessionStatus, ViewerReply, ViewerRequest,
+    PROTOCOL_MAJOR,
+};
+use trelay_proto::{DecodeError, Decoded, ViewerSessionId};
+
+use super::LiveError;
+
+/// Protocol minor the viewer announces (what babeltrace2 2.0 sends).
+pub const VIEWER_MINOR: u32 = 4;
+
+/// How long a reply may take before the connection is considered dead.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A live-port connection.
+#[derive(Debug)]
+pub struct ViewerConn {
+    stream: TcpStream,
+    out: Vec<u8>,
+    buf: Vec<u8>,
+    /// The viewer session id the relay assigned at CONNECT.
+    pub viewer_session_id: ViewerSessionId,
+    /// The relay's protocol minor (from its CONNECT reply).
+    pub relay_minor: u32,
+}
+
+impl ViewerConn {
+    /// Connects to `addr` and performs CONNECT (type COMMAND).
+    pub fn connect(addr: &str) -> Result<ViewerConn, LiveError> {
+        let io = |e| LiveError::Connect(addr.to_owned(), e);
+        let addrs: Vec<_> = addr.to_socket_addrs().map_err(io)?.collect();
+        let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+        let mut stream = None;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, Duration::from_secs(10)) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let stream = stream.ok_or_else(|| io(last))?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io)?;
+        stream.set_nodelay(true).map_err(io)?;
+        let mut conn = ViewerConn {
+            stream,
+            out: Vec::new(),
+            buf: Vec::new(),
+            viewer_session_id: ViewerSessionId::UNSET,
+            relay_minor: 0,
+        };
+        let reply = conn.call(&ViewerRequest::Connect(ConnectRequest {
+            viewer_session_id: ViewerSessionId::UNSET,
+            major: PROTOCOL_MAJOR,
+            minor: VIEWER_MINOR,
+            conn_type: ConnectionType::Command,
+        }))?;
+        let ViewerReply::Connect(c) = reply else {
+            return Err(LiveError::Protocol(
+                "CONNECT answered with something else".into(),
+            ));
+        };
+        if c.major != PROTOCOL_MAJOR {
+            return Err(LiveError::Protocol(format!(
+                "relay speaks live protocol {}.{}, this viewer {PROTOCOL_MAJOR}.{VIEWER_MINOR}",
+                c.major, c.minor
+            )));
+        }
+        conn.viewer_session_id = c.viewer_session_id;
+        conn.relay_minor = c.minor;
+        Ok(conn)
+    }
+
+    /// CREATE_SESSION (the viewer session that holds attachments).
+    pub fn create_viewer_session(&mut self) -> Result<(), LiveError> {
+        match self.call(&ViewerRequest::CreateSession)? {
+            ViewerReply::CreateSession(CreateSessionStatus::Ok) => Ok(()),
+            other => Err(LiveError::Refused(format!("CREATE_SESSION: {other:?}"))),
+        }
+    }
+
+    /// Sends `req` and reads its whole reply, which borrows the connection's buffer.
+    pub fn call(&mut self, req: &ViewerRequest) -> Result<ViewerReply<'_>, LiveError> {
+        self.out.clear();
+        req.encode(&mut self.out);
+        self.stream.write_all(&self.out).map_err(LiveError::Io)?;
+        self.buf.clear();
+        let cmd = req.command();
+        loop {
+            let needed = match decode_reply(cmd, &self.buf).map_err(|e| decode_err(cmd, e))? {
+                Decoded::Done { .. } => break,
+                Decoded::Incomplete { needed } => needed,
+            };
+            let start = self.buf.len();
+            if needed <= start {
+                return Err(LiveError::Protocol(format!(
+                    "{cmd:?}: decoder made no progress"
+                )));
+            }
+            self.buf.resize(needed, 0);
+            let dst = self.buf.get_mut(start..).unwrap_or(&mut []);
+            read_exact(&mut self.stream, dst)?;
+        }
+        match decode_reply(cmd, &self.buf).map_err(|e| decode_err(cmd, e))? {
+            Decoded::Done { msg, .. } => Ok(msg),
+            Decoded::Incomplete { .. } => {
+                Err(LiveError::Protocol(format!("{cmd:?}: reply incomplete")))
+            }
+        }
+    }
+}
+
+fn decode_err(cmd: trelay_proto::lttng::live::Command, e: DecodeError) -> LiveError {
+    LiveError::Protocol(format!("{cmd:?} reply: {e}"))
+}
+
+fn read_exact(s: &mut TcpStream, dst: &mut [u8]) -> Result<(), LiveError> {
+    s.read_exact(dst).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => LiveError::Closed,
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            LiveError::Protocol(format!("no reply within {REPLY_TIMEOUT:?}"))
+        }
+        _ => LiveError::Io(e),
+    })
+}
