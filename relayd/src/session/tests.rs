@@ -395,7 +395,7 @@ fn trace_dirs_are_marked_open_until_their_chunk_is_released() {
     let m = f.stream("metadata", 0, 0);
     assert!(f.dir().join(MARKER).exists());
     packet(&s, 0, 10, 1);
-    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    s.add_index(NetSeq(0), half(10, 0)).unwrap();
     assert!(f.registry.try_close_stream(&s, false));
     assert!(f.registry.try_close_stream(&m, false));
     f.commit(&s);
