@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod live;
+pub mod merge;
 pub mod server;
 pub mod session;
 
