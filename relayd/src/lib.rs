@@ -8,6 +8,8 @@
 //! - [`server`]: listeners and one handler per connection kind (control, data, live).
 //! - [`session`]: the registry of sessions, streams, traces and trace chunks; the per-stream
 //!   merge of data and index halves; rotation; the commit group.
+//! - [`live`]: live viewers — per-viewer state machines over committed data, and what the
+//!   commit group publishes for them.
 //!
 //! [`run`] runs a whole relay until a cancellation token fires, so tests can start one in-process
 //! on port 0 ([`server::Relay::bind`] tells the ports); [`cli::main`] is the binary's entry.
