@@ -95,8 +95,9 @@ impl LiveClient {
             other => bail!("CONNECT reply {other:?}"),
         }
         match c.call(&ViewerRequest::CreateSession)? {
-            Reply::Other(ViewerReply::CreateSession(s))
-                if s == trelay_proto::lttng::live::CreateSessionStatus::Ok => {}
+            Reply::Other(ViewerReply::CreateSession(
+                trelay_proto::lttng::live::CreateSessionStatus::Ok,
+            )) => {}
             other => bail!("CREATE_SESSION reply {other:?}"),
         }
         Ok(c)
