@@ -22,6 +22,18 @@ fn live_session(
     work: &Workload,
     per_pid: bool,
 ) -> Result<SessionGuard> {
+    live_session_for(relay, name, work, per_pid, None)
+}
+
+/// [`live_session`], recording only processes of user `uid` when given (other tests' traced
+/// processes then get no buffers in this session).
+fn live_session_for(
+    relay: &Trelayd,
+    name: &str,
+    work: &Workload,
+    per_pid: bool,
+    uid: Option<u32>,
+) -> Result<SessionGuard> {
     let url = format!(
         "--set-url=net://127.0.0.1:{}:{}",
         relay.ports.control, relay.ports.data
@@ -50,8 +62,37 @@ fn live_session(
             filter,
         ])?;
     }
+    if let Some(uid) = uid {
+        lttng(&["untrack", "-u", "-s", name, "--all", "--vuid"])?;
+        lttng(&["track", "-u", "-s", name, "--vuid", &uid.to_string()])?;
+    }
     lttng(&["start", name])?;
     Ok(guard)
+}
+
+/// Runs the workload as user `uid` (traced, with the libc wrapper).
+fn run_as(work: &Workload, uid: u32, args: &[&str]) -> Result<()> {
+    let id = uid.to_string();
+    let st = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            &id,
+            "--regid",
+            &id,
+            "--clear-groups",
+            "--",
+            "env",
+        ])
+        .arg("LD_PRELOAD=liblttng-ust-libc-wrapper.so.1")
+        .arg(&work.path)
+        .args(args)
+        .env("HOME", "/")
+        .current_dir("/")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("setpriv not runnable")?;
+    ensure!(st.success(), "workload as uid {uid}: {st}");
+    Ok(())
 }
 
 fn end_session(name: &str) -> Result<()> {
@@ -115,20 +156,33 @@ fn per_pid_short_lived_apps_and_an_idle_stream_keep_the_viewer_going() -> Result
     let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
     let tag = unique("lvp");
     let work = Workload::new(&tmp.path().join("bin"), &tag, python())?;
-    let guard = live_session(&relay, &tag, &work, true)?;
+    // Apps run as a user of their own, the only one the session records: traced processes of
+    // other tests never add streams to this session.
+    let uid = 40_000 + std::process::id() % 20_000;
+    for dir in [tmp.path(), &tmp.path().join("bin")] {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
+    let guard = live_session_for(&relay, &tag, &work, true, Some(uid))?;
     let mut v = LiveBabeltrace::start(tmp.path(), "v", relay.ports.live, &tag)?;
     wait_attached(&relay, &tag, 1, ATTACH)?;
     // Each app registers, traces and exits; its streams appear after the viewer attached, its
     // `idle` streams never get a packet. The viewer must print each app's events before the next
     // app runs (no stream may stall it), not only at destroy.
     for app in 1..=3usize {
-        work.run(&["-c", WORKLOAD, "50"])?;
+        run_as(&work, uid, &["-c", WORKLOAD, "50"])?;
         wait_for(
             Duration::from_secs(60),
             &format!("events of app {app} live"),
             || v.output().lines().count() >= 50 * app,
         )
-        .with_context(|| format!("{}\n{}", v.output().lines().count(), relay.log_tail()))?;
+        .with_context(|| {
+            format!(
+                "{} lines; viewer stderr: {}\n{}",
+                v.output().lines().count(),
+                std::fs::read_to_string(&v.err).unwrap_or_default(),
+                relay.log_tail()
+            )
+        })?;
     }
     end_session(&tag)?;
     drop(guard);
