@@ -33,6 +33,7 @@ fn run(
         relay_pid: pid,
         session: session.into(),
         hostname: "benchhost".into(),
+        label: None,
     };
     Ok(runtime().block_on(bench(&o))?)
 }

@@ -10,6 +10,8 @@
 //!   merge of data and index halves; rotation; the commit group.
 //! - [`live`]: live viewers — per-viewer state machines over committed data, and what the
 //!   commit group publishes for them.
+//! - [`storage`]: committed-frontier OFD locks, the output-folder lock, loss sidecar files, crash
+//!   recovery of torn tails.
 //!
 //! [`run`] runs a whole relay until a cancellation token fires, so tests can start one in-process
 //! on port 0 ([`server::Relay::bind`] tells the ports); [`cli::main`] is the binary's entry.
@@ -20,6 +22,7 @@ pub mod live;
 pub mod merge;
 pub mod server;
 pub mod session;
+pub mod storage;
 
 pub use config::Config;
 pub use server::{BoundPorts, Relay, RelayError};

@@ -26,8 +26,8 @@ pub struct BenchArgs {
     /// Send no SEND_INDEX.
     #[arg(long)]
     no_index: bool,
-    /// SEND_INDEX replies allowed in flight (1: wait for each, like lttng-consumerd).
-    #[arg(long, default_value_t = 1)]
+    /// SEND_INDEX replies allowed to stay in flight (0: wait for each, like lttng-consumerd).
+    #[arg(long, default_value_t = 0)]
     index_window: usize,
     /// Measure this relay process's CPU time.
     #[arg(long)]
@@ -38,9 +38,43 @@ pub struct BenchArgs {
     /// Hostname.
     #[arg(long, default_value = "bench")]
     hostname: String,
+    /// Label copied into the report (e.g. the relay's name).
+    #[arg(long)]
+    label: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// Arguments of `report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// File of bench JSON reports, one per line.
+    results: std::path::PathBuf,
+    /// Label of the relay the others are compared with.
+    #[arg(long, default_value = "lttng-relayd")]
+    baseline: String,
+    /// The disk's fdatasync bandwidth in MB/s (for the durability=beacon target).
+    #[arg(long)]
+    disk_mbps: Option<f64>,
+    /// Write an SVG chart here.
+    #[arg(long)]
+    svg: Option<std::path::PathBuf>,
+}
+
+/// Runs `report`.
+pub fn report(a: ReportArgs) -> anyhow::Result<()> {
+    use crate::bench::{plot, report};
+    let text = std::fs::read_to_string(&a.results)?;
+    let m = report::Matrix::new(report::parse_lines(&text)?);
+    if m.rows.is_empty() {
+        anyhow::bail!("{}: no results", a.results.display());
+    }
+    print!("{}", report::markdown(&m, &a.baseline, a.disk_mbps));
+    if let Some(p) = a.svg {
+        std::fs::write(&p, plot::svg(&m))?;
+    }
+    Ok(())
 }
 
 /// Parses `4096`, `4K`, `256KiB`, `1M`.
@@ -73,6 +107,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         relay_pid: a.relay_pid,
         session: a.session,
         hostname: a.hostname,
+        label: a.label,
     };
     let r = bench(&o).await?;
     if a.json {

@@ -28,6 +28,9 @@ enum Cmd {
     Follow(FollowArgs),
     /// Send synthetic streams as fast as possible and report throughput and latency.
     Bench(bench_cmd::BenchArgs),
+    /// Render `bench --json --label RELAY` results (one per line) as Markdown tables on
+    /// standard output, with ratios to a baseline relay, and optionally an SVG chart.
+    Report(bench_cmd::ReportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,8 +44,8 @@ struct Common {
     /// Hostname the trace is filed under (default: the one in its metadata).
     #[arg(long)]
     hostname: Option<String>,
-    /// SEND_INDEX replies allowed in flight (1: wait for each, like lttng-consumerd).
-    #[arg(long, default_value_t = 1)]
+    /// SEND_INDEX replies allowed to stay in flight (0: wait for each, like lttng-consumerd).
+    #[arg(long, default_value_t = 0)]
     index_window: usize,
     /// Print the report as JSON on standard output.
     #[arg(long)]
@@ -109,6 +112,7 @@ pub fn main() -> ExitCode {
             Cmd::Send(a) => run_send(a).await,
             Cmd::Follow(a) => run_follow(a).await,
             Cmd::Bench(a) => bench_cmd::run(a).await,
+            Cmd::Report(a) => bench_cmd::report(a),
         }
     });
     match res {

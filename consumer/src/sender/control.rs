@@ -2,11 +2,11 @@
 //! `trelay_proto::lttng::relayd` in the layouts of the negotiated protocol minor.
 //!
 //! Commands that need an answer before the caller can go on (ADD_STREAM, CREATE_SESSION, …) are
-//! strict request/reply. SEND_INDEX (and beacons, which are SEND_INDEX too) are *pipelined*: up
-//! to `window` of them may be in flight, their replies read later in order, so the index round
-//! trip overlaps with the next data packet. A window of 1 behaves like LTTng's consumer daemon
-//! (each index waits for its reply before the next one is sent). Any other command first
-//! collects the replies in flight. The write and read buffers are reused for every command.
+//! strict request/reply. SEND_INDEX (and beacons, which are SEND_INDEX too) may be *pipelined*:
+//! up to `window` of them stay unanswered when the sender moves on, their replies read later in
+//! order, so index round trips overlap with the next data packets. A window of 0 behaves like
+//! LTTng's consumer daemon (each index waits for its reply before anything else is sent). Any
+//! other command first collects the replies in flight. The write and read buffers are reused for every command.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -37,7 +37,8 @@ pub struct ControlConn {
 }
 
 impl ControlConn {
-    /// Wraps a connected socket; at most `window` (≥ 1) SEND_INDEX replies may be outstanding.
+    /// Wraps a connected socket; at most `window` SEND_INDEX replies may stay outstanding (0:
+    /// wait for each).
     pub fn new(sock: TcpStream, window: usize) -> Self {
         let _ = sock.set_nodelay(true);
         let (rd, wr) = sock.into_split();
@@ -48,7 +49,7 @@ impl ControlConn {
             out: Vec::with_capacity(4096),
             reply: Vec::with_capacity(64),
             in_flight: VecDeque::new(),
-            window: window.max(1),
+            window,
             rtt: None,
         }
     }
@@ -139,14 +140,14 @@ impl ControlConn {
             .map_err(|e| SendError::io(kind, e))
     }
 
-    /// Sends a SEND_INDEX, keeping at most `window` replies outstanding.
+    /// Sends a SEND_INDEX, then reads replies until at most `window` are outstanding.
     pub(crate) async fn pipelined_index(&mut self, idx: SendIndex) -> Result<(), SendError> {
-        while self.in_flight.len() >= self.window {
-            self.read_index_reply().await?;
-        }
         Command::SendIndex(idx).encode(self.minor, &mut self.out);
         self.write_out(CommandKind::SendIndex).await?;
         self.in_flight.push_back(Instant::now());
+        while self.in_flight.len() > self.window {
+            self.read_index_reply().await?;
+        }
         Ok(())
     }
 

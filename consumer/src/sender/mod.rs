@@ -3,7 +3,7 @@
 //!
 //! [`RelaySession`] owns one control and one data connection. All writes are awaited, so a slow
 //! relay slows the sender down (TCP backpressure); the only buffering is a reused command buffer
-//! and at most `index_window` SEND_INDEX replies in flight. Every non-OK reply is a
+//! and at most `index_window` SEND_INDEX replies left in flight. Every non-OK reply is a
 //! [`SendError::Refused`] naming the command; like LTTng's consumer, the session is unusable
 //! after any error (relays drop the connection after refusing a command).
 

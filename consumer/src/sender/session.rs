@@ -43,14 +43,14 @@ pub struct SessionConfig {
     pub sessiond_session_id: u64,
     /// Creation time, seconds since the Epoch.
     pub creation_time: u64,
-    /// Most SEND_INDEX replies in flight (1 = strictly like a consumer daemon).
+    /// SEND_INDEX replies that may stay unanswered (0 = wait for each, like a consumer daemon).
     pub index_window: usize,
     /// How long to wait for the connections to open.
     pub connect_timeout: Duration,
 }
 
 impl SessionConfig {
-    /// A configuration with a fresh UUID, the current time and a window of 1.
+    /// A configuration with a fresh UUID, the current time and a window of 0.
     pub fn new(name: &str, hostname: &str) -> Self {
         SessionConfig {
             name: name.to_owned(),
@@ -59,7 +59,7 @@ impl SessionConfig {
             sessiond_uuid: crate::random_uuid(),
             sessiond_session_id: u64::from(std::process::id()),
             creation_time: now_secs(),
-            index_window: 1,
+            index_window: 0,
             connect_timeout: Duration::from_secs(10),
         }
     }

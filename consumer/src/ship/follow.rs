@@ -79,7 +79,7 @@ impl FollowOptions {
             poll: Duration::from_millis(100),
             idle_timeout: None,
             watch_session: true,
-            index_window: 1,
+            index_window: 0,
             close_timeout: Duration::from_secs(30),
             progress: true,
         }

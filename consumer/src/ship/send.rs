@@ -50,7 +50,7 @@ impl SendOptions {
             session: None,
             hostname: None,
             live_timer_us: 0,
-            index_window: 1,
+            index_window: 0,
             close_timeout: Duration::from_secs(30),
             progress: true,
         }

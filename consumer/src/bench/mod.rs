@@ -6,9 +6,12 @@
 //! output directory) carrying its own trace directory `ust/uid/<connection>/64-bit` with its own
 //! metadata; streams are dealt round-robin to connections. Every connection sends its streams'
 //! packets in turn, each followed by its SEND_INDEX (unless `no_index`), with at most
-//! `index_window` replies in flight. Throughput counts whole packets (padding included) over
+//! `index_window` replies left in flight (0: each waits for its reply, like lttng-consumerd). Throughput counts whole packets (padding included) over
 //! the time from the first packet until the relay reports no data pending (or, without index,
 //! until the last byte is written: relays cannot account for unindexed packets).
+
+pub mod plot;
+pub mod report;
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +36,7 @@ pub struct BenchOptions {
     pub connections: u32,
     /// Send no SEND_INDEX.
     pub no_index: bool,
-    /// SEND_INDEX replies allowed in flight.
+    /// SEND_INDEX replies allowed to stay in flight (0: wait for each).
     pub index_window: usize,
     /// Relay process whose CPU time to measure.
     pub relay_pid: Option<u32>,
@@ -41,11 +44,16 @@ pub struct BenchOptions {
     pub session: String,
     /// Hostname.
     pub hostname: String,
+    /// Free-form label copied to the report (e.g. which relay).
+    pub label: Option<String>,
 }
 
 /// What a bench run measured.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BenchReport {
+    /// The run's label, if one was given.
+    #[serde(default)]
+    pub label: Option<String>,
     /// Streams.
     pub streams: u32,
     /// Connections.
@@ -141,7 +149,7 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
         .await
         .map_err(|e| BenchError::Resolve(o.url.to_string(), e))?;
     let mut cfg = SessionConfig::new(&o.session, &o.hostname);
-    cfg.index_window = o.index_window.max(1);
+    cfg.index_window = o.index_window;
 
     // Set up every connection before timing starts.
     let mut conns = Vec::new();
@@ -234,11 +242,12 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
     let mut paths: Vec<String> = out.iter().map(|c| c.path.clone()).collect();
     paths.dedup();
     Ok(BenchReport {
+        label: o.label.clone(),
         streams: o.streams,
         connections: o.connections,
         packet_size: o.packet_size,
         index: !o.no_index,
-        index_window: o.index_window.max(1),
+        index_window: o.index_window,
         seconds,
         packets,
         bytes,
