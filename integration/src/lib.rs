@@ -3,6 +3,9 @@
 //! tools against one shared `lttng-sessiond`.
 
 pub mod client;
+pub mod live;
+pub mod live_feed;
+pub mod live_viewer;
 pub mod lttng;
 pub mod relay;
 pub mod scenario;
@@ -90,7 +93,11 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// Every regular file under `dir`, relative, sorted.
+/// trelayd's own bookkeeping files in an output tree (the output-folder lock and the open-trace
+/// markers), which lttng-relayd does not write.
+pub const RELAY_PRIVATE: [&str; 2] = [".trelayd.lock", ".trelay-open"];
+
+/// Every regular file under `dir`, relative, sorted, without [`RELAY_PRIVATE`] files.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
@@ -98,6 +105,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         };
         for e in rd.flatten() {
             let p = e.path();
+            if RELAY_PRIVATE.iter().any(|n| e.file_name() == *n) {
+                continue;
+            }
             if p.is_dir() {
                 walk(base, &p, out);
             } else if let Ok(rel) = p.strip_prefix(base) {

@@ -1,6 +1,8 @@
 //! Crash: SIGKILL trelayd while a live session streams into it. On disk, every index entry must
 //! point at a whole packet inside its data file (no entry past the data), babeltrace2 must read
-//! the trace, and a restarted trelayd on the same output folder must serve new sessions.
+//! the trace, and a restarted trelayd on the same output folder must cut the torn tails (every
+//! data file ends exactly at its last indexed packet, the open-trace markers are gone), keep every
+//! committed entry, and serve new sessions. A second relay on the same folder is refused.
 
 use anyhow::{ensure, Context, Result};
 use std::path::Path;
@@ -129,8 +131,41 @@ fn sigkill_loses_nothing_committed_and_restart_serves() -> Result<()> {
         events.lines().count()
     );
 
-    // A restarted relay serves a new session on the same output folder.
+    // A restarted relay cuts the torn tails, then serves a new session on the same folder.
     let mut relay = Trelayd::start_with_output(&tmp.path().join("run2"), &out, &[])?;
+    let after = check_indexes(&out)?;
+    ensure!(
+        after == entries,
+        "recovery changed {entries} entries into {after}"
+    );
+    check_tails(&out)?;
+    ensure!(!marker_left(&out), "open-trace markers left after recovery");
+    ensure!(
+        relay.log_text().contains("crash recovery"),
+        "recovery was not logged: {}",
+        relay.log_tail()
+    );
+    let events_after = trelay_integration::babeltrace(&out)?;
+    ensure!(
+        events_after == events,
+        "babeltrace2 reads {} events after recovery, {} before",
+        events_after.lines().count(),
+        events.lines().count()
+    );
+    // A second relay on the same output folder is refused (exit status non-zero, clear error).
+    let second = Command::new(trelay_integration::relay::trelayd_bin())
+        .arg("-o")
+        .arg(&out)
+        .args(["-C", "tcp://127.0.0.1:0", "-D", "tcp://127.0.0.1:0"])
+        .args(["-L", "tcp://127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()?;
+    let err = String::from_utf8_lossy(&second.stderr);
+    ensure!(
+        !second.status.success(),
+        "a second relay ran on the same folder"
+    );
+    ensure!(err.contains("in use by another trelayd"), "{err}");
     let name = format!("{tag}b");
     let guard = session(&name, &relay, false, &work)?;
     work.run(&["-c", trelay_integration::scenario::WORKLOAD, "100"])?;
@@ -150,6 +185,42 @@ fn sigkill_loses_nothing_committed_and_restart_serves() -> Result<()> {
     );
     check_indexes(&out)?;
     Ok(())
+}
+
+/// Every data file with an index ends exactly where its last indexed packet ends.
+fn check_tails(root: &Path) -> Result<()> {
+    for f in files_under(root) {
+        let s = f.to_string_lossy().into_owned();
+        let Some(stem) = s.strip_suffix(".idx") else {
+            continue;
+        };
+        let idx = std::fs::read(root.join(&f))?;
+        let end = idx[16..]
+            .chunks(72)
+            .map(|e| {
+                let offset = u64::from_be_bytes(e[0..8].try_into().unwrap_or_default());
+                offset + u64::from_be_bytes(e[8..16].try_into().unwrap_or_default()) / 8
+            })
+            .max()
+            .unwrap_or(0);
+        let data_len = std::fs::metadata(root.join(stem.replace("/index/", "/")))?.len();
+        ensure!(
+            data_len == end,
+            "{s}: data file holds {data_len} bytes, its last indexed packet ends at {end}"
+        );
+    }
+    Ok(())
+}
+
+fn marker_left(root: &Path) -> bool {
+    fn walk(dir: &Path) -> bool {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name() == ".trelay-open" || (e.path().is_dir() && walk(&e.path())))
+    }
+    walk(root)
 }
 
 fn hostname() -> Result<String> {

@@ -14,7 +14,19 @@ fn differential(mode: &str) -> Result<()> {
         "{} -v -o {{out}} -C tcp://127.0.0.1:6342 -D tcp://127.0.0.1:6343 -L tcp://127.0.0.1:6344",
         trelayd_bin().display()
     );
+    // The script runs `python3` with the libc wrapper preloaded: resolve it to the system
+    // interpreter directly, not through a version-manager shim whose helper processes would all
+    // be traced (and register with the session daemon) too.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    std::os::unix::fs::symlink(trelay_integration::lttng::python(), bin.join("python3"))?;
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = Command::new("bash")
+        .env("PATH", path)
         .arg(script)
         .arg(tmp.path().join("work"))
         .arg(relay_b)

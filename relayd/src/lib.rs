@@ -8,6 +8,10 @@
 //! - [`server`]: listeners and one handler per connection kind (control, data, live).
 //! - [`session`]: the registry of sessions, streams, traces and trace chunks; the per-stream
 //!   merge of data and index halves; rotation; the commit group.
+//! - [`live`]: live viewers — per-viewer state machines over committed data, and what the
+//!   commit group publishes for them.
+//! - [`storage`]: committed-frontier OFD locks, the output-folder lock, loss sidecar files, crash
+//!   recovery of torn tails.
 //!
 //! [`run`] runs a whole relay until a cancellation token fires, so tests can start one in-process
 //! on port 0 ([`server::Relay::bind`] tells the ports); [`cli::main`] is the binary's entry.
@@ -18,6 +22,7 @@ pub mod live;
 pub mod merge;
 pub mod server;
 pub mod session;
+pub mod storage;
 
 pub use config::Config;
 pub use server::{BoundPorts, Relay, RelayError};

@@ -205,3 +205,25 @@ fn tail_ends_when_idle() {
     ]);
     assert_eq!(stdout(&o).lines().count(), 0);
 }
+
+#[test]
+fn tail_stops_cleanly_on_sigint() {
+    let (_t, root) = fixture_copy();
+    let (mut child, rx) = spawn_tail(&root);
+    let mut got = Vec::new();
+    expect_lines(&rx, &mut got, 8);
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "tail ignored SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

@@ -51,6 +51,9 @@ pub enum RelayError {
         /// The error.
         source: std::io::Error,
     },
+    /// Another relay uses the output directory (or its lock file cannot be taken).
+    #[error(transparent)]
+    OutputLocked(#[from] crate::storage::output_lock::OutputLockError),
     /// The ports file could not be written.
     #[error("cannot write ports file {path}: {source}")]
     PortsFile {
@@ -70,16 +73,20 @@ pub struct Relay {
     ports: BoundPorts,
     registry: Arc<Registry>,
     tracker: TaskTracker,
+    output_lock: crate::storage::output_lock::OutputLock,
 }
 
 impl Relay {
-    /// Creates the output directory, binds the listeners, writes the ports file and logs the
-    /// ports. Must run inside a tokio runtime.
+    /// Creates the output directory, takes its lock (one relay per output directory), cuts the
+    /// torn tails of traces a previous relay left open ([`crate::storage::recovery`]), binds the
+    /// listeners, writes the ports file and logs the ports. Must run inside a tokio runtime.
     pub fn bind(config: Config) -> Result<Relay, RelayError> {
         std::fs::create_dir_all(&config.output).map_err(|source| RelayError::Output {
             path: config.output.display().to_string(),
             source,
         })?;
+        let output_lock = crate::storage::output_lock::acquire(&config.output)?;
+        crate::storage::recovery::recover(&config.output);
         let bind = |url: &crate::config::ListenUrl| {
             listener::bind(url).map_err(|source| RelayError::Bind {
                 url: url.to_string(),
@@ -127,6 +134,7 @@ impl Relay {
             ports,
             registry,
             tracker,
+            output_lock,
         })
     }
 
@@ -148,6 +156,7 @@ impl Relay {
             live,
             registry,
             tracker,
+            output_lock,
             ..
         } = self;
         let conns = TaskTracker::new();
@@ -186,6 +195,7 @@ impl Relay {
         registry.commit_all();
         tracker.close();
         tracker.wait().await;
+        drop(output_lock);
         tracing::info!("everything received is committed; bye");
     }
 }

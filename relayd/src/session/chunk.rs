@@ -43,6 +43,9 @@ struct ChunkState {
     close_ts: Option<u64>,
     close_cmd: Option<CloseCommand>,
     top_dirs: BTreeSet<String>,
+    /// Directories holding stream files, marked open for crash recovery until the chunk is
+    /// released (see [`crate::storage::recovery`]).
+    marked: BTreeSet<String>,
 }
 
 /// One trace chunk.
@@ -103,6 +106,37 @@ impl Chunk {
         f: impl FnOnce(&Path) -> std::io::Result<T>,
     ) -> std::io::Result<T> {
         let mut st = lock(&self.state);
+        self.open_dir(&mut st, rel_dir, f)
+    }
+
+    /// Like [`Chunk::with_dir`] for a directory that receives stream files: the first time, the
+    /// directory gets the open-trace marker, removed when the chunk is released (see
+    /// [`crate::storage::recovery`]).
+    pub fn with_trace_dir<T>(
+        &self,
+        rel_dir: &str,
+        f: impl FnOnce(&Path) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let mut st = lock(&self.state);
+        let marked = st.marked.contains(rel_dir);
+        let r = self.open_dir(&mut st, rel_dir, |dir| {
+            if !marked {
+                crate::storage::recovery::mark(dir, true)?;
+            }
+            f(dir)
+        })?;
+        if !marked {
+            st.marked.insert(rel_dir.to_owned());
+        }
+        Ok(r)
+    }
+
+    fn open_dir<T>(
+        &self,
+        st: &mut ChunkState,
+        rel_dir: &str,
+        f: impl FnOnce(&Path) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
         let base = self.session_dir.join(&st.path);
         let dir = if rel_dir.is_empty() {
             base
@@ -153,6 +187,10 @@ impl Chunk {
 impl Drop for Chunk {
     fn drop(&mut self) {
         let st = lock(&self.state);
+        // Every stream that wrote here closed or left, and what it wrote is committed.
+        for dir in &st.marked {
+            crate::storage::recovery::unmark(&self.session_dir.join(&st.path).join(dir));
+        }
         let result = match st.close_cmd {
             Some(CloseCommand::MoveToCompleted) => {
                 let name = st
@@ -273,6 +311,7 @@ impl ChunkRegistry {
                 close_ts: None,
                 close_cmd: None,
                 top_dirs: BTreeSet::new(),
+                marked: BTreeSet::new(),
             }),
         });
         *entry = Arc::downgrade(&chunk);

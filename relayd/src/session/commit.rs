@@ -170,7 +170,7 @@ impl CommitQueue {
             s.visible.publish(s, &st, &ready);
         }
         for (file, end) in &whole {
-            super::frontier::hold_from(file, *end);
+            crate::storage::lock::hold_from(file, *end);
         }
         // 5. chunks the streams left are complete on disk: let them go (archive, delete).
         drop(retired);

@@ -37,8 +37,8 @@ pub fn create_data(
     file_no: u64,
 ) -> std::io::Result<Arc<File>> {
     let file_name = stream_file_name(name, tracefile_size, file_no, "");
-    let file = chunk.with_dir(path, |dir| create(dir, &file_name))?;
-    super::frontier::hold_from(&file, 0);
+    let file = chunk.with_trace_dir(path, |dir| create(dir, &file_name))?;
+    crate::storage::lock::hold_from(&file, 0);
     Ok(Arc::new(file))
 }
 
@@ -76,7 +76,7 @@ impl IndexFile {
         let mut header = Vec::with_capacity(HEADER_LEN);
         encode_header(version, &mut header);
         file.write_all_at(&header, 0)?;
-        super::frontier::hold_from(&file, header.len() as u64);
+        crate::storage::lock::hold_from(&file, header.len() as u64);
         Ok(Arc::new(IndexFile {
             file,
             data,
@@ -108,8 +108,8 @@ impl IndexFile {
     pub fn advance_committed(&self, n: u64, data_end: u64) {
         let mut c = lock(&self.committed_entries);
         *c = c.saturating_add(n);
-        super::frontier::hold_from(&self.file, *lock(&self.len));
-        super::frontier::hold_from(&self.data, data_end);
+        crate::storage::lock::hold_from(&self.file, *lock(&self.len));
+        crate::storage::lock::hold_from(&self.data, data_end);
     }
 
     /// Entries of this file that are committed.

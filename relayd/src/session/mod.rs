@@ -10,7 +10,6 @@ pub mod chunk;
 mod close;
 pub mod commit;
 pub mod files;
-pub mod frontier;
 pub mod ingest;
 pub mod layout;
 mod metadata;

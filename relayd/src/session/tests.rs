@@ -339,7 +339,7 @@ fn data_connection_close_ends_streams_waiting_for_data() {
 
 #[test]
 fn readers_see_locks_past_the_committed_frontier() {
-    use super::frontier::is_locked;
+    use crate::storage::lock::range_locked as is_locked;
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
     packet(&s, 0, 100, 1);
@@ -376,4 +376,26 @@ fn readers_see_locks_past_the_committed_frontier() {
         !is_locked(&data, 0, 0).unwrap(),
         "no lock once the relay let go"
     );
+}
+
+#[test]
+fn trace_dirs_are_marked_open_until_their_chunk_is_released() {
+    use crate::storage::recovery::MARKER;
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    let m = f.stream("metadata", 0, 0);
+    assert!(f.dir().join(MARKER).exists());
+    packet(&s, 0, 10, 1);
+    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    assert!(f.registry.try_close_stream(&s, false));
+    assert!(f.registry.try_close_stream(&m, false));
+    f.commit(&s);
+    f.commit(&m);
+    assert!(
+        f.dir().join(MARKER).exists(),
+        "the session still holds the chunk"
+    );
+    f.registry.close_session(&f.session, false, false);
+    drop((s, m));
+    assert!(!f.dir().join(MARKER).exists());
 }

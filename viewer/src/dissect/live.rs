@@ -1,7 +1,8 @@
 //! Live port (5344): the viewer's requests and, matched to them in order, the relay's replies.
 
 use trelay_proto::lttng::live::{
-    decode_reply, decode_request, IndexReply, StreamRecord, ViewerFlags, ViewerReply, ViewerRequest,
+    decode_reply, decode_request, IndexReply, NextIndexStatus, StreamRecord, ViewerFlags,
+    ViewerReply, ViewerRequest,
 };
 use trelay_proto::Decoded;
 
@@ -165,11 +166,26 @@ fn streams_text(streams: &[StreamRecord]) -> String {
 }
 
 fn index_text(i: &IndexReply) -> String {
-    format!(
-        "GET_NEXT_INDEX reply: {:?} offset={} packet_size={} content_size={} begin={} end={} discarded={} class={}{}",
-        i.status, i.offset, i.packet_size, i.content_size, i.timestamp_begin, i.timestamp_end,
-        i.events_discarded, id(i.stream_id), flags(i.flags)
-    )
+    match i.status {
+        NextIndexStatus::Ok => format!(
+            "GET_NEXT_INDEX reply: Ok offset={} packet_size={} content_size={} begin={} end={} discarded={} class={}{}",
+            i.offset,
+            i.packet_size,
+            i.content_size,
+            i.timestamp_begin,
+            i.timestamp_end,
+            i.events_discarded,
+            id(i.stream_id),
+            flags(i.flags)
+        ),
+        NextIndexStatus::Inactive => format!(
+            "GET_NEXT_INDEX reply: Inactive until={} class={}{}",
+            i.timestamp_end,
+            id(i.stream_id),
+            flags(i.flags)
+        ),
+        other => format!("GET_NEXT_INDEX reply: {other:?}{}", flags(i.flags)),
+    }
 }
 
 /// One line for a reply.
