@@ -3,6 +3,9 @@
 //! tools against one shared `lttng-sessiond`.
 
 pub mod client;
+pub mod live;
+pub mod live_feed;
+pub mod live_viewer;
 pub mod lttng;
 pub mod relay;
 pub mod scenario;

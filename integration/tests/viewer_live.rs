@@ -125,6 +125,23 @@ fn run(ports: Ports, relay_out: &Path, tmp: &Path, tag: &str) -> Result<()> {
         clients(0)
     })?;
 
+    // Follow the relay's output on disk while it is written (the OFD lock protocol with
+    // trelayd; whole index entries with lttng-relayd).
+    let tail_stop = Arc::new(AtomicBool::new(false));
+    let tailed = Arc::new(Mutex::new(Vec::new()));
+    let (tail_stop2, tailed2, tail_root) =
+        (tail_stop.clone(), tailed.clone(), relay_out.to_path_buf());
+    let tail = std::thread::spawn(move || {
+        let o = trelay_viewer::tail::TailOptions {
+            poll: Duration::from_millis(20),
+            ..Default::default()
+        };
+        trelay_viewer::tail::tail(&tail_root, &o, &tail_stop2, |l| {
+            tailed2.lock().unwrap().push(l.clone());
+            Ok(())
+        })
+    });
+
     // Mirror it while the workload runs.
     let mirror_dir = tmp.join("mirror");
     opts.output = mirror_dir.clone();
@@ -183,6 +200,42 @@ fn run(ports: Ports, relay_out: &Path, tmp: &Path, tag: &str) -> Result<()> {
         "{printed} lines for {} packets",
         stats.packets
     );
+
+    // `tail` printed every packet of the relay's trace, each once, as the index has it.
+    let q = trelay_viewer::query::IndexQuery {
+        all_packets: true,
+        ..Default::default()
+    };
+    let on_disk = trelay_viewer::query::query(relay_out, &q)?;
+    let want: Vec<_> = on_disk.traces[0]
+        .packets
+        .iter()
+        .map(|p| (p.stream.clone(), p.offset, p.seq))
+        .collect();
+    let got_all = wait_for(
+        Duration::from_secs(60),
+        "tail to print every packet",
+        || tailed.lock().unwrap().len() >= want.len(),
+    );
+    tail_stop.store(true, Ordering::Relaxed);
+    let tail_stats = tail
+        .join()
+        .map_err(|_| anyhow::anyhow!("tail panicked"))??;
+    got_all?;
+    let mut got: Vec<_> = tailed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| (p.stream.clone(), p.offset, p.seq))
+        .collect();
+    got.sort();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    ensure!(
+        got == want_sorted,
+        "tail saw {got:?}\nindex has {want_sorted:?}"
+    );
+    ensure!(tail_stats.packets == want.len() as u64);
 
     // `check` passes both fresh traces; `index` sees the same packets.
     for root in [relay_out, mirror_dir.as_path()] {

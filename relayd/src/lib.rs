@@ -8,6 +8,8 @@
 //! - [`server`]: listeners and one handler per connection kind (control, data, live).
 //! - [`session`]: the registry of sessions, streams, traces and trace chunks; the per-stream
 //!   merge of data and index halves; rotation; the commit group.
+//! - [`live`]: live viewers — per-viewer state machines over committed data, and what the
+//!   commit group publishes for them.
 //! - [`storage`]: committed-frontier OFD locks, the output-folder lock, loss sidecar files, crash
 //!   recovery of torn tails.
 //!

@@ -135,6 +135,43 @@ pub struct StreamSummary {
     pub lost: Vec<LostMarker>,
     /// Bytes of a partially written entry at the end of the index.
     pub torn_tail: u64,
+    /// The relay's loss log for this stream (`index/<stream>.loss.json`, written by trelayd), if
+    /// there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_log: Option<LossLog>,
+}
+
+/// What trelayd's loss sidecar (`index/<stream>.loss.json`, format `trelay-loss/1`) says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LossLog {
+    /// Packets whose index arrived but whose data never did.
+    #[serde(default)]
+    pub lost_packets: u64,
+    /// Packets whose data is in the data file without an index entry.
+    #[serde(default)]
+    pub unindexed_packets: u64,
+    /// Lost ranges: `net_seq` and `packet_seq` as `[first, last]`.
+    #[serde(default)]
+    pub lost: Vec<serde_json::Value>,
+    /// Unindexed ranges, with their data file offset and size.
+    #[serde(default)]
+    pub unindexed: Vec<serde_json::Value>,
+    /// Whether ranges were dropped (counts stay exact).
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// Reads the loss sidecar of stream `name` in `trace_dir`, if any: `index/<name>.loss.json`, or
+/// for tracefile-rotated files `<stream>_<n>`, the stream's own sidecar (only for file 0).
+pub fn read_loss_log(trace_dir: &Path, name: &str) -> Option<LossLog> {
+    let mut candidates = vec![name.to_owned()];
+    if let Some(stem) = name.strip_suffix("_0") {
+        candidates.push(stem.to_owned());
+    }
+    candidates.into_iter().find_map(|n| {
+        let text = std::fs::read(trace_dir.join("index").join(format!("{n}.loss.json"))).ok()?;
+        serde_json::from_slice(&text).ok()
+    })
 }
 
 /// Summarises the entries of one index.
@@ -268,6 +305,7 @@ fn stream_report(
     sum.stream = s.label.clone();
     sum.index = index_label;
     sum.torn_tail = file.torn_tail as u64;
+    sum.loss_log = s.data.parent().and_then(|d| read_loss_log(d, &s.name));
     report.streams.push(sum);
     if let Some([from, to]) = range {
         let mut prev: Option<u64> = None;
@@ -338,6 +376,24 @@ fn stream_text(s: &StreamSummary) -> String {
         out.push_str(&format!(", torn index tail of {} bytes", s.torn_tail));
     }
     out.push('\n');
+    if let Some(l) = &s.loss_log {
+        out.push_str(&format!(
+            "    relay loss log: {} lost packet(s), {} unindexed packet(s){}\n",
+            l.lost_packets,
+            l.unindexed_packets,
+            if l.truncated {
+                " (ranges truncated)"
+            } else {
+                ""
+            }
+        ));
+        for r in &l.lost {
+            out.push_str(&format!("      lost {r}\n"));
+        }
+        for r in &l.unindexed {
+            out.push_str(&format!("      unindexed {r}\n"));
+        }
+    }
     for g in &s.seq_gaps {
         out.push_str(&format!(
             "    gap: packet_seq_num {} -> {} ({} missing)\n",

@@ -162,8 +162,27 @@ fn seq_gaps_and_lost_markers_are_reported() {
     bytes[16 + 2 * 72..16 + 2 * 72 + 8].copy_from_slice(&u64::MAX.to_be_bytes());
     bytes[16 + 4 * 72 + 64..16 + 4 * 72 + 72].copy_from_slice(&9u64.to_be_bytes());
     std::fs::write(&idx, bytes).unwrap();
+    // trelayd's loss sidecar for the stream.
+    std::fs::write(
+        idx.with_file_name("channel0_0.loss.json"),
+        r#"{"format":"trelay-loss/1","stream":"channel0_0","lost_packets":2,"unindexed_packets":0,
+           "early_expired":0,"lost":[{"net_seq":[7,8],"packet_seq":[7,8]}],"unindexed":[],"truncated":false}"#,
+    )
+    .unwrap();
     let o = viewer(&["index", root.to_str().unwrap()]);
     let text = stdout(&o);
+    assert!(
+        text.contains("relay loss log: 2 lost packet(s), 0 unindexed packet(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lost {\"net_seq\":[7,8],\"packet_seq\":[7,8]}"),
+        "{text}"
+    );
+    let o = viewer(&["index", root.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["traces"][0]["streams"][0]["loss_log"]["lost_packets"], 2);
+    assert!(v["traces"][0]["streams"][1].get("loss_log").is_none());
     assert!(
         text.contains("channel0_0: 4 packets, 40960 bytes"),
         "{text}"

@@ -34,3 +34,6 @@ pub use settings::LiveSettings;
 pub use source::{Announced, EntryError, SessionInfo, Source, StreamInfo, StreamView};
 pub use viewer::{FileSlice, Step, Viewer};
 pub use visible::{SessionLog, Visible};
+
+#[cfg(test)]
+mod tests;

@@ -38,7 +38,11 @@ impl<S: Source> Viewer<S> {
         may_hold: bool,
         out: &mut Vec<u8>,
     ) -> Step<S> {
-        let index = |out: &mut Vec<u8>, r: IndexReply| reply::<S>(out, ViewerReply::NextIndex(r));
+        let viewer = self.id;
+        let index = |out: &mut Vec<u8>, r: IndexReply| {
+            tracing::trace!(%viewer, stream = %id, status = ?r.status, flags = r.flags.0, "GET_NEXT_INDEX");
+            reply::<S>(out, ViewerReply::NextIndex(r))
+        };
         let Some(vs) = self.streams.get(&id) else {
             tracing::warn!(peer = %self.peer, viewer = %self.id, stream = %id, "GET_NEXT_INDEX for a stream not sent to this viewer");
             return index(
