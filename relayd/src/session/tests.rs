@@ -415,7 +415,7 @@ fn the_commit_writes_the_loss_sidecar_of_streams_that_lost_packets() {
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
     packet(&s, 0, 10, 1);
-    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    s.add_index(NetSeq(0), half(10, 0)).unwrap();
     f.commit(&s);
     let sidecar = f.dir().join("index/c_0.loss.json");
     assert!(!sidecar.exists(), "nothing lost");
