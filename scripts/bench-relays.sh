@@ -63,8 +63,17 @@ print(round(int(m.group(1))/float(m.group(2))/1e6))')
 rm -f "$WORK/dd.test"
 echo "bench-relays: disk ${DISK_MBPS} MB/s with fdatasync" >&2
 
-# start_relay LABEL -> sets PID CTRL DATA OUT
+# start_relay LABEL -> sets PID CTRL DATA OUT (three attempts: a picked port may be taken).
 start_relay() {
+  for _ in 1 2 3; do
+    try_start_relay "$1" && return 0
+    stop_relay
+  done
+  echo "bench-relays: cannot start $1 (see $WORK/$1.log)" >&2
+  return 1
+}
+
+try_start_relay() {
   local label=$1
   OUT="$WORK/out-$label"
   mkdir -p "$OUT"
@@ -82,6 +91,7 @@ start_relay() {
         --durability="$mode" --ports-file "$WORK/ports.json" >"$WORK/$label.log" 2>&1 &
       PID=$!
       for _ in $(seq 1 200); do [ -s "$WORK/ports.json" ] && break; sleep 0.1; done
+      [ -s "$WORK/ports.json" ] || return 1
       read -r CTRL DATA < <(python3 -c "import json; p=json.load(open('$WORK/ports.json')); print(p['control'], p['data'])")
       ;;
   esac
@@ -97,25 +107,29 @@ stop_relay() {
   wait "$PID" 2>/dev/null || true
 }
 
+# Every row gets a freshly started relay (lttng-relayd can stay wedged after a session whose
+# packets were never indexed, and a fresh process keeps rows independent).
 RELAYS="lttng-relayd trelayd-none trelayd-beacon"
 for relay in $RELAYS; do
-  start_relay "$relay"
-  echo "bench-relays: $relay (pid $PID, ports $CTRL/$DATA)" >&2
   for size in $SIZES; do
     for streams in $STREAMS; do
       for index in $INDEX; do
         flag=()
         [ "$index" = no ] && flag=(--no-index)
         sync
-        "$BIN/trelay-consumer" bench --url "net://127.0.0.1:$CTRL:$DATA" --streams "$streams" \
-          --packet-size "$size" --duration "$DURATION" --index-window "$WINDOW" "${flag[@]}" \
-          --relay-pid "$PID" --label "$relay" --session "b-$relay-$size-$streams-$index" \
-          --json | tee -a "$RESULTS" >&2
-        rm -rf "${OUT:?}"/*
+        start_relay "$relay"
+        echo "bench-relays: $relay $size x$streams index=$index (pid $PID)" >&2
+        if ! timeout $((DURATION + 300)) "$BIN/trelay-consumer" bench --url "net://127.0.0.1:$CTRL:$DATA" \
+          --streams "$streams" --packet-size "$size" --duration "$DURATION" --index-window "$WINDOW" \
+          "${flag[@]}" --relay-pid "$PID" --label "$relay" --session "b-$relay-$size-$streams-$index" \
+          --json | tee -a "$RESULTS" >&2; then
+          echo "bench-relays: $relay $size x$streams index=$index FAILED" >&2
+        fi
+        stop_relay
+        rm -rf "${OUT:?}"
       done
     done
   done
-  stop_relay
 done
 
 mkdir -p docs
@@ -149,7 +163,8 @@ and are copied below.
   counts whole packets from the first one until the relay reports no data pending (without
   index: until it has read the data connection to its end). CPU is the relay process's user +
   system time (\`/proc/PID/stat\`) over the same span, per 10⁹ bytes.
-- Outputs are deleted and \`sync\` runs between rows.
+- Each row runs against a freshly started relay; outputs are deleted and \`sync\` runs between
+  rows.
 
 ## Results
 

@@ -111,7 +111,13 @@ pub enum BenchError {
     /// The relay address could not be resolved.
     #[error("cannot resolve {0}: {1}")]
     Resolve(String, std::io::Error),
+    /// The relay did not answer in time.
+    #[error("the relay did not answer within {0:?} while {1}")]
+    Timeout(Duration, &'static str),
 }
+
+/// Longest the set-up (sessions, streams, metadata) and the final drain may take.
+const PHASE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Clock ticks per second of `/proc` times (Linux's USER_HZ, 100 on every architecture it
 /// exports to user space).
@@ -151,30 +157,9 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
     let mut cfg = SessionConfig::new(&o.session, &o.hostname);
     cfg.index_window = o.index_window;
 
-    // Set up every connection before timing starts.
-    let mut conns = Vec::new();
-    let first = SynthTrace::new(&o.hostname, &o.session, o.packet_size);
-    for c in 0..o.connections {
-        let mut s = RelaySession::connect(ctrl, data, &cfg).await?;
-        s.control().record_index_rtt();
-        let trace = first.sibling();
-        let path = format!("ust/uid/{c}/64-bit");
-        let mut gens = Vec::new();
-        for i in (c..o.streams).step_by(o.connections as usize) {
-            let sref = s.add_stream(&format!("channel0_{i}"), &path).await?;
-            let g = trace
-                .stream(i)
-                .map_err(|e| BenchError::Invalid(e.to_string()))?;
-            gens.push((sref, g));
-        }
-        let meta = s.add_stream("metadata", &path).await?;
-        s.streams_sent().await?;
-        for p in trace.metadata() {
-            s.send_metadata(meta, &p.content, p.padding).await?;
-        }
-        conns.push((s, gens));
-    }
-
+    let conns = tokio::time::timeout(PHASE_TIMEOUT, setup(o, ctrl, data, &cfg))
+        .await
+        .map_err(|_| BenchError::Timeout(PHASE_TIMEOUT, "setting sessions up"))??;
     let cpu0 = o.relay_pid.and_then(process_cpu_seconds);
     let start = Instant::now();
     let deadline = start + o.duration;
@@ -197,12 +182,17 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
         }
         let rtt = s.control().index_rtt().cloned();
         let path = s.output_path().to_owned();
-        if no_index {
-            s.close_streams().await?;
-        } else {
-            s.wait_data_pending(Duration::from_secs(600)).await?;
-            s.close(Duration::from_secs(60)).await?;
-        }
+        let finish = async {
+            if no_index {
+                s.close_streams().await
+            } else {
+                s.wait_data_pending(PHASE_TIMEOUT).await?;
+                s.close(PHASE_TIMEOUT).await.map(|_| ())
+            }
+        };
+        tokio::time::timeout(2 * PHASE_TIMEOUT, finish)
+            .await
+            .map_err(|_| SendError::Timeout("the relay to finish the session"))??;
         Ok::<_, SendError>((
             ConnResult {
                 packets,
@@ -266,6 +256,44 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
             .map(|c| c / (bytes as f64 / 1e9)),
         relay_paths: paths,
     })
+}
+
+type Conn = (
+    RelaySession,
+    Vec<(crate::sender::StreamRef, crate::synth::StreamGenerator)>,
+);
+
+/// Opens every connection, announces its streams and sends its metadata.
+async fn setup(
+    o: &BenchOptions,
+    ctrl: std::net::SocketAddr,
+    data: std::net::SocketAddr,
+    cfg: &SessionConfig,
+) -> Result<Vec<Conn>, BenchError> {
+    let mut conns = Vec::new();
+    let first = SynthTrace::new(&o.hostname, &o.session, o.packet_size);
+    for c in 0..o.connections {
+        let mut s = RelaySession::connect(ctrl, data, cfg).await?;
+        s.control().record_index_rtt();
+        let trace = first.sibling();
+        let path = format!("ust/uid/{c}/64-bit");
+        let mut gens = Vec::new();
+        for i in (c..o.streams).step_by(o.connections as usize) {
+            let sref = s.add_stream(&format!("channel0_{i}"), &path).await?;
+            let g = trace
+                .stream(i)
+                .map_err(|e| BenchError::Invalid(e.to_string()))?;
+            gens.push((sref, g));
+        }
+        let meta = s.add_stream("metadata", &path).await?;
+        s.streams_sent().await?;
+        for p in trace.metadata() {
+            s.send_metadata(meta, &p.content, p.padding).await?;
+        }
+        conns.push((s, gens));
+    }
+
+    Ok(conns)
 }
 
 /// Runs futures concurrently on the current task and collects their outputs in order.

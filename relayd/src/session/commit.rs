@@ -3,7 +3,8 @@
 //! For the streams of one session that asked for a commit, in this order:
 //! 1. fdatasync every data file written since the previous commit (once per file);
 //! 2. append the completed index entries to their index files (one write per file);
-//! 3. fdatasync every index file appended to (once per file);
+//! 3. fdatasync every index file appended to (once per file), then (re)write the loss sidecar
+//!    of each stream that lost packets since ([`crate::storage::loss`], from [`CommitQueue::losses`]);
 //! 4. advance each stream's committed frontier (entries and metadata bytes viewers may read) and
 //!    publish it to live viewers ([`crate::live::Visible::publish`]);
 //! 5. release the chunks the streams left, so a chunk is archived (or deleted) only complete.
@@ -30,6 +31,9 @@ pub struct CommitQueue {
     running: AtomicBool,
     serial: Mutex<()>,
     idle: tokio::sync::Notify,
+    /// Loss logs of the session's streams: whoever sees a half expire records it here; the
+    /// commit writes the stream's sidecar file.
+    pub losses: crate::storage::loss::LossBook,
 }
 
 impl CommitQueue {
@@ -93,8 +97,19 @@ impl CommitQueue {
         // viewer never sees an entry before the metadata describing it).
         let mut order: Vec<&Arc<Stream>> = streams.iter().collect();
         order.sort_by_key(|s| s.is_metadata);
+        let mut sidecars = Vec::new();
+        let mut closed = Vec::new();
         for s in order {
             let mut st = s.lock();
+            if st.closed {
+                closed.push(s.id);
+            }
+            if let Some(log) = self.losses.changed(s.id) {
+                // A closed stream left its chunk: it is the last one retired, released below.
+                if let Some(chunk) = st.chunk.clone().or_else(|| st.retired.last().cloned()) {
+                    sidecars.push((s.clone(), chunk, log));
+                }
+            }
             let ready = std::mem::take(&mut st.ready);
             let files = std::mem::take(&mut st.unsynced);
             retired.append(&mut st.retired);
@@ -142,10 +157,31 @@ impl CommitQueue {
                 i = j;
             }
         }
-        // 3. index files
+        // 3. index files, then loss sidecars
         if sync {
             for t in &touched {
                 t.sync()?;
+            }
+        }
+        for (s, chunk, log) in sidecars {
+            let dir = crate::storage::loss::index_dir(&s.path);
+            let data_file = |n: u64| {
+                let n = if s.tracefile_count > 0 {
+                    n % s.tracefile_count
+                } else {
+                    n
+                };
+                super::layout::stream_file_name(&s.name, s.tracefile_size, n, "")
+            };
+            let r = chunk.with_dir(&dir, |d| {
+                crate::storage::loss::write(d, &s.name, &log, sync, data_file)
+            });
+            match r {
+                Ok(()) => self.losses.written(s.id, log.version),
+                // Not retried here: the next commit of the stream tries again.
+                Err(e) => {
+                    tracing::error!(stream = %s.id, name = %s.name, "cannot write the loss sidecar: {e}")
+                }
             }
         }
         // 4. frontier

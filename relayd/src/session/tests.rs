@@ -399,3 +399,50 @@ fn trace_dirs_are_marked_open_until_their_chunk_is_released() {
     drop((s, m));
     assert!(!f.dir().join(MARKER).exists());
 }
+
+#[test]
+fn the_commit_writes_the_loss_sidecar_of_streams_that_lost_packets() {
+    use crate::merge::{DataHalf, Expired, ExpiryReason, Half};
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    packet(&s, 0, 10, 1);
+    s.add_index(NetSeq(0), half(10, 0), 64).unwrap();
+    f.commit(&s);
+    let sidecar = f.dir().join("index/c_0.loss.json");
+    assert!(!sidecar.exists(), "nothing lost");
+    let expired = |seq: u64, half: Half| Expired {
+        stream: s.id,
+        seq: NetSeq(seq),
+        half,
+        reason: ExpiryReason::Deadline,
+        waited: std::time::Duration::from_secs(30),
+    };
+    f.session.commit.losses.record(&expired(
+        1,
+        Half::Index(crate::merge::IndexHalf {
+            packet_size: 80,
+            packet_seq_num: 1,
+            ..Default::default()
+        }),
+    ));
+    f.commit(&s);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    assert_eq!(v["lost_packets"], 1);
+    assert_eq!(v["lost"][0]["packet_seq"], serde_json::json!([1, 1]));
+    // Halves dropped at the close are recorded before it; the close's commit writes them into
+    // the chunk the stream left.
+    let data = DataHalf {
+        file_index: 0,
+        offset: 10,
+        size: 10,
+    };
+    f.session
+        .commit
+        .losses
+        .record(&expired(2, Half::Data(data)));
+    assert!(f.registry.try_close_stream(&s, true));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    assert_eq!(v["unindexed_packets"], 1);
+    assert_eq!(v["unindexed"][0]["data_file"], "c_0");
+    assert_eq!(index_entries(&f.dir().join("index/c_0.idx")), vec![(0, 0)]);
+}

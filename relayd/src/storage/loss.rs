@@ -29,9 +29,11 @@
 //! what a live or metrics reader reports.
 
 use crate::merge::{Expired, Half, LossCounters};
+use dashmap::DashMap;
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
+use trelay_proto::StreamId;
 
 /// Suffix of sidecar files.
 pub const SUFFIX: &str = ".loss.json";
@@ -137,6 +139,53 @@ impl LossLog {
         } else {
             self.truncated = true;
         }
+    }
+}
+
+/// The loss logs of every stream of a relay, for the code that sees expired halves (the
+/// housekeeping tick, stream close) and the commit that writes the sidecars. Usage:
+/// `book.record(&expired)` for each [`Expired`] the merge table hands back; at commit,
+/// `book.changed(stream)` gives the log to [`write`] when it changed since it was last
+/// `written`; halves dropped by a close are recorded before its final commit is requested;
+/// `book.remove(stream)` after that commit. Each session's
+/// commit queue holds one (`Session::commit.losses`) and writes the sidecars of the streams it
+/// commits.
+#[derive(Debug, Default)]
+pub struct LossBook {
+    logs: DashMap<StreamId, (LossLog, Option<u64>)>,
+}
+
+impl LossBook {
+    /// Records an expired half in its stream's log.
+    pub fn record(&self, e: &Expired) {
+        self.logs.entry(e.stream).or_default().0.record(e);
+    }
+
+    /// A copy of the stream's log if it changed since it was last written.
+    pub fn changed(&self, stream: StreamId) -> Option<LossLog> {
+        let entry = self.logs.get(&stream)?;
+        let (log, written) = &*entry;
+        (Some(log.version) != *written && !log.is_empty()).then(|| log.clone())
+    }
+
+    /// Records that version `version` of the stream's log is on disk.
+    pub fn written(&self, stream: StreamId, version: u64) {
+        if let Some(mut e) = self.logs.get_mut(&stream) {
+            e.1 = Some(version);
+        }
+    }
+
+    /// The stream's counters (zero when nothing was recorded).
+    pub fn counts(&self, stream: StreamId) -> LossCounters {
+        self.logs
+            .get(&stream)
+            .map(|e| e.0.counts)
+            .unwrap_or_default()
+    }
+
+    /// Forgets a stream (after its final commit).
+    pub fn remove(&self, stream: StreamId) -> Option<LossLog> {
+        self.logs.remove(&stream).map(|(_, (l, _))| l)
     }
 }
 
@@ -272,6 +321,23 @@ mod tests {
         assert_eq!(m.lost.len(), MAX_RANGES);
         assert!(m.truncated);
         assert_eq!(m.counts.lost_packets, MAX_RANGES as u64 * 3);
+    }
+
+    #[test]
+    fn the_book_reports_changes_once_per_version() {
+        let book = LossBook::default();
+        assert!(book.changed(StreamId(1)).is_none());
+        book.record(&lost(3, 3));
+        let log = book.changed(StreamId(1)).unwrap();
+        assert_eq!(log.counts.lost_packets, 1);
+        book.written(StreamId(1), log.version);
+        assert!(book.changed(StreamId(1)).is_none());
+        book.record(&unindexed(4, 0, 0));
+        assert!(book.changed(StreamId(1)).is_some());
+        assert_eq!(book.counts(StreamId(1)).unindexed_packets, 1);
+        assert_eq!(book.counts(StreamId(2)), LossCounters::default());
+        assert!(book.remove(StreamId(1)).is_some());
+        assert!(book.changed(StreamId(1)).is_none());
     }
 
     #[test]
