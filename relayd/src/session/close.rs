@@ -34,7 +34,7 @@ impl Stream {
         }
         if st.last_net_seq.is_unset() {
             for e in self.merge.drop_data_only(self.id, Instant::now()) {
-                super::ingest::log_expired(&e);
+                self.record_loss(&st, &e);
             }
             if let Some(k) = self.merge.highest_index_only(self.id) {
                 st.last_net_seq = k;
@@ -50,7 +50,7 @@ impl Stream {
         st.closed = true;
         let removed = self.merge.remove_stream(self.id, Instant::now());
         for e in &removed.expired {
-            super::ingest::log_expired(e);
+            self.record_loss(&st, e);
         }
         // Entries held behind a rotation that will not finish now.
         let held = std::mem::take(&mut st.held).len() as u64;

@@ -108,6 +108,8 @@ impl Stream {
             st.index = None;
             st.file_no = next;
             st.generation = st.generation.saturating_add(1);
+            let generation = st.generation;
+            st.file_nos.insert(generation, next);
             st.size_current = 0;
         }
         let file = st.data.clone().ok_or(IngestError::NoChunk(id))?;
@@ -214,7 +216,7 @@ impl Stream {
 
     fn on_inserted(&self, st: &mut StreamState, r: Inserted) -> bool {
         if let Some(e) = r.evicted {
-            log_expired(&e);
+            self.record_loss(st, &e);
         }
         match r.completed {
             Some(c) => {
@@ -250,6 +252,7 @@ impl Stream {
         // Entries complete in net_seq_num order: older generations are done.
         let generation = c.file_index;
         st.files.retain(|g, _| *g >= generation);
+        st.file_nos.retain(|g, _| *g >= generation);
         st.ready.push(ReadyEntry {
             file,
             entry: c.entry,
@@ -261,6 +264,21 @@ impl Stream {
         st.received_psn = Some(c.entry.packet_seq_num);
         st.last_end = Some((c.file_index, c.entry.offset.saturating_add(c.size)));
         self.try_rotate_index(st);
+    }
+
+    /// Logs a half that left the merge table without its partner and records it for the loss
+    /// sidecar written by the next commit (data halves name their tracefile number).
+    pub fn record_loss(&self, st: &StreamState, e: &Expired) {
+        log_expired(e);
+        let mut e = *e;
+        if let crate::merge::Half::Data(d) = &mut e.half {
+            d.file_index = st
+                .file_nos
+                .get(&d.file_index)
+                .copied()
+                .unwrap_or(st.file_no);
+        }
+        self.session.commit.losses.record(&e);
     }
 
     /// Releases entries held behind a rotation that finished.

@@ -342,7 +342,13 @@ impl Registry {
         expired.clear();
         self.merge.expire(now, &mut expired);
         for e in &expired {
-            ingest::log_expired(e);
+            match self.stream(e.stream) {
+                Some(s) => {
+                    s.record_loss(&s.lock(), e);
+                    self.request_commit(&s.session, [s.clone()]);
+                }
+                None => ingest::log_expired(e),
+            }
         }
         *lock(&self.expired) = expired;
     }

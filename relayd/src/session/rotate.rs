@@ -156,6 +156,8 @@ impl Stream {
         st.file_no = 0;
         st.size_current = 0;
         st.generation = st.generation.saturating_add(1);
+        let generation = st.generation;
+        st.file_nos.insert(generation, 0);
         if let Some(r) = st.rotation.as_mut() {
             r.data_rotated = true;
         }

@@ -70,6 +70,8 @@ pub struct StreamState {
     pub generation: u64,
     /// Index files by generation, for entries still to complete.
     pub files: BTreeMap<u64, Arc<IndexFile>>,
+    /// Tracefile number of each recent generation (for loss records).
+    pub file_nos: BTreeMap<u64, u64>,
     /// Generation and end offset of the last completed entry.
     pub last_end: Option<(u64, u64)>,
     /// Complete entries past a pending rotation's pivot, waiting for the data side.
@@ -190,6 +192,7 @@ impl Stream {
                 file_no: 0,
                 generation: 0,
                 files: BTreeMap::new(),
+                file_nos: BTreeMap::from([(0, 0)]),
                 last_end: None,
                 held: Vec::new(),
                 rebases: Vec::new(),

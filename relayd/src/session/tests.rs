@@ -455,3 +455,22 @@ fn the_commit_writes_the_loss_sidecar_of_streams_that_lost_packets() {
     assert_eq!(v["unindexed"][0]["data_file"], "c_0");
     assert_eq!(index_entries(&f.dir().join("index/c_0.idx")), vec![(0, 0)]);
 }
+
+#[test]
+fn unindexed_packets_name_their_tracefile_in_the_sidecar() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 250, 2);
+    for seq in 0..3 {
+        packet(&s, seq, 100, 1);
+    }
+    // Packets 0 and 1 are indexed; packet 2 (second tracefile) never gets its index.
+    s.add_index(NetSeq(0), half(100, 0)).unwrap();
+    s.add_index(NetSeq(1), half(100, 1)).unwrap();
+    assert!(f.registry.try_close_stream(&s, true));
+    f.commit(&s);
+    let sidecar = f.dir().join("index/c_0.loss.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    assert_eq!(v["unindexed_packets"], 1);
+    assert_eq!(v["unindexed"][0]["data_file"], "c_0_1");
+    assert_eq!(v["unindexed"][0]["offset"], 0);
+}
