@@ -35,6 +35,7 @@ impl Stream {
         if st.last_net_seq.is_unset() {
             for e in self.merge.drop_data_only(self.id, Instant::now()) {
                 super::ingest::log_expired(&e);
+                self.session.commit.losses.record(&e);
             }
             if let Some(k) = self.merge.highest_index_only(self.id) {
                 st.last_net_seq = k;
@@ -51,6 +52,7 @@ impl Stream {
         let removed = self.merge.remove_stream(self.id, Instant::now());
         for e in &removed.expired {
             super::ingest::log_expired(e);
+            self.session.commit.losses.record(e);
         }
         // Entries held behind a rotation that will not finish now.
         let held = std::mem::take(&mut st.held).len() as u64;

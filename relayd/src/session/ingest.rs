@@ -215,6 +215,11 @@ impl Stream {
     fn on_inserted(&self, st: &mut StreamState, r: Inserted) -> bool {
         if let Some(e) = r.evicted {
             log_expired(&e);
+            // A half of another stream pushed out by the relay-wide cap stays counted by the
+            // table only: its session's book is not reachable from here.
+            if e.stream == self.id {
+                self.session.commit.losses.record(&e);
+            }
         }
         match r.completed {
             Some(c) => {
