@@ -216,7 +216,13 @@ impl Stream {
 
     fn on_inserted(&self, st: &mut StreamState, r: Inserted) -> bool {
         if let Some(e) = r.evicted {
-            self.record_loss(st, &e);
+            if e.stream == self.id {
+                self.record_loss(st, &e);
+            } else {
+                // A half of another stream pushed out by the relay-wide cap stays counted by
+                // the table only: its session's book is not reachable from here.
+                log_expired(&e);
+            }
         }
         match r.completed {
             Some(c) => {

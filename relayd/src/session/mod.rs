@@ -335,20 +335,27 @@ impl Registry {
         }
     }
 
-    /// Housekeeping: expires the merge table's halves whose deadline passed (each is logged and
-    /// counted per stream by the table; see [`crate::merge`]).
+    /// Housekeeping: expires the merge table's halves whose deadline passed (each is logged,
+    /// counted per stream by the table, recorded in its session's loss book, and the stream's
+    /// commit requested so its loss sidecar is written; see [`crate::merge`]).
     pub fn expire(&self, now: Instant) {
         let mut expired = std::mem::take(&mut *lock(&self.expired));
         expired.clear();
         self.merge.expire(now, &mut expired);
-        for e in &expired {
-            match self.stream(e.stream) {
-                Some(s) => {
-                    s.record_loss(&s.lock(), e);
-                    self.request_commit(&s.session, [s.clone()]);
+        // Record them for the loss sidecars; one commit per stream that lost halves writes it.
+        expired.sort_by_key(|e| e.stream);
+        for group in expired.chunk_by(|a, b| a.stream == b.stream) {
+            let Some(s) = group.first().and_then(|e| self.stream(e.stream)) else {
+                group.iter().for_each(ingest::log_expired);
+                continue;
+            };
+            {
+                let st = s.lock();
+                for e in group {
+                    s.record_loss(&st, e);
                 }
-                None => ingest::log_expired(e),
             }
+            self.request_commit(&s.session, [s.clone()]);
         }
         *lock(&self.expired) = expired;
     }

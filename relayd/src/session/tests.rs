@@ -474,3 +474,27 @@ fn unindexed_packets_name_their_tracefile_in_the_sidecar() {
     assert_eq!(v["unindexed"][0]["data_file"], "c_0_1");
     assert_eq!(v["unindexed"][0]["offset"], 0);
 }
+
+#[test]
+fn expiry_on_the_housekeeping_tick_writes_the_loss_sidecar() {
+    let f = fixture(false);
+    let s = f.stream("c_0", 0, 0);
+    packet(&s, 0, 10, 1);
+    s.add_index(NetSeq(0), half(10, 0)).unwrap();
+    f.commit(&s);
+    // Index of packet 1 without data, data of packet 2 without index.
+    s.add_index(NetSeq(1), half(10, 1)).unwrap();
+    packet(&s, 2, 10, 1);
+    let sidecar = f.dir().join("index/c_0.loss.json");
+    assert!(!sidecar.exists());
+    let later = std::time::Instant::now() + f.registry.settings.merge_deadline() * 2;
+    f.registry.expire(later);
+    let counts = f.session.commit.losses.counts(s.id);
+    assert_eq!((counts.lost_packets, counts.unindexed_packets), (1, 1));
+    // No runtime in this test: the requested commit ran inline and wrote the sidecar.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    assert_eq!(json["lost_packets"], 1);
+    assert_eq!(json["unindexed_packets"], 1);
+    assert_eq!(json["unindexed"][0]["offset"], 10);
+}
