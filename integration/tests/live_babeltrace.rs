@@ -1,12 +1,13 @@
 //! babeltrace2 attached live to trelayd, with sessions streamed by the real lttng-sessiond: what
-//! it prints live equals what it reads post-mortem from trelayd's output afterwards. Serialized
+//! it prints live equals what it reads post-mortem from trelayd's output afterwards, and what it
+//! prints attached live to lttng-relayd for the same workload. Serialized
 //! with the other sessiond tests (`lttng::sessiond`); events are filtered on a unique procname.
 
 use anyhow::{ensure, Context, Result};
 use std::time::Duration;
 use trelay_integration::live_viewer::{normalize, size_of, wait_attached, LiveBabeltrace};
 use trelay_integration::lttng::{lttng, python, sessiond, SessionGuard, Workload};
-use trelay_integration::relay::Trelayd;
+use trelay_integration::relay::{free_ports, LttngRelayd, Ports, Trelayd};
 use trelay_integration::scenario::WORKLOAD;
 use trelay_integration::{normalized_events, unique, wait_for};
 
@@ -16,28 +17,20 @@ const ATTACH: Duration = Duration::from_secs(60);
 /// Creates and starts a live session (200 ms timer) on `relay` recording `work`'s mallocs of at
 /// least 100000 bytes in channel `chan`; with `per_pid`, per-process buffers and a second channel
 /// `idle` whose streams never get an event.
-fn live_session(
-    relay: &Trelayd,
-    name: &str,
-    work: &Workload,
-    per_pid: bool,
-) -> Result<SessionGuard> {
+fn live_session(relay: &Ports, name: &str, work: &Workload, per_pid: bool) -> Result<SessionGuard> {
     live_session_for(relay, name, work, per_pid, None)
 }
 
 /// [`live_session`], recording only processes of user `uid` when given (other tests' traced
 /// processes then get no buffers in this session).
 fn live_session_for(
-    relay: &Trelayd,
+    relay: &Ports,
     name: &str,
     work: &Workload,
     per_pid: bool,
     uid: Option<u32>,
 ) -> Result<SessionGuard> {
-    let url = format!(
-        "--set-url=net://127.0.0.1:{}:{}",
-        relay.ports.control, relay.ports.data
-    );
+    let url = format!("--set-url=net://127.0.0.1:{}:{}", relay.control, relay.data);
     lttng(&["create", name, &url, "--live=200000"])?;
     let guard = SessionGuard(name.to_owned());
     let mut channels = vec![("chan", format!("{} && size >= 100000", work.filter()))];
@@ -108,7 +101,7 @@ fn two_live_viewers_print_what_post_mortem_reading_prints() -> Result<()> {
     let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
     let tag = unique("lvb");
     let work = Workload::new(&tmp.path().join("bin"), &tag, python())?;
-    let guard = live_session(&relay, &tag, &work, false)?;
+    let guard = live_session(&relay.ports, &tag, &work, false)?;
     let mut v1 = LiveBabeltrace::start(tmp.path(), "v1", relay.ports.live, &tag)?;
     let mut v2 = LiveBabeltrace::start(tmp.path(), "v2", relay.ports.live, &tag)?;
     wait_attached(&relay, &tag, 2, ATTACH)?;
@@ -162,7 +155,7 @@ fn per_pid_short_lived_apps_and_an_idle_stream_keep_the_viewer_going() -> Result
     for dir in [tmp.path(), &tmp.path().join("bin")] {
         std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     }
-    let guard = live_session_for(&relay, &tag, &work, true, Some(uid))?;
+    let guard = live_session_for(&relay.ports, &tag, &work, true, Some(uid))?;
     let mut v = LiveBabeltrace::start(tmp.path(), "v", relay.ports.live, &tag)?;
     wait_attached(&relay, &tag, 1, ATTACH)?;
     // Each app registers, traces and exits; its streams appear after the viewer attached, its
@@ -207,7 +200,7 @@ fn a_viewer_attaching_mid_session_starts_at_the_last_packet() -> Result<()> {
     let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
     let tag = unique("lvm");
     let work = Workload::new(&tmp.path().join("bin"), &tag, python())?;
-    let guard = live_session(&relay, &tag, &work, false)?;
+    let guard = live_session(&relay.ports, &tag, &work, false)?;
     let before =
         "import time\ntime.sleep(0.4)\nkeep = [bytearray(200000 + i) for i in range(40)]\n";
     let after = "import time\ntime.sleep(0.4)\nkeep = [bytearray(300000 + i) for i in range(40)]\n";
@@ -249,6 +242,96 @@ fn a_viewer_attaching_mid_session_starts_at_the_last_packet() -> Result<()> {
         "live {} vs post-mortem {}",
         got.len(),
         want.len()
+    );
+    Ok(())
+}
+
+/// Runs a few `bytearray(SIZE)` under the workload until both viewers printed one (a malloc of
+/// SIZE + 1 bytes): each is then attached and past its seek position (babeltrace2 attaches at
+/// the last packet).
+fn warm_up(work: &Workload, size: u64, viewers: &[&LiveBabeltrace]) -> Result<()> {
+    let code =
+        format!("import time\ntime.sleep(0.2)\nkeep = [bytearray({size}) for i in range(5)]\n");
+    let start = std::time::Instant::now();
+    loop {
+        work.run(&["-c", &code])?;
+        let seen = |v: &&LiveBabeltrace| v.output().lines().any(|l| size_of(l) == Some(size + 1));
+        if wait_for(Duration::from_secs(3), "warm-up events", || {
+            viewers.iter().all(seen)
+        })
+        .is_ok()
+        {
+            return Ok(());
+        }
+        ensure!(
+            start.elapsed() < ATTACH,
+            "viewers never printed the warm-up events"
+        );
+    }
+}
+
+#[test]
+fn live_through_trelayd_prints_what_live_through_lttng_relayd_prints() -> Result<()> {
+    let _lock = sessiond()?;
+    let tmp = tempfile::Builder::new().prefix("trelay-live-").tempdir()?;
+    let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
+    let mut reference = LttngRelayd::start(&tmp.path().join("reference"), free_ports()?, &[])?;
+    let tag = unique("lvd");
+    let work = Workload::new(&tmp.path().join("bin"), &tag, python())?;
+    // One workload, recorded by two sessions at once: one on each relay.
+    let (ours, theirs) = (format!("{tag}t"), format!("{tag}r"));
+    let g1 = live_session(&relay.ports, &ours, &work, false)?;
+    let g2 = live_session(&reference.ports, &theirs, &work, false)?;
+    let mut vt = LiveBabeltrace::start(tmp.path(), "vt", relay.ports.live, &ours)?;
+    let mut vr = LiveBabeltrace::start(tmp.path(), "vr", reference.ports.live, &theirs)?;
+    warm_up(&work, 150_000, &[&vt, &vr]).with_context(|| relay.log_tail())?;
+    let run = "import time\ntime.sleep(0.2)\nfor r in range(3):\n    \
+keep = [bytearray(400000 + 1000 * r + i) for i in range(200)]\n    time.sleep(0.3)\n";
+    work.run(&["-c", run])?;
+    let main = |l: &String| size_of(l).is_some_and(|s| (400_000..403_000).contains(&s));
+    // Both print the events while the sessions still run, not only at destroy.
+    wait_for(
+        Duration::from_secs(60),
+        "live events on both relays",
+        || {
+            [&vt, &vr]
+                .iter()
+                .all(|v| normalize(&v.output()).iter().filter(|l| main(l)).count() >= 600)
+        },
+    )
+    .with_context(|| relay.log_tail())?;
+    for (name, guard) in [(&ours, g1), (&theirs, g2)] {
+        end_session(name)?;
+        drop(guard);
+    }
+    let ot = vt.wait(VIEWER_END).with_context(|| relay.log_tail())?;
+    let or = vr.wait(VIEWER_END)?;
+    ensure!(relay.stop()? == 0, "trelayd failed: {}", relay.log_tail());
+    reference.stop()?;
+    let through_us: Vec<String> = normalize(&ot).into_iter().filter(main).collect();
+    let through_ref: Vec<String> = normalize(&or).into_iter().filter(main).collect();
+    ensure!(
+        through_ref.len() == 600,
+        "lttng-relayd's viewer printed {} of the 600 events",
+        through_ref.len()
+    );
+    ensure!(
+        through_us == through_ref,
+        "live through trelayd: {} events, through lttng-relayd: {}; first difference: {:?}",
+        through_us.len(),
+        through_ref.len(),
+        through_us.iter().zip(&through_ref).find(|(a, b)| a != b)
+    );
+    // And what trelayd served live is what it stored.
+    let post: Vec<String> = normalized_events(&relay.out)?
+        .into_iter()
+        .filter(main)
+        .collect();
+    ensure!(
+        post == through_us,
+        "post-mortem {} events, live {}",
+        post.len(),
+        through_us.len()
     );
     Ok(())
 }

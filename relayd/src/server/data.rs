@@ -1,18 +1,22 @@
 //! The data port: a stream of `[32-byte header][payload]` messages, nothing sent back.
 //!
 //! The connection task moves each payload straight into the stream's data file (no hop to another
-//! task): splice(2) through a per-connection pipe for payloads of 16 KiB and more, positional
-//! writes from one reused buffer otherwise; it appends the padding zeros, then records the data
-//! half of the packet's index entry. The first packet binds the connection to its
-//! session; the connection's end (EOF or error) closes that session's streams once their data is
-//! complete. An unknown stream, a duplicate packet or an oversized packet ends this connection and
-//! aborts its session only.
+//! task). Small packets are received in bulk: one read takes as many as the peer already sent
+//! into the connection's [`Inbox`], and each is written from there with one positional vectored
+//! write (payload and padding zeros together). After a packet of 16 KiB or more the connection
+//! reads only the next header, and the payload goes from the socket to the file through a
+//! per-connection pipe with splice(2), never entering user space. The data half of the packet's
+//! index entry is recorded once its bytes are in the file. The first packet binds the connection
+//! to its session; the connection's end (EOF or error) closes that session's streams once their
+//! data is complete. An unknown stream, a duplicate packet or an oversized packet ends this
+//! connection and aborts its session only.
 
+use super::inbox::Inbox;
 use super::splice::Splicer;
+use crate::session::files::{write_padded, write_zeros};
 use crate::session::{Registry, Session, Stream};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use trelay_proto::lttng::relayd::DataHeader;
@@ -20,7 +24,7 @@ use trelay_proto::{NetSeq, StreamId};
 
 /// Size of the data header.
 pub const HEADER_LEN: usize = trelay_proto::lttng::relayd::DATA_HEADER_LEN;
-/// Size of the reused payload buffer.
+/// Size of the receive buffer.
 const BUF_LEN: usize = 256 * 1024;
 /// Payloads from this size on are spliced (smaller ones cost less to copy than two splices).
 const SPLICE_MIN: u64 = 16 * 1024;
@@ -44,6 +48,57 @@ enum DataError {
     Write(StreamId, std::io::Error),
 }
 
+/// The runtime data connections run on: worker threads of their own (half the cores, at least
+/// one), so a SEND_INDEX or DATA_PENDING reply on the control port is not held up by the payload
+/// writes of the packet that came just before it. `None` (logged) when it cannot be built: data
+/// connections then share the main runtime.
+pub fn runtime() -> Option<tokio::runtime::Runtime> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| (n.get() / 2).max(1))
+        .unwrap_or(1);
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("trelayd-data")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            tracing::warn!("no separate data runtime ({e}): data shares the main threads");
+            None
+        }
+    }
+}
+
+/// Serves one data connection on `runtime` (the current one when `None`), returning when it
+/// ended.
+pub async fn handle_on(
+    runtime: Option<tokio::runtime::Handle>,
+    conn: TcpStream,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+) {
+    let Some(rt) = runtime else {
+        return handle(conn, registry, shutdown).await;
+    };
+    let conn = match conn.into_std() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("data connection dropped: cannot move it to the data threads: {e}");
+            return;
+        }
+    };
+    let task = rt.spawn(async move {
+        match TcpStream::from_std(conn) {
+            Ok(c) => handle(c, registry, shutdown).await,
+            Err(e) => tracing::error!("data connection dropped: {e}"),
+        }
+    });
+    if let Err(e) = task.await {
+        tracing::error!("data connection task failed: {e}");
+    }
+}
+
 /// Serves one data connection.
 pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: CancellationToken) {
     let peer = conn
@@ -51,7 +106,7 @@ pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: Canc
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
     let mut bound: Option<Arc<Session>> = None;
-    let mut buf = vec![0u8; BUF_LEN];
+    let mut inbox = Inbox::new(BUF_LEN);
     let mut splicer = match Splicer::new() {
         Ok(s) => Some(s),
         Err(e) => {
@@ -64,7 +119,7 @@ pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: Canc
         &registry,
         &shutdown,
         &mut bound,
-        &mut buf,
+        &mut inbox,
         &mut splicer,
     )
     .await;
@@ -82,27 +137,52 @@ pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: Canc
     }
 }
 
+/// Where a packet's bytes come from and go.
+struct Io<'a> {
+    conn: &'a mut TcpStream,
+    inbox: &'a mut Inbox,
+    splicer: &'a mut Option<Splicer>,
+    /// How many bytes a read may buffer: one header after a large packet (so the next payload
+    /// can be spliced), the whole inbox otherwise.
+    read_limit: usize,
+}
+
 async fn serve(
     conn: &mut TcpStream,
     registry: &Registry,
     shutdown: &CancellationToken,
     bound: &mut Option<Arc<Session>>,
-    buf: &mut [u8],
+    inbox: &mut Inbox,
     splicer: &mut Option<Splicer>,
 ) -> Result<(), DataError> {
-    let mut header = [0u8; HEADER_LEN];
     let mut drain = None;
+    let mut io = Io {
+        conn,
+        inbox,
+        splicer,
+        read_limit: BUF_LEN,
+    };
     loop {
-        let first = super::read_next(conn, &mut header, shutdown, &mut drain)
+        let more = io
+            .inbox
+            .wait_first(io.conn, io.read_limit, shutdown, &mut drain)
             .await
             .map_err(DataError::Net)?;
-        if first == 0 {
+        if !more {
             return Ok(());
         }
-        if first < HEADER_LEN {
-            let rest = header.get_mut(first..).unwrap_or(&mut []);
-            conn.read_exact(rest).await.map_err(DataError::Net)?;
-        }
+        io.inbox
+            .fill(io.conn, HEADER_LEN, io.read_limit)
+            .await
+            .map_err(DataError::Net)?;
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(
+            io.inbox
+                .data()
+                .get(..HEADER_LEN)
+                .unwrap_or(&[0; HEADER_LEN]),
+        );
+        io.inbox.consume(HEADER_LEN);
         let hdr = DataHeader::from_bytes(&header);
         let (stream_id, seq, data_size) = (hdr.stream_id, hdr.net_seq, hdr.data_size);
         let total = hdr.total_len();
@@ -127,56 +207,27 @@ async fn serve(
         if total > cap {
             return Err(DataError::TooLarge(stream_id, total, cap));
         }
-        write_packet(
-            conn,
-            registry,
-            &stream,
-            seq,
-            u64::from(data_size),
-            total,
-            buf,
-            splicer,
-        )
-        .await?;
+        let data_size = u64::from(data_size);
+        write_packet(&mut io, registry, &stream, seq, data_size, total).await?;
+        let can_splice = io.splicer.as_ref().is_some_and(|s| !s.disabled);
+        io.read_limit = if data_size >= SPLICE_MIN && can_splice {
+            HEADER_LEN
+        } else {
+            BUF_LEN
+        };
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn write_packet(
-    conn: &mut TcpStream,
+    io: &mut Io<'_>,
     registry: &Registry,
     stream: &Arc<Stream>,
     seq: NetSeq,
     data_size: u64,
     total: u64,
-    buf: &mut [u8],
-    splicer: &mut Option<Splicer>,
 ) -> Result<(), DataError> {
     let slot = stream.begin_packet(seq, data_size, total)?;
-    let mut off = slot.offset;
-    let mut left = data_size;
-    let copied: Result<(), DataError> = async {
-        if let Some(sp) = splicer.as_mut().filter(|_| left >= SPLICE_MIN) {
-            sp.copy(conn, &slot.file, off, left, buf)
-                .await
-                .map_err(DataError::Net)?;
-            off += left;
-            left = 0;
-        }
-        while left > 0 {
-            let n = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-            let chunk = buf.get_mut(..n).unwrap_or_default();
-            conn.read_exact(chunk).await.map_err(DataError::Net)?;
-            slot.file
-                .write_all_at(chunk, off)
-                .map_err(|e| DataError::Write(stream.id, e))?;
-            off += n as u64;
-            left -= n as u64;
-        }
-        crate::session::files::write_zeros(&slot.file, off, total - data_size)
-            .map_err(|e| DataError::Write(stream.id, e))
-    }
-    .await;
+    let copied = copy_payload(io, stream.id, &slot.file, slot.offset, data_size, total).await;
     if let Err(e) = copied {
         stream.abort_packet(&slot);
         return Err(e);
@@ -194,4 +245,59 @@ async fn write_packet(
         registry.try_close_stream(stream, aborted);
     }
     Ok(())
+}
+
+/// Moves the `data_size` payload bytes into `file` at `off`, followed by the padding zeros up to
+/// `total`.
+async fn copy_payload(
+    io: &mut Io<'_>,
+    id: StreamId,
+    file: &std::fs::File,
+    mut off: u64,
+    data_size: u64,
+    total: u64,
+) -> Result<(), DataError> {
+    let write_err = |e| DataError::Write(id, e);
+    let padding = total - data_size;
+    let buffered = (io.inbox.len() as u64).min(data_size);
+    let mut left = data_size - buffered;
+    let whole = usize::try_from(data_size)
+        .ok()
+        .filter(|n| *n <= io.inbox.capacity());
+    let can_splice = io.splicer.as_ref().is_some_and(|s| !s.disabled);
+    let splice = can_splice && left >= SPLICE_MIN;
+    if let (Some(n), false) = (whole, splice) {
+        // The whole payload fits the inbox: gather it there, one write with its padding.
+        io.inbox
+            .fill(io.conn, n, BUF_LEN)
+            .await
+            .map_err(DataError::Net)?;
+        let payload = io.inbox.data().get(..n).unwrap_or_default();
+        write_padded(file, off, payload, padding).map_err(write_err)?;
+        io.inbox.consume(n);
+        return Ok(());
+    }
+    // Large: what is buffered first, then the rest spliced or streamed through the inbox.
+    let head = io.inbox.data().get(..buffered as usize).unwrap_or_default();
+    file.write_all_at(head, off).map_err(write_err)?;
+    io.inbox.consume(buffered as usize);
+    off += buffered;
+    if let Some(sp) = io.splicer.as_mut().filter(|_| splice) {
+        let mut scratch = [0u8; 4096];
+        sp.copy(io.conn, file, off, left, &mut scratch)
+            .await
+            .map_err(DataError::Net)?;
+        off += left;
+        left = 0;
+    }
+    while left > 0 {
+        let n = usize::try_from(left.min(BUF_LEN as u64)).unwrap_or(BUF_LEN);
+        io.inbox.fill(io.conn, n, n).await.map_err(DataError::Net)?;
+        let chunk = io.inbox.data().get(..n).unwrap_or_default();
+        file.write_all_at(chunk, off).map_err(write_err)?;
+        io.inbox.consume(n);
+        off += n as u64;
+        left -= n as u64;
+    }
+    write_zeros(file, off, padding).map_err(write_err)
 }

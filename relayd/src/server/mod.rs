@@ -2,11 +2,13 @@
 //!
 //! [`Relay::bind`] binds the three ports (reporting the real ports when 0 was asked) and
 //! [`Relay::serve`] accepts until the shutdown token fires; each connection runs in its own task
-//! tracked by a `TaskTracker`. On shutdown the relay stops accepting, lets each connection finish
+//! tracked by a `TaskTracker`; data connections run on threads of their own
+//! ([`data::runtime`]), so control replies never queue behind payload writes. On shutdown the relay stops accepting, lets each connection finish
 //! the message in hand, commits everything received, and returns.
 
 pub mod control;
 pub mod data;
+mod inbox;
 mod listener;
 pub mod live;
 mod splice;
@@ -160,6 +162,7 @@ impl Relay {
             ..
         } = self;
         let conns = TaskTracker::new();
+        let data_runtime = data::runtime();
         let accepts = [
             tokio::spawn(accept_loop(
                 control,
@@ -175,7 +178,8 @@ impl Relay {
             tokio::spawn(accept_loop(data, false, conns.clone(), shutdown.clone(), {
                 let r = registry.clone();
                 let sd = shutdown.clone();
-                move |c| data::handle(c, r.clone(), sd.clone())
+                let rt = data_runtime.as_ref().map(|rt| rt.handle().clone());
+                move |c| data::handle_on(rt.clone(), c, r.clone(), sd.clone())
             })),
             tokio::spawn(accept_loop(live, true, conns.clone(), shutdown.clone(), {
                 let hub = Arc::new(live::Hub::new(registry.clone()));
@@ -195,6 +199,9 @@ impl Relay {
         registry.commit_all();
         tracker.close();
         tracker.wait().await;
+        if let Some(rt) = data_runtime {
+            rt.shutdown_background();
+        }
         drop(output_lock);
         tracing::info!("everything received is committed; bye");
     }

@@ -139,9 +139,11 @@ impl IndexFile {
     }
 }
 
+/// Zeros for padding writes.
+const ZEROS: [u8; 4096] = [0; 4096];
+
 /// Writes `len` zero bytes at `offset`.
 pub fn write_zeros(file: &File, mut offset: u64, mut len: u64) -> std::io::Result<()> {
-    const ZEROS: [u8; 4096] = [0; 4096];
     while len > 0 {
         let n = len.min(ZEROS.len() as u64);
         let chunk = ZEROS.get(..n as usize).unwrap_or(&ZEROS);
@@ -150,4 +152,75 @@ pub fn write_zeros(file: &File, mut offset: u64, mut len: u64) -> std::io::Resul
         len -= n;
     }
     Ok(())
+}
+
+/// Writes `payload` then `padding` zero bytes at `offset`, in one positional vectored write when
+/// the kernel takes it all (the usual case), else finishing with plain writes.
+pub fn write_padded(file: &File, offset: u64, payload: &[u8], padding: u64) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    const SLOTS: usize = 16;
+    let mut iov = [IoSlice::new(&[]); SLOTS + 1];
+    let mut used = 1;
+    let mut zeros_in_iov = 0u64;
+    if let Some(first) = iov.first_mut() {
+        *first = IoSlice::new(payload);
+    }
+    let mut left = padding;
+    while left > 0 && used < iov.len() {
+        let n = left.min(ZEROS.len() as u64);
+        if let Some(slot) = iov.get_mut(used) {
+            *slot = IoSlice::new(ZEROS.get(..n as usize).unwrap_or(&ZEROS));
+        }
+        used += 1;
+        left -= n;
+        zeros_in_iov += n;
+    }
+    let pos = i64::try_from(offset).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let written = nix::sys::uio::pwritev(file, iov.get(..used).unwrap_or_default(), pos)? as u64;
+    let plen = payload.len() as u64;
+    let total = plen.saturating_add(padding);
+    if written >= total {
+        return Ok(());
+    }
+    // A short write: finish what is missing.
+    if written < plen {
+        let rest = payload.get(written as usize..).unwrap_or_default();
+        file.write_all_at(rest, offset.saturating_add(written))?;
+    }
+    let zeros_done = written.saturating_sub(plen).min(zeros_in_iov);
+    write_zeros(
+        file,
+        offset.saturating_add(plen).saturating_add(zeros_done),
+        padding - zeros_done,
+    )
+}
+
+#[cfg(test)]
+mod padded_tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn payload_and_padding_land_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("d"))
+            .unwrap();
+        f.write_all_at(&[9u8; 8], 0).unwrap();
+        // Padding longer than the vectored slots hold is finished with plain writes.
+        for (payload, padding) in [(3usize, 0u64), (5, 44), (1, 4096 * 16 + 7), (0, 100)] {
+            let bytes: Vec<u8> = (0..payload).map(|i| i as u8 + 1).collect();
+            let end = f.metadata().unwrap().len();
+            write_padded(&f, end, &bytes, padding).unwrap();
+            let mut back = vec![0xffu8; payload + padding as usize];
+            f.read_exact_at(&mut back, end).unwrap();
+            assert_eq!(&back[..payload], &bytes[..]);
+            assert!(back[payload..].iter().all(|b| *b == 0));
+            assert_eq!(f.metadata().unwrap().len(), end + payload as u64 + padding);
+        }
+    }
 }

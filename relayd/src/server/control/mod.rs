@@ -17,6 +17,7 @@ mod pending;
 mod setup;
 mod streams;
 
+use super::inbox::Inbox;
 use crate::session::{Registry, Session};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,6 +34,9 @@ use trelay_proto::{Decoded, SessionId, StreamId};
 pub const HEADER_LEN: usize = trelay_proto::lttng::relayd::CONTROL_HEADER_LEN;
 /// Cap on the payload of every command but SEND_METADATA.
 pub const MAX_PAYLOAD: u64 = 1 << 20;
+/// Size of the receive buffer: commands up to this size (all but large metadata chunks) are
+/// parsed in place, several per read when the peer pipelines them.
+const INBOX_LEN: usize = 64 * 1024;
 /// How long the rest of a message may take once its header arrived.
 const MESSAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -122,25 +126,27 @@ async fn serve(
     conn: &mut Conn,
     payload: &mut Vec<u8>,
 ) -> Result<(), String> {
-    let mut header = [0u8; HEADER_LEN];
     let mut drain = None;
+    let mut inbox = Inbox::new(INBOX_LEN);
     loop {
-        let first = super::read_next(sock, &mut header, shutdown, &mut drain)
+        let more = inbox
+            .wait_first(sock, INBOX_LEN, shutdown, &mut drain)
             .await
             .map_err(|e| format!("read: {e}"))?;
-        if first == 0 {
+        if !more {
             return Ok(());
         }
-        let hdr = tokio::time::timeout(MESSAGE_TIMEOUT, async {
-            let rest = header.get_mut(first..).unwrap_or(&mut []);
-            sock.read_exact(rest)
+        let (hdr, in_inbox) = tokio::time::timeout(MESSAGE_TIMEOUT, async {
+            inbox
+                .fill(sock, HEADER_LEN, INBOX_LEN)
                 .await
                 .map_err(|e| format!("read: {e}"))?;
-            let header = match ControlHeader::decode(&header) {
+            let header = match ControlHeader::decode(inbox.data()) {
                 Ok(Decoded::Done { msg, .. }) => msg,
                 Ok(Decoded::Incomplete { .. }) => return Err("short header".to_owned()),
                 Err(e) => return Err(format!("control header: {e}")),
             };
+            inbox.consume(HEADER_LEN);
             let cap = if header.cmd == CommandKind::SendMetadata.to_u32() {
                 registry.settings.max_metadata_chunk
             } else {
@@ -152,12 +158,25 @@ async fn serve(
                     header.cmd, header.data_size
                 ));
             }
+            let len = header.payload_len();
+            if len <= inbox.capacity() {
+                // The usual case: the payload came with the header, or comes in one more read.
+                inbox
+                    .fill(sock, len, INBOX_LEN)
+                    .await
+                    .map_err(|e| format!("read payload: {e}"))?;
+                return Ok::<_, String>((header, true));
+            }
+            // A large metadata chunk: what is buffered, then the rest read in place.
             payload.clear();
-            payload.resize(header.payload_len(), 0);
-            sock.read_exact(payload)
+            payload.extend_from_slice(inbox.data());
+            inbox.consume(payload.len());
+            let have = payload.len();
+            payload.resize(len, 0);
+            sock.read_exact(payload.get_mut(have..).unwrap_or_default())
                 .await
                 .map_err(|e| format!("read payload: {e}"))?;
-            Ok::<_, String>(header)
+            Ok((header, false))
         })
         .await
         .map_err(|_| "peer stalled in the middle of a message".to_owned())??;
@@ -169,7 +188,16 @@ async fn serve(
                 s.commit.idle(MESSAGE_TIMEOUT).await;
             }
         }
-        let flow = dispatch(registry, conn, &hdr, payload);
+        let len = hdr.payload_len();
+        let body = if in_inbox {
+            inbox.data().get(..len).unwrap_or_default()
+        } else {
+            payload.as_slice()
+        };
+        let flow = dispatch(registry, conn, &hdr, body);
+        if in_inbox {
+            inbox.consume(len);
+        }
         if !conn.out.is_empty() {
             sock.write_all(&conn.out)
                 .await
