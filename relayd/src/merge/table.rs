@@ -109,6 +109,9 @@ struct Inner {
 pub struct MergeTable {
     config: MergeConfig,
     inner: Mutex<Inner>,
+    /// Halves of other streams that an insert evicted ([`MergeTable::defer`]), waiting for
+    /// the periodic expiry to account them in their own stream's loss log.
+    deferred: Mutex<Vec<Expired>>,
 }
 
 impl MergeTable {
@@ -133,7 +136,32 @@ impl MergeTable {
                 wheel: TimerWheel::new(origin, config.tick, buckets),
                 total: 0,
             }),
+            deferred: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Keeps `e` (a half of another stream than the inserting one, pushed out by the
+    /// relay-wide cap) until [`MergeTable::take_deferred`]; at most `max_total` wait, beyond
+    /// that `e` is returned (it stays counted in its stream's counters).
+    pub fn defer(&self, e: Expired) -> Result<(), Expired> {
+        let mut d = self
+            .deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if d.len() >= self.config.max_total {
+            return Err(e);
+        }
+        d.push(e);
+        Ok(())
+    }
+
+    /// Moves the deferred halves into `out`.
+    pub fn take_deferred(&self, out: &mut Vec<Expired>) {
+        let mut d = self
+            .deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        out.append(&mut d);
     }
 
     /// The limits in force (after clamping).

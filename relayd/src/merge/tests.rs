@@ -221,3 +221,27 @@ fn close_helpers() {
     assert_eq!(t.counters(S1), LossCounters::default());
     assert!(t.insert_index(S1, NetSeq(0), index(0), t0).is_ok());
 }
+
+#[test]
+fn deferred_halves_are_bounded_and_handed_out_once() {
+    let t0 = Instant::now();
+    let t = MergeTable::new(cfg(), t0);
+    let cap = t.config().max_total;
+    let e = Expired {
+        stream: S1,
+        seq: NetSeq(0),
+        half: Half::Index(index(0)),
+        reason: ExpiryReason::TotalCap,
+        waited: Duration::ZERO,
+    };
+    for _ in 0..cap {
+        assert!(t.defer(e).is_ok());
+    }
+    assert_eq!(t.defer(e), Err(e), "beyond the cap the caller keeps it");
+    let mut out = Vec::new();
+    t.take_deferred(&mut out);
+    assert_eq!(out.len(), cap);
+    out.clear();
+    t.take_deferred(&mut out);
+    assert!(out.is_empty());
+}

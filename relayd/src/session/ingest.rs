@@ -218,9 +218,9 @@ impl Stream {
         if let Some(e) = r.evicted {
             if e.stream == self.id {
                 self.record_loss(st, &e);
-            } else {
-                // A half of another stream pushed out by the relay-wide cap stays counted by
-                // the table only: its session's book is not reachable from here.
+            } else if let Err(e) = self.merge.defer(e) {
+                // A half of another stream pushed out by the relay-wide cap: its own stream
+                // records it at the next expiry tick (here only when too many already wait).
                 log_expired(&e);
             }
         }

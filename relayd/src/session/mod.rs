@@ -335,13 +335,15 @@ impl Registry {
         }
     }
 
-    /// Housekeeping: expires the merge table's halves whose deadline passed (each is logged,
+    /// Housekeeping: expires the merge table's halves whose deadline passed, and takes the halves
+    /// of other streams that inserts pushed out under the relay-wide cap (each is logged,
     /// counted per stream by the table, recorded in its session's loss book, and the stream's
     /// commit requested so its loss sidecar is written; see [`crate::merge`]).
     pub fn expire(&self, now: Instant) {
         let mut expired = std::mem::take(&mut *lock(&self.expired));
         expired.clear();
         self.merge.expire(now, &mut expired);
+        self.merge.take_deferred(&mut expired);
         // Record them for the loss sidecars; one commit per stream that lost halves writes it.
         expired.sort_by_key(|e| e.stream);
         for group in expired.chunk_by(|a, b| a.stream == b.stream) {

@@ -498,3 +498,32 @@ fn expiry_on_the_housekeeping_tick_writes_the_loss_sidecar() {
     assert_eq!(json["unindexed_packets"], 1);
     assert_eq!(json["unindexed"][0]["offset"], 10);
 }
+
+#[test]
+fn a_half_pushed_out_by_another_stream_reaches_its_own_sidecar() {
+    let f = fixture_with(
+        false,
+        Settings {
+            max_pending_total: 3,
+            ..Settings::default()
+        },
+    );
+    let a = f.stream("c_0", 0, 0);
+    let b = f.stream("c_1", 0, 0);
+    for seq in 0..3 {
+        a.add_index(NetSeq(seq), half(10, seq)).unwrap();
+    }
+    // The table is full: b's index pushes out a's oldest half.
+    b.add_index(NetSeq(0), half(10, 0)).unwrap();
+    assert_eq!(f.registry.merge.counters(a.id).lost_packets, 1);
+    let sidecar = f.dir().join("index/c_0.loss.json");
+    assert_eq!(f.session.commit.losses.counts(a.id).lost_packets, 0);
+    // The next housekeeping tick records it in a's book and commits a (nothing expires by age).
+    f.registry.expire(std::time::Instant::now());
+    assert_eq!(f.session.commit.losses.counts(a.id).lost_packets, 1);
+    assert_eq!(f.session.commit.losses.counts(b.id).lost_packets, 0);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    assert_eq!(json["lost_packets"], 1);
+    assert!(!f.dir().join("index/c_1.loss.json").exists());
+}
