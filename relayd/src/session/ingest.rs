@@ -12,6 +12,7 @@
 //! table's, never the other way round.
 
 use super::files::{self, IndexFile};
+pub use super::loss_log::log_expired;
 use super::stream::{seq_before, IndexHalf, ReadyEntry, Stream, StreamState};
 use crate::merge::{Completed, DataHalf, Expired, Inserted, MergeError};
 use std::fs::File;
@@ -292,14 +293,5 @@ impl Stream {
         for c in std::mem::take(&mut st.held) {
             self.on_completed(st, c);
         }
-    }
-}
-
-/// Logs a half that left the merge table without its partner.
-pub fn log_expired(e: &Expired) {
-    if e.is_lost() {
-        tracing::warn!(stream = %e.stream, seq = e.seq.0, reason = ?e.reason, waited = ?e.waited, "lost packet: its index came, its data never did");
-    } else {
-        tracing::warn!(stream = %e.stream, seq = e.seq.0, reason = ?e.reason, waited = ?e.waited, "unindexed packet: its data came, its index never did");
     }
 }

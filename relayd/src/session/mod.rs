@@ -14,6 +14,7 @@ pub mod commit;
 pub mod files;
 pub mod ingest;
 pub mod layout;
+pub mod loss_log;
 mod metadata;
 pub mod rotate;
 pub mod stream;
