@@ -9,6 +9,7 @@ pub mod live_viewer;
 pub mod lttng;
 pub mod relay;
 pub mod scenario;
+pub mod session;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
