@@ -49,12 +49,7 @@ fn query(args: &[&str]) -> serde_json::Value {
     let mut all = vec!["index", root.to_str().unwrap(), "--json"];
     all.extend_from_slice(args);
     let o = viewer(&all);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit_0(&o, "index");
     serde_json::from_str(&stdout(&o)).unwrap()
 }
 
@@ -198,12 +193,7 @@ fn seq_gaps_and_lost_markers_are_reported() {
 fn dissect_decodes_every_byte_of_the_capture() {
     let o = viewer(&["dissect", fixture().join("capture.pcap").to_str().unwrap()]);
     let text = stdout(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit_0(&o, "dissect");
     assert!(String::from_utf8_lossy(&o.stderr).is_empty());
     // The byte counts of the three connections match the split files.
     let streams = fixture().join("streams");
@@ -245,12 +235,7 @@ fn dissect_decodes_every_stream_file() {
     ] {
         let p = fixture().join("streams").join(name);
         let o = viewer(&["dissect", p.to_str().unwrap()]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_exit_0(&o, name);
         let text = stdout(&o);
         let arrow = if name.ends_with("client") { "C>" } else { "S<" };
         assert!(text.lines().all(|l| l.contains(arrow)), "{name}");
