@@ -79,24 +79,11 @@ fn every_event_lies_in_an_indexed_packet_of_its_cpu_and_range_queries_find_it() 
     // Range queries by cycles and by wall-clock time, on a sample of events.
     let step = events.len() / 12;
     for (cycles, date, cpu) in events.iter().step_by(step).chain(events.last()) {
-        let c = cycles.to_string();
-        let by_cycles = query(&[
-            "--from",
-            &c,
-            "--to",
-            &c,
-            "--stream",
-            &format!("channel0_{cpu}"),
-        ]);
+        let stream = format!("channel0_{cpu}");
+        let at = |point: &str| query(&["--from", point, "--to", point, "--stream", &stream]);
+        let by_cycles = at(&cycles.to_string());
         let rfc = format!("{}Z", date.replacen(' ', "T", 1));
-        let by_time = query(&[
-            "--from",
-            &rfc,
-            "--to",
-            &rfc,
-            "--stream",
-            &format!("channel0_{cpu}"),
-        ]);
+        let by_time = at(&rfc);
         for r in [&by_cycles, &by_time] {
             let p = r["traces"][0]["packets"].as_array().unwrap();
             assert_eq!(p.len(), 1, "event {cycles} ({rfc}): {p:?}");
@@ -107,14 +94,7 @@ fn every_event_lies_in_an_indexed_packet_of_its_cpu_and_range_queries_find_it() 
             assert_eq!(p[0]["stream"], stream_of(*cpu).as_str());
         }
         // The clock conversion agrees with babeltrace2's to the nanosecond.
-        let conv = query(&[
-            "--from",
-            &c,
-            "--to",
-            &c,
-            "--stream",
-            &format!("channel0_{cpu}"),
-        ]);
+        let conv = at(&cycles.to_string());
         let p = &conv["traces"][0]["packets"][0];
         let begin = p["begin"].as_u64().unwrap();
         let begin_time = p["begin_time"].as_str().unwrap();
