@@ -162,10 +162,15 @@ impl Trelayd {
 
 impl Drop for Trelayd {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        reap(self.child.take());
+    }
+}
+
+/// Kills and reaps `child` if there is one (best effort: it may have exited already).
+pub(crate) fn reap(child: Option<Child>) {
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
 
@@ -244,10 +249,7 @@ impl LttngRelayd {
 
 impl Drop for LttngRelayd {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        reap(self.child.take());
     }
 }
 

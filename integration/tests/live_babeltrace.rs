@@ -5,12 +5,12 @@
 
 use anyhow::{ensure, Context, Result};
 use std::time::Duration;
-use trelay_integration::live_viewer::{normalize, size_of, wait_attached, LiveBabeltrace};
+use trelay_integration::live_viewer::{size_of, wait_attached, LiveBabeltrace};
 use trelay_integration::lttng::{lttng, sessiond, SessionGuard, Workload};
 use trelay_integration::relay::{free_ports, LttngRelayd, Ports, Trelayd};
 use trelay_integration::scenario::WORKLOAD;
 use trelay_integration::session::{create_streaming, enable_event, large_allocs};
-use trelay_integration::{normalized_events, unique, wait_for};
+use trelay_integration::{normalize, normalized_events, unique, wait_for};
 
 const VIEWER_END: Duration = Duration::from_secs(90);
 const ATTACH: Duration = Duration::from_secs(60);
