@@ -32,14 +32,7 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
                 (command_text(&msg), msg.kind(), used, version)
             }
             Ok(Decoded::Incomplete { needed }) => {
-                t.error(
-                    Side::Client,
-                    pos as u64,
-                    format!(
-                        "incomplete message: {} bytes left, {needed} needed",
-                        rest.len()
-                    ),
-                );
+                t.incomplete(Side::Client, pos as u64, "message", rest.len(), needed);
                 return;
             }
             Err(e) => {

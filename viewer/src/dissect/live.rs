@@ -23,14 +23,7 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
         let (req, used) = match decode_request(rest) {
             Ok(Decoded::Done { msg, used }) => (msg, used),
             Ok(Decoded::Incomplete { needed }) => {
-                t.error(
-                    Side::Client,
-                    pos as u64,
-                    format!(
-                        "incomplete request: {} bytes left, {needed} needed",
-                        rest.len()
-                    ),
-                );
+                t.incomplete(Side::Client, pos as u64, "request", rest.len(), needed);
                 return;
             }
             Err(e) => {

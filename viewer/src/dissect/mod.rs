@@ -73,6 +73,12 @@ impl Transcript {
     fn error(&mut self, side: Side, offset: u64, what: impl Into<String>) {
         self.errors.push((side, offset, what.into()));
     }
+
+    /// Records that `what` at `offset` is cut short: `left` bytes where `needed` are.
+    fn incomplete(&mut self, side: Side, offset: u64, what: &str, left: usize, needed: usize) {
+        let text = format!("incomplete {what}: {left} bytes left, {needed} needed");
+        self.error(side, offset, text);
+    }
 }
 
 /// Decodes one connection of `protocol` from its two directions.
@@ -332,7 +338,12 @@ mod tests {
         assert_eq!(t.errors.len(), 1, "{:?}", t.errors);
         assert_eq!(t.errors[0].0, Side::Server);
         assert_eq!(t.errors[0].1, replies[1]);
-        assert!(t.errors[0].2.starts_with(incomplete), "{:?}", t.errors);
+        let what = &t.errors[0].2;
+        assert!(what.starts_with(incomplete), "{what}");
+        assert!(
+            what.contains(": 2 bytes left, ") && what.ends_with(" needed"),
+            "{what}"
+        );
         let server_lines = t.lines.iter().filter(|l| l.0 == Side::Server).count();
         assert_eq!(server_lines, 1);
 
@@ -382,5 +393,8 @@ mod tests {
         assert!(t.errors[0].2.contains("99"), "{:?}", t.errors);
         let t = dissect_connection(Protocol::Data, Some(&[0u8; 10]), Some(b"x"));
         assert_eq!(t.errors.len(), 2);
+        let header_len = trelay_proto::lttng::relayd::DATA_HEADER_LEN;
+        let want = format!("incomplete data header: 10 bytes left, {header_len} needed");
+        assert!(t.errors.iter().any(|e| e.2 == want), "{:?}", t.errors);
     }
 }

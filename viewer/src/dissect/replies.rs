@@ -47,15 +47,9 @@ impl<'a> Replies<'a> {
                 self.pos += used;
                 return Some((msg, at));
             }
-            Ok(Decoded::Incomplete { needed }) => t.error(
-                Side::Server,
-                at,
-                format!(
-                    "incomplete {}: {} bytes left, {needed} needed",
-                    label(),
-                    rest.len()
-                ),
-            ),
+            Ok(Decoded::Incomplete { needed }) => {
+                t.incomplete(Side::Server, at, &label(), rest.len(), needed);
+            }
             Err(e) => t.error(Side::Server, at, format!("{}: {e}", label())),
         }
         self.ok = false;
