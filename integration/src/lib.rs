@@ -9,6 +9,7 @@ pub mod live_viewer;
 pub mod lttng;
 pub mod relay;
 pub mod scenario;
+pub mod session;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -47,10 +48,15 @@ pub fn babeltrace(path: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// babeltrace2's lines with the time columns and the trace's host stripped, sorted: comparable
-/// between two relays that received the same events.
+/// babeltrace2's lines for `path` with the time columns and the trace's host stripped, sorted:
+/// comparable between two relays that received the same events.
 pub fn normalized_events(path: &Path) -> Result<Vec<String>> {
-    let text = babeltrace(path)?;
+    Ok(normalize(&babeltrace(path)?))
+}
+
+/// babeltrace2 text lines with the time and delta columns stripped, sorted (live and
+/// post-mortem runs print the same events with different deltas).
+pub fn normalize(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text
         .lines()
         .map(|l| {
@@ -60,7 +66,7 @@ pub fn normalized_events(path: &Path) -> Result<Vec<String>> {
         })
         .collect();
     lines.sort();
-    Ok(lines)
+    lines
 }
 
 fn strip_prefix_group(l: &str, open: char, close: char) -> &str {

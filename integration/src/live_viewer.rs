@@ -84,10 +84,7 @@ impl LiveBabeltrace {
 
 impl Drop for LiveBabeltrace {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        crate::relay::reap(self.child.take());
     }
 }
 
@@ -103,23 +100,6 @@ pub fn wait_attached(relay: &Trelayd, name: &str, n: usize, timeout: Duration) -
             >= n
     })
     .with_context(|| relay.log_tail())
-}
-
-/// babeltrace2 text lines with the time and delta columns stripped, sorted (live and
-/// post-mortem runs print the same events with different deltas).
-pub fn normalize(text: &str) -> Vec<String> {
-    let strip = |l: &str, open: char, close: char| -> String {
-        match l.strip_prefix(open).and_then(|r| r.split_once(close)) {
-            Some((_, rest)) => rest.trim_start().to_owned(),
-            None => l.to_owned(),
-        }
-    };
-    let mut lines: Vec<String> = text
-        .lines()
-        .map(|l| strip(&strip(l, '[', ']'), '(', ')'))
-        .collect();
-    lines.sort();
-    lines
 }
 
 /// The `size = N` field of an event line.

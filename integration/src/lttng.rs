@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Holds the machine-wide lock that serializes tests driving lttng-sessiond.
@@ -96,18 +96,31 @@ impl Workload {
         })
     }
 
+    /// Links the Python interpreter as `dir/bin/NAME`.
+    pub fn python(dir: &Path, name: &str) -> Result<Workload> {
+        Workload::new(&dir.join("bin"), name, python())
+    }
+
     /// The UST filter that keeps only this workload's events.
     pub fn filter(&self) -> String {
         format!("$ctx.procname == \"{}\"", self.procname)
     }
 
-    /// Runs it with the libc wrapper preloaded (malloc/free/... events) and waits.
-    pub fn run(&self, args: &[&str]) -> Result<()> {
-        let st = Command::new(&self.path)
-            .args(args)
+    /// The command running it with the libc wrapper preloaded (malloc/free/... events), its
+    /// output discarded.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.args(args)
             .env("LD_PRELOAD", "liblttng-ust-libc-wrapper.so.1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// Runs it with the libc wrapper preloaded and waits.
+    pub fn run(&self, args: &[&str]) -> Result<()> {
+        let st = self
+            .command(args)
             .status()
             .with_context(|| format!("cannot run {}", self.path.display()))?;
         if !st.success() {
@@ -115,6 +128,22 @@ impl Workload {
         }
         Ok(())
     }
+
+    /// Starts it with the libc wrapper preloaded, without waiting.
+    pub fn spawn(&self, args: &[&str]) -> Result<Child> {
+        self.command(args)
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.path.display()))
+    }
+}
+
+/// A Python program (for `python3 -c`) allocating `per_round` buffers of 100000 + i bytes every
+/// 20 ms for `seconds`: a steady stream of recorded events.
+pub fn steady_allocs(seconds: u32, per_round: u32) -> String {
+    format!(
+        "import time\nt = time.time()\nwhile time.time() - t < {seconds}:\n    \
+keep = [bytearray(100000 + i) for i in range({per_round})]\n    time.sleep(0.02)\n"
+    )
 }
 
 /// A Python interpreter to link workloads to.

@@ -133,6 +133,15 @@ impl Trelayd {
         Ok(status.code().unwrap_or(-1))
     }
 
+    /// SIGTERM and wait; fails with the log's last lines unless it exited with status 0.
+    pub fn stop_ok(&mut self) -> Result<()> {
+        let code = self.stop()?;
+        if code != 0 {
+            bail!("trelayd exited with {code}\n{}", self.log_tail());
+        }
+        Ok(())
+    }
+
     /// SIGKILL and reap.
     pub fn kill9(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {
@@ -153,10 +162,15 @@ impl Trelayd {
 
 impl Drop for Trelayd {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        reap(self.child.take());
+    }
+}
+
+/// Kills and reaps `child` if there is one (best effort: it may have exited already).
+pub(crate) fn reap(child: Option<Child>) {
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
 
@@ -235,10 +249,7 @@ impl LttngRelayd {
 
 impl Drop for LttngRelayd {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        reap(self.child.take());
     }
 }
 
@@ -252,4 +263,16 @@ pub fn free_ports() -> Result<Ports> {
         data: b.local_addr()?.port(),
         live: c.local_addr()?.port(),
     })
+}
+
+/// The reference lttng-relayd writing into `dir/ref` (with `reference_extra`) and trelayd in
+/// `dir/trelayd` (with `ours_extra`), side by side on free ports.
+pub fn start_both(
+    dir: &Path,
+    reference_extra: &[&str],
+    ours_extra: &[&str],
+) -> Result<(LttngRelayd, Trelayd)> {
+    let reference = LttngRelayd::start(&dir.join("ref"), free_ports()?, reference_extra)?;
+    let ours = Trelayd::start(&dir.join("trelayd"), ours_extra)?;
+    Ok((reference, ours))
 }

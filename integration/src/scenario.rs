@@ -3,7 +3,8 @@
 //! babeltrace2 must read the same events from both outputs.
 
 use crate::lttng::{lttng, sessiond, SessionGuard, Workload};
-use crate::relay::{free_ports, LttngRelayd, Trelayd};
+use crate::relay::{start_both, Ports};
+use crate::session::{add_vpid_procname, create_streaming, enable_event, large_allocs};
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -115,21 +116,20 @@ pub struct Outcome {
 pub fn run(sc: &Scenario) -> Result<Outcome> {
     let _lock = sessiond()?;
     let tmp = tempfile::Builder::new().prefix("trelay-it-").tempdir()?;
-    let ref_out = tmp.path().join("ref");
-    let mut reference = LttngRelayd::start(&ref_out, free_ports()?, &sc.relay_args)?;
     let mut args = sc.relay_args.clone();
     args.extend(sc.trelayd_args.iter().copied());
-    let mut ours = Trelayd::start(&tmp.path().join("trelayd"), &args)?;
+    let (mut reference, mut ours) = start_both(tmp.path(), &sc.relay_args, &args)?;
+    let ref_out = reference.out.clone();
     let tag = crate::unique(sc.name);
-    let work = Workload::new(&tmp.path().join("bin"), &tag, crate::lttng::python())?;
+    let work = Workload::python(tmp.path(), &tag)?;
     let mut guards = Vec::new();
     let mut names = Vec::new();
     for i in 0..sc.sessions {
         for (side, ports) in [("r", reference.ports), ("t", ours.ports)] {
             let name = format!("{tag}{side}{i}");
-            create(sc, &name, ports.control, ports.data, &work)
+            let guard = create(sc, &name, &ports, &work)
                 .with_context(|| format!("setting up session {name}\n{}", ours.log_tail()))?;
-            guards.push(SessionGuard(name.clone()));
+            guards.push(guard);
             names.push(name);
         }
     }
@@ -164,8 +164,7 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
     }
     drop(guards);
     reference.stop()?;
-    let code = ours.stop()?;
-    ensure!(code == 0, "trelayd exited with {code}\n{}", ours.log_tail());
+    ours.stop_ok()?;
     let want = crate::normalized_events(&ref_out)?;
     let got = crate::normalized_events(&ours.out)
         .with_context(|| format!("babeltrace2 on trelayd's output\n{}", ours.log_tail()))?;
@@ -202,19 +201,18 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
     })
 }
 
-fn create(sc: &Scenario, name: &str, control: u16, data: u16, work: &Workload) -> Result<()> {
-    let url = format!("--set-url=net://127.0.0.1:{control}:{data}");
-    let mut create = vec!["create", name, &url];
+fn create(sc: &Scenario, name: &str, ports: &Ports, work: &Workload) -> Result<SessionGuard> {
+    let mut extra = Vec::new();
     let live;
     if let Some(us) = sc.live {
         live = format!("--live={us}");
-        create.push(&live);
+        extra.push(live.as_str());
     }
     if sc.snapshot {
-        create.push("--snapshot");
+        extra.push("--snapshot");
     }
-    lttng(&create)?;
-    let filter = format!("{} && size >= 100000", work.filter());
+    let guard = create_streaming(name, ports, &extra)?;
+    let filter = large_allocs(work);
     for ch in &sc.channels {
         let mut enable = vec!["enable-channel", "-u", "-s", name, ch.name];
         if sc.per_pid {
@@ -225,32 +223,11 @@ fn create(sc: &Scenario, name: &str, control: u16, data: u16, work: &Workload) -
         }
         enable.extend(ch.options.iter().map(String::as_str));
         lttng(&enable)?;
-        lttng(&[
-            "enable-event",
-            "-u",
-            "-s",
-            name,
-            "-c",
-            ch.name,
-            ch.events,
-            "--filter",
-            &filter,
-        ])?;
-        lttng(&[
-            "add-context",
-            "-u",
-            "-s",
-            name,
-            "-c",
-            ch.name,
-            "-t",
-            "vpid",
-            "-t",
-            "procname",
-        ])?;
+        enable_event(name, Some(ch.name), ch.events, &filter)?;
+        add_vpid_procname(name, Some(ch.name))?;
     }
     lttng(&["start", name])?;
-    Ok(())
+    Ok(guard)
 }
 
 /// Directories named like `pattern` (by `contains`) anywhere under `root`.

@@ -7,8 +7,7 @@ use anyhow::{ensure, Context, Result};
 use consumer_support::*;
 use std::time::Duration;
 use trelay_consumer::bench::{bench, BenchOptions, BenchReport};
-use trelay_consumer::url::RelayUrl;
-use trelay_integration::relay::{free_ports, LttngRelayd, Ports, Trelayd};
+use trelay_integration::relay::{start_both, Ports};
 
 fn run(
     p: Ports,
@@ -19,11 +18,7 @@ fn run(
     session: &str,
 ) -> Result<BenchReport> {
     let o = BenchOptions {
-        url: RelayUrl {
-            host: "127.0.0.1".into(),
-            control_port: p.control,
-            data_port: p.data,
-        },
+        url: relay_url(p),
         streams,
         packet_size: 4096,
         duration: Duration::from_millis(200),
@@ -78,8 +73,7 @@ fn check(out: &std::path::Path, r: &BenchReport) -> Result<()> {
 #[test]
 fn bench_output_is_readable_on_both_relays() -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("trelay-cb-").tempdir()?;
-    let mut reference = LttngRelayd::start(&tmp.path().join("ref"), free_ports()?, &[])?;
-    let mut ours = Trelayd::start(&tmp.path().join("trelayd"), &["--durability=none"])?;
+    let (mut reference, mut ours) = start_both(tmp.path(), &[], &["--durability=none"])?;
     for (i, (no_index, streams, conns)) in [(false, 2, 1), (true, 3, 2)].into_iter().enumerate() {
         let name = format!("b{i}");
         let r = run(reference.ports, None, streams, conns, no_index, &name)?;
@@ -89,10 +83,6 @@ fn bench_output_is_readable_on_both_relays() -> Result<()> {
         ensure!(r.relay_cpu_s.is_none());
     }
     reference.stop()?;
-    ensure!(
-        ours.stop()? == 0,
-        "trelayd exit status\n{}",
-        ours.log_tail()
-    );
+    ours.stop_ok()?;
     Ok(())
 }

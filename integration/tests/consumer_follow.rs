@@ -10,20 +10,12 @@ use consumer_support::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use trelay_consumer::ship::{follow, FollowOptions, ShipReport};
-use trelay_consumer::url::RelayUrl;
 use trelay_integration::lttng::{lttng, sessiond, Workload};
-use trelay_integration::relay::{free_ports, LttngRelayd, Ports, Trelayd};
+use trelay_integration::relay::{start_both, Ports};
 use trelay_integration::{unique, wait_for};
 
 fn start_follow(dir: &std::path::Path, p: Ports) -> std::thread::JoinHandle<Result<ShipReport>> {
-    let mut o = FollowOptions::new(
-        dir.to_owned(),
-        RelayUrl {
-            host: "127.0.0.1".into(),
-            control_port: p.control,
-            data_port: p.data,
-        },
-    );
+    let mut o = FollowOptions::new(dir.to_owned(), relay_url(p));
     o.progress = false;
     o.live_timer_us = 200_000;
     o.poll = Duration::from_millis(50);
@@ -43,15 +35,10 @@ fn follows_a_live_local_session_until_it_is_destroyed() -> Result<()> {
     let _lock = sessiond()?;
     let tmp = tempfile::Builder::new().prefix("trelay-cf-").tempdir()?;
     let tag = unique("cf");
-    let work = Workload::new(
-        &tmp.path().join("bin"),
-        &tag,
-        trelay_integration::lttng::python(),
-    )?;
+    let work = Workload::python(tmp.path(), &tag)?;
     let local = tmp.path().join("local");
     let _guard = create_local(&tag, &local, &work, false, &[])?;
-    let mut reference = LttngRelayd::start(&tmp.path().join("ref"), free_ports()?, &[])?;
-    let mut ours = Trelayd::start(&tmp.path().join("trelayd"), &[])?;
+    let (mut reference, mut ours) = start_both(tmp.path(), &[], &[])?;
 
     // The application registers (trace directory, stream files and metadata appear) but its
     // events stay in the tracer's buffers until `lttng stop`: the followers announce the
@@ -158,11 +145,7 @@ fn follows_a_live_local_session_until_it_is_destroyed() -> Result<()> {
         want.lines().count()
     );
     reference.stop()?;
-    ensure!(
-        ours.stop()? == 0,
-        "trelayd exit status\n{}",
-        ours.log_tail()
-    );
+    ours.stop_ok()?;
     Ok(())
 }
 

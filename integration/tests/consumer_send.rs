@@ -8,18 +8,9 @@ use anyhow::{ensure, Context, Result};
 use consumer_support::*;
 use std::path::Path;
 use trelay_consumer::ship::{send, SendOptions};
-use trelay_consumer::url::RelayUrl;
 use trelay_integration::lttng::sessiond;
-use trelay_integration::relay::{free_ports, LttngRelayd, Ports, Trelayd};
+use trelay_integration::relay::{free_ports, start_both, LttngRelayd, Ports, Trelayd};
 use trelay_integration::unique;
-
-fn url(p: Ports) -> RelayUrl {
-    RelayUrl {
-        host: "127.0.0.1".into(),
-        control_port: p.control,
-        data_port: p.data,
-    }
-}
 
 /// Sends `local` to the relay at `ports` writing under `out`; checks babeltrace2 and the bytes.
 fn ship_and_compare(
@@ -30,7 +21,7 @@ fn ship_and_compare(
     expect_scanned: bool,
     compare_index: bool,
 ) -> Result<()> {
-    let mut o = SendOptions::new(local.to_owned(), url(ports));
+    let mut o = SendOptions::new(local.to_owned(), relay_url(ports));
     o.progress = false;
     o.live_timer_us = live;
     let report = runtime().block_on(send(&o))?;
@@ -70,14 +61,13 @@ fn recorded_per_uid_trace_reads_back_identically_from_both_relays() -> Result<()
         let _lock = sessiond()?;
         record(tmp.path(), &tag, false, 2, 300)?
     };
-    let mut reference = LttngRelayd::start(&tmp.path().join("ref"), free_ports()?, &[])?;
-    let mut ours = Trelayd::start(&tmp.path().join("trelayd"), &[])?;
+    let (mut reference, mut ours) = start_both(tmp.path(), &[], &[])?;
     ship_and_compare(&local, reference.ports, &reference.out, 0, false, true)
         .context("to lttng-relayd")?;
     ship_and_compare(&local, ours.ports, &ours.out, 0, false, true)
         .with_context(|| format!("to trelayd\n{}", ours.log_tail()))?;
     reference.stop()?;
-    ensure!(ours.stop()? == 0, "trelayd exit status");
+    ours.stop_ok()?;
     Ok(())
 }
 
@@ -105,7 +95,7 @@ fn per_pid_trace_without_index_files_is_indexed_from_packet_headers() -> Result<
         }
     }
     let mut ours = Trelayd::start(&tmp.path().join("trelayd"), &[])?;
-    let mut o = SendOptions::new(stripped.clone(), url(ours.ports));
+    let mut o = SendOptions::new(stripped.clone(), relay_url(ours.ports));
     o.progress = false;
     o.live_timer_us = 100_000;
     let report = runtime().block_on(send(&o))?;
@@ -135,10 +125,6 @@ fn per_pid_trace_without_index_files_is_indexed_from_packet_headers() -> Result<
     )
     .context("to lttng-relayd")?;
     reference.stop()?;
-    ensure!(
-        ours.stop()? == 0,
-        "trelayd exit status\n{}",
-        ours.log_tail()
-    );
+    ours.stop_ok()?;
     Ok(())
 }

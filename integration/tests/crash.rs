@@ -8,48 +8,10 @@ use anyhow::{ensure, Context, Result};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use trelay_integration::lttng::{lttng, sessiond, SessionGuard, Workload};
+use trelay_integration::lttng::{lttng, sessiond, steady_allocs, Workload};
 use trelay_integration::relay::Trelayd;
+use trelay_integration::session::small_buffer_session;
 use trelay_integration::{files_under, wait_for};
-
-const STREAMING: &str = "import time\nt = time.time()\nwhile time.time() - t < 8:\n    \
-keep = [bytearray(100000 + i) for i in range(100)]\n    time.sleep(0.02)\n";
-
-fn session(name: &str, relay: &Trelayd, live: bool, work: &Workload) -> Result<SessionGuard> {
-    let url = format!(
-        "--set-url=net://127.0.0.1:{}:{}",
-        relay.ports.control, relay.ports.data
-    );
-    let mut args = vec!["create", name, &url];
-    if live {
-        args.push("--live=100000");
-    }
-    lttng(&args)?;
-    let guard = SessionGuard(name.to_owned());
-    lttng(&[
-        "enable-channel",
-        "-u",
-        "-s",
-        name,
-        "c",
-        "--subbuf-size=64K",
-        "--num-subbuf=8",
-    ])?;
-    let filter = format!("{} && size >= 100000", work.filter());
-    lttng(&[
-        "enable-event",
-        "-u",
-        "-s",
-        name,
-        "-c",
-        "c",
-        "lttng_ust_libc:malloc",
-        "--filter",
-        &filter,
-    ])?;
-    lttng(&["start", name])?;
-    Ok(guard)
-}
 
 /// Checks every index file against its data file; returns the number of entries.
 fn check_indexes(root: &Path) -> Result<usize> {
@@ -100,18 +62,9 @@ fn sigkill_loses_nothing_committed_and_restart_serves() -> Result<()> {
     let out = tmp.path().join("out");
     let mut relay = Trelayd::start_with_output(&tmp.path().join("run1"), &out, &[])?;
     let tag = trelay_integration::unique("crash");
-    let work = Workload::new(
-        &tmp.path().join("bin"),
-        &tag,
-        trelay_integration::lttng::python(),
-    )?;
-    let guard = session(&format!("{tag}a"), &relay, true, &work)?;
-    let mut app = Command::new(&work.path)
-        .args(["-c", STREAMING])
-        .env("LD_PRELOAD", "liblttng-ust-libc-wrapper.so.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let work = Workload::python(tmp.path(), &tag)?;
+    let guard = small_buffer_session(&format!("{tag}a"), &relay.ports, true, &work)?;
+    let mut app = work.spawn(&["-c", &steady_allocs(8, 100)])?;
     // Let it commit a good number of packets, then kill it mid-stream.
     wait_for(Duration::from_secs(60), "committed index entries", || {
         check_indexes(&out).map(|n| n >= 20).unwrap_or(false)
@@ -167,12 +120,12 @@ fn sigkill_loses_nothing_committed_and_restart_serves() -> Result<()> {
     );
     ensure!(err.contains("in use by another trelayd"), "{err}");
     let name = format!("{tag}b");
-    let guard = session(&name, &relay, false, &work)?;
+    let guard = small_buffer_session(&name, &relay.ports, false, &work)?;
     work.run(&["-c", trelay_integration::scenario::WORKLOAD, "100"])?;
     lttng(&["stop", &name])?;
     lttng(&["destroy", &name])?;
     drop(guard);
-    ensure!(relay.stop()? == 0);
+    relay.stop_ok()?;
     let dir = std::fs::read_dir(out.join(hostname()?))?
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with(&name))

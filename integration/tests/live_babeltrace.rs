@@ -5,11 +5,12 @@
 
 use anyhow::{ensure, Context, Result};
 use std::time::Duration;
-use trelay_integration::live_viewer::{normalize, size_of, wait_attached, LiveBabeltrace};
-use trelay_integration::lttng::{lttng, python, sessiond, SessionGuard, Workload};
+use trelay_integration::live_viewer::{size_of, wait_attached, LiveBabeltrace};
+use trelay_integration::lttng::{lttng, sessiond, SessionGuard, Workload};
 use trelay_integration::relay::{free_ports, LttngRelayd, Ports, Trelayd};
 use trelay_integration::scenario::WORKLOAD;
-use trelay_integration::{normalized_events, unique, wait_for};
+use trelay_integration::session::{create_streaming, enable_event, large_allocs};
+use trelay_integration::{normalize, normalized_events, unique, wait_for};
 
 const VIEWER_END: Duration = Duration::from_secs(90);
 const ATTACH: Duration = Duration::from_secs(60);
@@ -30,10 +31,8 @@ fn live_session_for(
     per_pid: bool,
     uid: Option<u32>,
 ) -> Result<SessionGuard> {
-    let url = format!("--set-url=net://127.0.0.1:{}:{}", relay.control, relay.data);
-    lttng(&["create", name, &url, "--live=200000"])?;
-    let guard = SessionGuard(name.to_owned());
-    let mut channels = vec![("chan", format!("{} && size >= 100000", work.filter()))];
+    let guard = create_streaming(name, relay, &["--live=200000"])?;
+    let mut channels = vec![("chan", large_allocs(work))];
     if per_pid {
         channels.push(("idle", format!("{} && size == 3", work.filter())));
     }
@@ -43,17 +42,7 @@ fn live_session_for(
             enable.push("--buffers-pid");
         }
         lttng(&enable)?;
-        lttng(&[
-            "enable-event",
-            "-u",
-            "-s",
-            name,
-            "-c",
-            ch,
-            "lttng_ust_libc:malloc",
-            "--filter",
-            filter,
-        ])?;
+        enable_event(name, Some(ch), "lttng_ust_libc:malloc", filter)?;
     }
     if let Some(uid) = uid {
         lttng(&["untrack", "-u", "-s", name, "--all", "--vuid"])?;
@@ -100,7 +89,7 @@ fn two_live_viewers_print_what_post_mortem_reading_prints() -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("trelay-live-").tempdir()?;
     let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
     let tag = unique("lvb");
-    let work = Workload::new(&tmp.path().join("bin"), &tag, python())?;
+    let work = Workload::python(tmp.path(), &tag)?;
     let guard = live_session(&relay.ports, &tag, &work, false)?;
     let mut v1 = LiveBabeltrace::start(tmp.path(), "v1", relay.ports.live, &tag)?;
     let mut v2 = LiveBabeltrace::start(tmp.path(), "v2", relay.ports.live, &tag)?;
@@ -148,7 +137,7 @@ fn per_pid_short_lived_apps_and_an_idle_stream_keep_the_viewer_going() -> Result
     let tmp = tempfile::Builder::new().prefix("trelay-live-").tempdir()?;
     let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
     let tag = unique("lvp");
-    let work = Workload::new(&tmp.path().join("bin"), &tag, python())?;
+    let work = Workload::python(tmp.path(), &tag)?;
     // Apps run as a user of their own, the only one the session records: traced processes of
     // other tests never add streams to this session.
     let uid = 40_000 + std::process::id() % 20_000;
@@ -199,7 +188,7 @@ fn a_viewer_attaching_mid_session_starts_at_the_last_packet() -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("trelay-live-").tempdir()?;
     let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
     let tag = unique("lvm");
-    let work = Workload::new(&tmp.path().join("bin"), &tag, python())?;
+    let work = Workload::python(tmp.path(), &tag)?;
     let guard = live_session(&relay.ports, &tag, &work, false)?;
     let before =
         "import time\ntime.sleep(0.4)\nkeep = [bytearray(200000 + i) for i in range(40)]\n";
@@ -277,7 +266,7 @@ fn live_through_trelayd_prints_what_live_through_lttng_relayd_prints() -> Result
     let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
     let mut reference = LttngRelayd::start(&tmp.path().join("reference"), free_ports()?, &[])?;
     let tag = unique("lvd");
-    let work = Workload::new(&tmp.path().join("bin"), &tag, python())?;
+    let work = Workload::python(tmp.path(), &tag)?;
     // One workload, recorded by two sessions at once: one on each relay.
     let (ours, theirs) = (format!("{tag}t"), format!("{tag}r"));
     let g1 = live_session(&relay.ports, &ours, &work, false)?;
@@ -306,7 +295,7 @@ keep = [bytearray(400000 + 1000 * r + i) for i in range(200)]\n    time.sleep(0.
     }
     let ot = vt.wait(VIEWER_END).with_context(|| relay.log_tail())?;
     let or = vr.wait(VIEWER_END)?;
-    ensure!(relay.stop()? == 0, "trelayd failed: {}", relay.log_tail());
+    relay.stop_ok()?;
     reference.stop()?;
     let through_us: Vec<String> = normalize(&ot).into_iter().filter(main).collect();
     let through_ref: Vec<String> = normalize(&or).into_iter().filter(main).collect();

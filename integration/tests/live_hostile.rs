@@ -6,9 +6,10 @@ use anyhow::{bail, ensure, Context, Result};
 use std::io::Write;
 use std::time::Duration;
 use trelay_integration::live::{LiveClient, Reply};
-use trelay_integration::lttng::{lttng, python, sessiond, SessionGuard, Workload};
+use trelay_integration::lttng::{lttng, sessiond, SessionGuard, Workload};
 use trelay_integration::relay::Trelayd;
 use trelay_integration::scenario::WORKLOAD;
+use trelay_integration::session::{create_streaming, enable_event, large_allocs};
 use trelay_integration::{unique, wait_for};
 use trelay_proto::lttng::live::{
     AttachStatus, GetMetadataStatus, GetPacketStatus, NextIndexStatus, Seek, StreamRecord,
@@ -17,22 +18,8 @@ use trelay_proto::lttng::live::{
 use trelay_proto::{SessionId, StreamId};
 
 fn session(relay: &Trelayd, name: &str, work: &Workload) -> Result<SessionGuard> {
-    let url = format!(
-        "--set-url=net://127.0.0.1:{}:{}",
-        relay.ports.control, relay.ports.data
-    );
-    lttng(&["create", name, &url, "--live=200000"])?;
-    let g = SessionGuard(name.to_owned());
-    let filter = format!("{} && size >= 100000", work.filter());
-    lttng(&[
-        "enable-event",
-        "-u",
-        "-s",
-        name,
-        "lttng_ust_libc:malloc",
-        "--filter",
-        &filter,
-    ])?;
+    let g = create_streaming(name, &relay.ports, &["--live=200000"])?;
+    enable_event(name, None, "lttng_ust_libc:malloc", &large_allocs(work))?;
     lttng(&["start", name])?;
     Ok(g)
 }
@@ -60,7 +47,7 @@ fn hostile_viewers_get_errors_and_never_disturb_the_others() -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("trelay-live-").tempdir()?;
     let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
     let tag = unique("lvh");
-    let work = Workload::new(&tmp.path().join("bin"), &tag, python())?;
+    let work = Workload::python(tmp.path(), &tag)?;
     let _g1 = session(&relay, &tag, &work)?;
     let other_name = format!("{tag}o");
     let _g2 = session(&relay, &other_name, &work)?;

@@ -10,17 +10,14 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use trelay_integration::lttng::{lttng, sessiond, SessionGuard, Workload};
+use trelay_integration::lttng::{lttng, sessiond, steady_allocs, Workload};
 use trelay_integration::relay::Trelayd;
+use trelay_integration::session::small_buffer_session;
 use trelay_integration::{files_under, wait_for};
 use trelay_relayd::storage::lock::{first_locked, range_locked};
-
-const STREAMING: &str = "import time\nt = time.time()\nwhile time.time() - t < 10:\n    \
-keep = [bytearray(100000 + i) for i in range(100)]\n    time.sleep(0.02)\n";
 
 /// What the reader read of one file: its bytes from offset 0.
 #[derive(Default)]
@@ -113,46 +110,9 @@ fn reader_honouring_locks_reads_only_durable_bytes() -> Result<()> {
     let out = tmp.path().join("out");
     let mut relay = Trelayd::start_with_output(&tmp.path().join("run1"), &out, &[])?;
     let tag = trelay_integration::unique("ofd");
-    let work = Workload::new(
-        &tmp.path().join("bin"),
-        &tag,
-        trelay_integration::lttng::python(),
-    )?;
-    let name = format!("{tag}a");
-    let url = format!(
-        "--set-url=net://127.0.0.1:{}:{}",
-        relay.ports.control, relay.ports.data
-    );
-    lttng(&["create", &name, &url, "--live=100000"])?;
-    let guard = SessionGuard(name.clone());
-    lttng(&[
-        "enable-channel",
-        "-u",
-        "-s",
-        &name,
-        "c",
-        "--subbuf-size=64K",
-        "--num-subbuf=8",
-    ])?;
-    let filter = format!("{} && size >= 100000", work.filter());
-    lttng(&[
-        "enable-event",
-        "-u",
-        "-s",
-        &name,
-        "-c",
-        "c",
-        "lttng_ust_libc:malloc",
-        "--filter",
-        &filter,
-    ])?;
-    lttng(&["start", &name])?;
-    let mut app = Command::new(&work.path)
-        .args(["-c", STREAMING])
-        .env("LD_PRELOAD", "liblttng-ust-libc-wrapper.so.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let work = Workload::python(tmp.path(), &tag)?;
+    let guard = small_buffer_session(&format!("{tag}a"), &relay.ports, true, &work)?;
+    let mut app = work.spawn(&["-c", &steady_allocs(10, 100)])?;
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -204,7 +164,7 @@ fn reader_honouring_locks_reads_only_durable_bytes() -> Result<()> {
     // Crash recovery of a restarted relay cuts only what was never committed.
     let mut relay = Trelayd::start_with_output(&tmp.path().join("run2"), &out, &[])?;
     check_on_disk(&out, &seen, "after recovery")?;
-    ensure!(relay.stop()? == 0);
+    relay.stop_ok()?;
     eprintln!(
         "reader: {entries} committed index entries checked against the data lock, {bytes} committed bytes read and still on disk"
     );

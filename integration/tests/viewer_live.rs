@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use trelay_integration::lttng::{lttng, sessiond, SessionGuard, Workload};
+use trelay_integration::lttng::{lttng, sessiond, steady_allocs, Workload};
 use trelay_integration::relay::{free_ports, LttngRelayd, Ports, Trelayd};
+use trelay_integration::session::{
+    add_vpid_procname, create_streaming, enable_event, large_allocs,
+};
 use trelay_integration::{babeltrace, unique, wait_for};
 use trelay_viewer::live::{list_sessions, mirror, LiveOptions};
 use trelay_viewer::url::LiveUrl;
-
-const WORKLOAD: &str = "import time\nt = time.time()\nwhile time.time() - t < 3:\n    \
-keep = [bytearray(100000 + i) for i in range(50)]\n    time.sleep(0.02)\n";
 
 fn hostname() -> String {
     nix::unistd::gethostname()
@@ -40,33 +40,13 @@ fn sorted_lines(text: &str) -> Vec<String> {
 }
 
 fn run(ports: Ports, relay_out: &Path, tmp: &Path, tag: &str) -> Result<()> {
-    let work = Workload::new(&tmp.join("bin"), tag, trelay_integration::lttng::python())?;
+    let work = Workload::python(tmp, tag)?;
     let script = tmp.join("work.py");
-    std::fs::write(&script, WORKLOAD)?;
+    std::fs::write(&script, steady_allocs(3, 50))?;
     let name = tag.to_owned();
-    let url = format!("--set-url=net://127.0.0.1:{}:{}", ports.control, ports.data);
-    lttng(&["create", &name, &url, "--live=100000"])?;
-    let _guard = SessionGuard(name.clone());
-    let filter = format!("{} && size >= 100000", work.filter());
-    lttng(&[
-        "enable-event",
-        "-u",
-        "-s",
-        &name,
-        "lttng_ust_libc:malloc",
-        "--filter",
-        &filter,
-    ])?;
-    lttng(&[
-        "add-context",
-        "-u",
-        "-s",
-        &name,
-        "-t",
-        "vpid",
-        "-t",
-        "procname",
-    ])?;
+    let _guard = create_streaming(&name, &ports, &["--live=100000"])?;
+    enable_event(&name, None, "lttng_ust_libc:malloc", &large_allocs(&work))?;
+    add_vpid_procname(&name, None)?;
     lttng(&["start", &name])?;
 
     // `sessions` lists it.

@@ -2,9 +2,11 @@
 //! message, re-encodes every message byte for byte, and checks what was announced against what
 //! lttng-relayd wrote to disk.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+mod fixture_support;
 
+use std::collections::{BTreeMap, HashMap};
+
+use fixture_support::{fixture, read, trace_dir};
 use trelay_proto::lttng::relayd::{
     decode_command, decode_reply, AddStreamReply, CloseTraceChunkReply, Command, CommandKind,
     ConfigurationFlags, ControlHeader, DataHeader, PendingReply, ProtocolMinor, Reply, ReturnCode,
@@ -16,23 +18,6 @@ use trelay_proto::{Decoded, NetSeq, SessionId, StreamId};
 const PACKET_MAGIC: [u8; 4] = [0xc1, 0x1f, 0xfc, 0xc1];
 /// Offset (in the payload) and size of ROTATE_STREAMS' uninitialized padding.
 const ROTATE_PADDING: std::ops::Range<usize> = 5..12;
-
-fn fixture() -> PathBuf {
-    let shared = std::env::var_os("TRELAY_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/shared"));
-    let dir = shared.join("fixtures/lttng-2.13-live-uid");
-    assert!(dir.is_dir(), "fixture missing: {}", dir.display());
-    dir
-}
-
-fn trace_dir() -> PathBuf {
-    fixture().join("relay-out/vm/fx3754-20261123-062223/ust/uid/0/64-bit")
-}
-
-fn read(p: PathBuf) -> Vec<u8> {
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 /// One command of the capture with its wire bytes (header included).
 struct Captured<'a> {

@@ -1,6 +1,8 @@
 //! Every index file lttng-relayd wrote in the fixture decodes, describes its data file exactly,
 //! agrees with the packet headers in the data file, and re-encodes byte for byte.
 
+mod fixture_support;
+
 use std::path::{Path, PathBuf};
 
 use trelay_proto::ctf::index::{IndexFile, IndexVersion};
@@ -8,10 +10,7 @@ use trelay_proto::ctf::packet::{ByteOrder, PacketHeader, WordSize};
 use trelay_proto::Decoded;
 
 fn relay_out() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata/shared/fixtures/lttng-2.13-live-uid/relay-out");
-    assert!(dir.is_dir(), "fixture missing: {}", dir.display());
-    dir
+    fixture_support::fixture().join("relay-out")
 }
 
 fn index_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -5,9 +5,11 @@
 //! The captured fixed-size text fields are zero-padded after their NUL (checked below), so exact
 //! re-encoding holds for every message.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+mod fixture_support;
 
+use std::collections::HashMap;
+
+use fixture_support::{fixture, read, trace_dir};
 use trelay_proto::ctf::index::IndexFile;
 use trelay_proto::ctf::packet::{extract_tsdl, PacketHeader, WordSize};
 use trelay_proto::lttng::live::{
@@ -15,21 +17,6 @@ use trelay_proto::lttng::live::{
     NextIndexStatus, Seek, StreamRecord, ViewerFlags, ViewerReply, ViewerRequest,
 };
 use trelay_proto::{Decoded, StreamId};
-
-fn fixture() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata/shared/fixtures/lttng-2.13-live-uid");
-    assert!(dir.is_dir(), "fixture missing: {}", dir.display());
-    dir
-}
-
-fn trace_dir() -> PathBuf {
-    fixture().join("relay-out/vm/fx3754-20261123-062223/ust/uid/0/64-bit")
-}
-
-fn read(p: PathBuf) -> Vec<u8> {
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn requests() -> Vec<ViewerRequest> {
     let client = read(fixture().join("streams/5344-0.client"));

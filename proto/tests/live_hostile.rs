@@ -93,46 +93,29 @@ fn unknown_statuses_are_typed_errors() {
     }
     let mut attach = status(7);
     attach.extend_from_slice(&[0; 4]);
-    assert!(matches!(
-        decode_reply(Command::AttachSession, &attach),
-        Err(DecodeError::InvalidValue {
-            field: "attach.status",
-            value: 7
-        })
-    ));
-    assert!(matches!(
-        decode_reply(Command::GetNewStreams, &attach),
-        Err(DecodeError::InvalidValue {
-            field: "new_streams.status",
-            value: 7
-        })
-    ));
     // The byte-swapped ERR status 2.13 sends on one error path (0x04000000).
     let mut index = vec![0; 56];
     index.extend_from_slice(&[4, 0, 0, 0, 0, 0, 0, 0]);
-    assert!(matches!(
-        decode_reply(Command::GetNextIndex, &index),
-        Err(DecodeError::InvalidValue {
-            field: "index.status",
-            value: 0x0400_0000
-        })
-    ));
     let packet = [0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0];
-    assert!(matches!(
-        decode_reply(Command::GetPacket, &packet),
-        Err(DecodeError::InvalidValue {
-            field: "packet.status",
-            value: 9
-        })
-    ));
     let metadata = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    assert!(matches!(
-        decode_reply(Command::GetMetadata, &metadata),
-        Err(DecodeError::InvalidValue {
-            field: "metadata.status",
-            value: 0
-        })
-    ));
+    for (cmd, reply, field, value) in [
+        (Command::AttachSession, &attach[..], "attach.status", 7),
+        (Command::GetNewStreams, &attach[..], "new_streams.status", 7),
+        (
+            Command::GetNextIndex,
+            &index[..],
+            "index.status",
+            0x0400_0000,
+        ),
+        (Command::GetPacket, &packet[..], "packet.status", 9),
+        (Command::GetMetadata, &metadata[..], "metadata.status", 0),
+    ] {
+        assert_eq!(
+            decode_reply(cmd, reply),
+            Err(DecodeError::InvalidValue { field, value }),
+            "{cmd:?}"
+        );
+    }
 }
 
 #[test]

@@ -2,12 +2,20 @@
 //! the capture and of each connection file decodes, the capture and the connection files give
 //! the same messages, and damaged bytes make it fail with `FILE: offset N: what`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::fixture;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/shared/fixtures/lttng-2.13-live-uid")
-}
+/// The connection files that hold bytes (the relay sends nothing on the data port).
+const NON_EMPTY_FILES: [&str; 5] = [
+    "5342-0.client",
+    "5342-0.server",
+    "5343-0.client",
+    "5344-0.client",
+    "5344-0.server",
+];
 
 fn dissect(args: &[&Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trelay-viewer"))
@@ -84,13 +92,7 @@ fn relay_index_entries() -> u64 {
 
 #[test]
 fn every_connection_file_decodes_with_increasing_offsets() {
-    for name in [
-        "5342-0.client",
-        "5342-0.server",
-        "5343-0.client",
-        "5344-0.client",
-        "5344-0.server",
-    ] {
+    for name in NON_EMPTY_FILES {
         let path = stream(name);
         let out = dissect(&[&path]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
@@ -163,13 +165,7 @@ fn the_capture_decodes_like_the_connection_files() {
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
     let lines = messages(&out);
     let mut total = 0;
-    for name in [
-        "5342-0.client",
-        "5342-0.server",
-        "5343-0.client",
-        "5344-0.client",
-        "5344-0.server",
-    ] {
+    for name in NON_EMPTY_FILES {
         let alone = messages(&dissect(&[&stream(name)]));
         total += alone.len();
         // The same messages, in the same order, at the same offsets.

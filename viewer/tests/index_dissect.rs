@@ -49,12 +49,7 @@ fn query(args: &[&str]) -> serde_json::Value {
     let mut all = vec!["index", root.to_str().unwrap(), "--json"];
     all.extend_from_slice(args);
     let o = viewer(&all);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit_0(&o, "index");
     serde_json::from_str(&stdout(&o)).unwrap()
 }
 
@@ -84,24 +79,11 @@ fn every_event_lies_in_an_indexed_packet_of_its_cpu_and_range_queries_find_it() 
     // Range queries by cycles and by wall-clock time, on a sample of events.
     let step = events.len() / 12;
     for (cycles, date, cpu) in events.iter().step_by(step).chain(events.last()) {
-        let c = cycles.to_string();
-        let by_cycles = query(&[
-            "--from",
-            &c,
-            "--to",
-            &c,
-            "--stream",
-            &format!("channel0_{cpu}"),
-        ]);
+        let stream = format!("channel0_{cpu}");
+        let at = |point: &str| query(&["--from", point, "--to", point, "--stream", &stream]);
+        let by_cycles = at(&cycles.to_string());
         let rfc = format!("{}Z", date.replacen(' ', "T", 1));
-        let by_time = query(&[
-            "--from",
-            &rfc,
-            "--to",
-            &rfc,
-            "--stream",
-            &format!("channel0_{cpu}"),
-        ]);
+        let by_time = at(&rfc);
         for r in [&by_cycles, &by_time] {
             let p = r["traces"][0]["packets"].as_array().unwrap();
             assert_eq!(p.len(), 1, "event {cycles} ({rfc}): {p:?}");
@@ -112,14 +94,7 @@ fn every_event_lies_in_an_indexed_packet_of_its_cpu_and_range_queries_find_it() 
             assert_eq!(p[0]["stream"], stream_of(*cpu).as_str());
         }
         // The clock conversion agrees with babeltrace2's to the nanosecond.
-        let conv = query(&[
-            "--from",
-            &c,
-            "--to",
-            &c,
-            "--stream",
-            &format!("channel0_{cpu}"),
-        ]);
+        let conv = at(&cycles.to_string());
         let p = &conv["traces"][0]["packets"][0];
         let begin = p["begin"].as_u64().unwrap();
         let begin_time = p["begin_time"].as_str().unwrap();
@@ -198,12 +173,7 @@ fn seq_gaps_and_lost_markers_are_reported() {
 fn dissect_decodes_every_byte_of_the_capture() {
     let o = viewer(&["dissect", fixture().join("capture.pcap").to_str().unwrap()]);
     let text = stdout(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit_0(&o, "dissect");
     assert!(String::from_utf8_lossy(&o.stderr).is_empty());
     // The byte counts of the three connections match the split files.
     let streams = fixture().join("streams");
@@ -245,12 +215,7 @@ fn dissect_decodes_every_stream_file() {
     ] {
         let p = fixture().join("streams").join(name);
         let o = viewer(&["dissect", p.to_str().unwrap()]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_exit_0(&o, name);
         let text = stdout(&o);
         let arrow = if name.ends_with("client") { "C>" } else { "S<" };
         assert!(text.lines().all(|l| l.contains(arrow)), "{name}");

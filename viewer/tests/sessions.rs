@@ -35,12 +35,7 @@ fn sessions_lists_what_the_relay_answers() {
     });
     let url = format!("net://127.0.0.1:{port}");
     let o = viewer(&["sessions", &url]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit_0(&o, "sessions");
     let text = stdout(&o);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");

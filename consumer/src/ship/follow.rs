@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use trelay_proto::ctf::index::IndexEntry;
 
 use super::send::names_for;
-use super::{local_session, progress_bar, ShipError, ShipReport, Shipper};
-use crate::sender::{RelaySession, SessionConfig};
+use super::{local_session, ShipError, ShipReport, Shipper};
+use crate::sender::SessionConfig;
 use crate::trace::walk;
 use crate::url::RelayUrl;
 
@@ -137,21 +137,10 @@ pub async fn follow(
         opts.session.as_deref(),
         opts.hostname.as_deref(),
     );
-    let (ctrl, data) = opts
-        .url
-        .resolve()
-        .await
-        .map_err(|e| ShipError::Resolve(opts.url.to_string(), e))?;
     let mut cfg = SessionConfig::new(&name, &hostname);
     cfg.live_timer_us = opts.live_timer_us.max(1);
     cfg.index_window = opts.index_window;
-    let session = RelaySession::connect(ctrl, data, &cfg).await?;
-    let bar = if opts.progress {
-        progress_bar(None)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut sh = Shipper::new(session, bar, true);
+    let mut sh = Shipper::connect(&opts.url, &cfg, opts.progress, None, true).await?;
     sync_tree(&mut sh, traces).await?;
 
     let live = Duration::from_micros(u64::from(opts.live_timer_us.max(1)));
@@ -186,12 +175,7 @@ pub async fn follow(
     let found = walk::walk(&opts.dir)?;
     sync_tree(&mut sh, found).await?;
     while pump(&mut sh).await? > 0 {}
-    sh.count_trailing()?;
-    sh.progress.finish_and_clear();
-    let mut report = sh.report.clone();
-    report.relay_path = sh.session.close(opts.close_timeout).await?;
-    report.seconds = start.elapsed().as_secs_f64();
-    Ok(report)
+    sh.finish(opts.close_timeout, start).await
 }
 
 async fn session_listed(dir: &std::path::Path) -> bool {

@@ -15,14 +15,16 @@ pub mod local_session;
 pub mod send;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use trelay_proto::ctf::index::IndexEntry;
 
-use crate::sender::{RelaySession, SendError, StreamRef};
+use crate::sender::{RelaySession, SendError, SessionConfig, StreamRef};
 use crate::trace::metadata::{read_tsdl, word_size};
 use crate::trace::packets::content_len;
 use crate::trace::{MetadataSource, PacketSource, StreamFile, TraceDir, TraceError};
+use crate::url::RelayUrl;
 
 pub use follow::{follow, FollowOptions};
 pub use send::{send, SendOptions};
@@ -134,6 +136,43 @@ impl Shipper {
             meta_buf: Vec::new(),
             wait_for_index,
         }
+    }
+
+    /// Resolves `url`, opens the relay session `cfg` describes and wraps it (see [`Self::new`]),
+    /// with a progress bar of `total` bytes (a spinner when unknown) if `show_progress`.
+    pub async fn connect(
+        url: &RelayUrl,
+        cfg: &SessionConfig,
+        show_progress: bool,
+        total: Option<u64>,
+        wait_for_index: bool,
+    ) -> Result<Self, ShipError> {
+        let (ctrl, data) = url
+            .resolve()
+            .await
+            .map_err(|e| ShipError::Resolve(url.to_string(), e))?;
+        let session = RelaySession::connect(ctrl, data, cfg).await?;
+        let bar = if show_progress {
+            progress_bar(total)
+        } else {
+            ProgressBar::hidden()
+        };
+        Ok(Shipper::new(session, bar, wait_for_index))
+    }
+
+    /// Counts the trailing bytes, clears the progress display and closes the relay session
+    /// (waiting at most `close_timeout`); returns the final report, timed from `start`.
+    pub async fn finish(
+        mut self,
+        close_timeout: Duration,
+        start: Instant,
+    ) -> Result<ShipReport, ShipError> {
+        self.count_trailing()?;
+        self.progress.finish_and_clear();
+        let mut report = self.report.clone();
+        report.relay_path = self.session.close(close_timeout).await?;
+        report.seconds = start.elapsed().as_secs_f64();
+        Ok(report)
     }
 
     /// Announces a trace directory: its data streams, its metadata stream, STREAMS_SENT, then

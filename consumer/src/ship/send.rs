@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use trelay_proto::ctf::index::IndexEntry;
 
-use super::{progress_bar, ShipError, ShipReport, Shipper};
-use crate::sender::{RelaySession, SessionConfig};
+use super::{ShipError, ShipReport, Shipper};
+use crate::sender::SessionConfig;
 use crate::trace::metadata::read_tsdl;
 use crate::trace::walk;
 use crate::url::RelayUrl;
@@ -137,21 +137,10 @@ pub async fn send(opts: &SendOptions) -> Result<ShipReport, ShipError> {
         })
         .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.len()))
         .sum();
-    let (ctrl, data) = opts
-        .url
-        .resolve()
-        .await
-        .map_err(|e| ShipError::Resolve(opts.url.to_string(), e))?;
     let mut cfg = SessionConfig::new(&name, &hostname);
     cfg.live_timer_us = opts.live_timer_us;
     cfg.index_window = opts.index_window;
-    let session = RelaySession::connect(ctrl, data, &cfg).await?;
-    let bar = if opts.progress {
-        progress_bar(Some(total))
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut sh = Shipper::new(session, bar, false);
+    let mut sh = Shipper::connect(&opts.url, &cfg, opts.progress, Some(total), false).await?;
     for t in traces {
         sh.add_trace(t).await?;
     }
@@ -193,12 +182,7 @@ pub async fn send(opts: &SendOptions) -> Result<ShipReport, ShipError> {
     if live.is_some() {
         beacon_exhausted(&mut sh, &heads).await?;
     }
-    sh.count_trailing()?;
-    sh.progress.finish_and_clear();
-    let mut report = sh.report.clone();
-    report.relay_path = sh.session.close(opts.close_timeout).await?;
-    report.seconds = start.elapsed().as_secs_f64();
-    Ok(report)
+    sh.finish(opts.close_timeout, start).await
 }
 
 /// Beacons for streams with nothing left, dated with their trace's newest packet end. Only when

@@ -159,31 +159,27 @@ pub fn word_size(tsdl: &[u8]) -> WordSize {
     let text = String::from_utf8_lossy(tsdl);
     let size_before = |end: usize| -> Option<u32> {
         let start = text[..end].rfind("typealias integer")?;
-        let decl = &text[start..end];
-        let at = decl.find("size =")? + "size =".len();
-        let digits: String = decl[at..]
-            .trim_start()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
+        number_after(&text[start..end], "size =")
     };
     let bits = text
         .find(":= unsigned long;")
         .and_then(size_before)
-        .or_else(|| {
-            let at = text.find("architecture_bit_width =")? + "architecture_bit_width =".len();
-            let digits: String = text[at..]
-                .trim_start()
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            digits.parse().ok()
-        });
+        .or_else(|| number_after(&text, "architecture_bit_width ="));
     match bits {
         Some(32) => WordSize::Bits32,
         _ => WordSize::Bits64,
     }
+}
+
+/// The decimal number after the first `key` in `text` (blanks between them skipped).
+fn number_after(text: &str, key: &str) -> Option<u32> {
+    let at = text.find(key)? + key.len();
+    let digits: String = text[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 #[cfg(test)]

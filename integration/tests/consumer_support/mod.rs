@@ -6,8 +6,20 @@
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use trelay_consumer::url::RelayUrl;
 use trelay_integration::lttng::{lttng, SessionGuard, Workload};
+use trelay_integration::relay::Ports;
 use trelay_integration::scenario::WORKLOAD;
+use trelay_integration::session::{add_vpid_procname, enable_event, large_allocs};
+
+/// The consumer's URL of the relay listening on loopback `ports`.
+pub fn relay_url(ports: Ports) -> RelayUrl {
+    RelayUrl {
+        host: "127.0.0.1".into(),
+        control_port: ports.control,
+        data_port: ports.data,
+    }
+}
 
 /// A runtime for driving the async consumer library from a test.
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -35,30 +47,8 @@ pub fn create_local(
     }
     enable.extend_from_slice(channel_opts);
     lttng(&enable)?;
-    let filter = format!("{} && size >= 100000", work.filter());
-    lttng(&[
-        "enable-event",
-        "-u",
-        "-s",
-        name,
-        "-c",
-        "chan",
-        "lttng_ust_libc:*",
-        "--filter",
-        &filter,
-    ])?;
-    lttng(&[
-        "add-context",
-        "-u",
-        "-s",
-        name,
-        "-c",
-        "chan",
-        "-t",
-        "vpid",
-        "-t",
-        "procname",
-    ])?;
+    enable_event(name, Some("chan"), "lttng_ust_libc:*", &large_allocs(work))?;
+    add_vpid_procname(name, Some("chan"))?;
     Ok(guard)
 }
 
@@ -78,7 +68,7 @@ pub fn record(
     procs: usize,
     allocs: usize,
 ) -> Result<PathBuf> {
-    let work = Workload::new(&tmp.join("bin"), tag, trelay_integration::lttng::python())?;
+    let work = Workload::python(tmp, tag)?;
     let out = tmp.join("local");
     let guard = create_local(tag, &out, &work, per_pid, &[])?;
     lttng(&["start", tag])?;

@@ -23,6 +23,11 @@ pub(crate) fn cmd(
     decode_command(&header, payload, minor)
 }
 
+/// The decoding error naming `field` and its out-of-domain `value`.
+pub(crate) fn invalid<T>(field: &'static str, value: u64) -> Result<T, DecodeError> {
+    Err(DecodeError::InvalidValue { field, value })
+}
+
 /// A 2.11 CREATE_SESSION payload with the given length fields and trailing bytes.
 fn create_session(lens: [u32; 3], tail: &[u8]) -> Vec<u8> {
     let mut p = Vec::new();
@@ -286,19 +291,10 @@ fn stream_name_and_path_caps() {
 fn boolean_fields_accept_only_zero_and_one() {
     let mut p = create_session([2, 1, 1], b"a\0\0\0");
     p[16] = 7;
-    assert_eq!(
-        cmd(2, &p, M13),
-        Err(DecodeError::InvalidValue {
-            field: "snapshot",
-            value: 7
-        })
-    );
+    assert_eq!(cmd(2, &p, M13), invalid("snapshot", 7));
     assert_eq!(
         decode_reply(CommandKind::TraceChunkExists, M13, &[0, 0, 0, 10, 2]),
-        Err(DecodeError::InvalidValue {
-            field: "trace chunk exists",
-            value: 2
-        })
+        invalid("trace chunk exists", 2)
     );
 }
 

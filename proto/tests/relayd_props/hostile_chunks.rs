@@ -1,7 +1,7 @@
 //! Hostile trace chunk and rotation commands, one named case each, with the exact typed error
 //! expected.
 
-use super::hostile::{cmd, M13};
+use super::hostile::{cmd, invalid, M13};
 use trelay_proto::lttng::relayd::{Command, RotatePosition, RotateStreams, MAX_ROTATE_POSITIONS};
 use trelay_proto::{DecodeError, StreamId};
 
@@ -67,13 +67,7 @@ fn rotate_streams_header_forms_decode_alike() {
     }
     let mut bad_flag = form(&[]);
     bad_flag[4] = 2;
-    assert_eq!(
-        cmd(18, &bad_flag, M13),
-        Err(DecodeError::InvalidValue {
-            field: "new chunk id is_set",
-            value: 2
-        })
-    );
+    assert_eq!(cmd(18, &bad_flag, M13), invalid("new chunk id is_set", 2));
 }
 
 #[test]
@@ -81,21 +75,9 @@ fn chunk_commands_reject_bad_values() {
     let mut close = vec![0; 21];
     close[16] = 1;
     close[20] = 3;
-    assert_eq!(
-        cmd(20, &close, M13),
-        Err(DecodeError::InvalidValue {
-            field: "close command",
-            value: 3
-        })
-    );
+    assert_eq!(cmd(20, &close, M13), invalid("close command", 3));
     close[16] = 2;
-    assert_eq!(
-        cmd(20, &close, M13),
-        Err(DecodeError::InvalidValue {
-            field: "close command is_set",
-            value: 2
-        })
-    );
+    assert_eq!(cmd(20, &close, M13), invalid("close command is_set", 2));
     close[16] = 0; // unset: the value is ignored
     assert!(
         matches!(cmd(20, &close, M13), Ok(Command::CloseTraceChunk(c)) if c.close_command.is_none())

@@ -1,11 +1,10 @@
 //! Hostile or unusual replies, one named case each, with the exact outcome expected.
 
+use super::hostile::{invalid, M13};
 use trelay_proto::lttng::relayd::{
     decode_reply, CloseTraceChunkReply, CommandKind, PendingReply, ProtocolMinor, Reply, ReturnCode,
 };
 use trelay_proto::{DecodeError, Decoded};
-
-const M13: ProtocolMinor = ProtocolMinor(13);
 
 #[test]
 fn reply_path_lengths_are_capped_before_waiting() {
@@ -79,10 +78,7 @@ fn send_metadata_has_no_reply() {
     assert!(!CommandKind::SendMetadata.expects_reply());
     assert_eq!(
         decode_reply(CommandKind::SendMetadata, M13, &[0; 16]),
-        Err(DecodeError::InvalidValue {
-            field: "command without reply",
-            value: 6
-        })
+        invalid("command without reply", 6)
     );
 }
 

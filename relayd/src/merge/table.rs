@@ -293,11 +293,13 @@ impl MergeTable {
             .map(|(seq, slot)| (*seq, slot.timer));
         if let Some((seq, timer)) = stream_oldest {
             inner.wheel.cancel(timer);
-            return take(inner, stream, seq, ExpiryReason::StreamCap, now);
+            let Inner { books, total, .. } = inner;
+            return take(books, total, stream, seq, ExpiryReason::StreamCap, now);
         }
         if inner.total >= self.config.max_total {
             let (victim, seq) = inner.wheel.pop_oldest()?;
-            return take(inner, victim, seq, ExpiryReason::TotalCap, now);
+            let Inner { books, total, .. } = inner;
+            return take(books, total, victim, seq, ExpiryReason::TotalCap, now);
         }
         None
     }
@@ -312,25 +314,9 @@ impl MergeTable {
             total,
         } = &mut *guard;
         wheel.expire(now, |(stream, seq)| {
-            let Some(book) = books.get_mut(&stream) else {
-                return;
-            };
-            let Some(slot) = book.pending.remove(&seq) else {
-                return;
-            };
-            *total = total.saturating_sub(1);
-            if slot.half.kind() == HalfKind::Index {
-                book.index_only = book.index_only.saturating_sub(1);
+            if let Some(e) = take(books, total, stream, seq, ExpiryReason::Deadline, now) {
+                out.push(e);
             }
-            let e = Expired {
-                stream,
-                seq: NetSeq(seq),
-                half: slot.half,
-                reason: ExpiryReason::Deadline,
-                waited: now.saturating_duration_since(slot.since),
-            };
-            book.counters.record(&e);
-            out.push(e);
         })
     }
 
@@ -380,7 +366,9 @@ impl MergeTable {
             .filter_map(|seq| {
                 let timer = inner.books.get(&stream)?.pending.get(&seq)?.timer;
                 inner.wheel.cancel(timer);
-                take(inner, stream, seq, ExpiryReason::DataOnlyDropped, now)
+                let Inner { books, total, .. } = &mut *inner;
+                let reason = ExpiryReason::DataOnlyDropped;
+                take(books, total, stream, seq, reason, now)
             })
             .collect()
     }
@@ -430,17 +418,18 @@ impl MergeTable {
 }
 
 /// Removes pending half `seq` of `stream` whose timer is already gone (fired, popped or
-/// cancelled by the caller), accounts it and describes it.
+/// cancelled by the caller), accounts it (in its book and the table's `total`) and describes it.
 fn take(
-    inner: &mut Inner,
+    books: &mut HashMap<StreamId, Book>,
+    total: &mut usize,
     stream: StreamId,
     seq: u64,
     reason: ExpiryReason,
     now: Instant,
 ) -> Option<Expired> {
-    let book = inner.books.get_mut(&stream)?;
+    let book = books.get_mut(&stream)?;
     let slot = book.pending.remove(&seq)?;
-    inner.total = inner.total.saturating_sub(1);
+    *total = total.saturating_sub(1);
     if slot.half.kind() == HalfKind::Index {
         book.index_only = book.index_only.saturating_sub(1);
     }

@@ -16,6 +16,17 @@ fn fixture(live: bool) -> Fixture {
     fixture_with(live, Settings::default())
 }
 
+/// A non-live fixture whose merge table holds at most `max_pending_total` halves relay-wide.
+fn fixture_with_cap(max_pending_total: usize) -> Fixture {
+    fixture_with(
+        false,
+        Settings {
+            max_pending_total,
+            ..Settings::default()
+        },
+    )
+}
+
 fn fixture_with(live: bool, settings: Settings) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new(
@@ -106,6 +117,17 @@ fn packet(s: &Stream, seq: u64, len: u64, fill: u8) -> Effects {
     s.end_packet(NetSeq(seq), slot, len).unwrap()
 }
 
+/// Writes packet `seq` of `len` bytes filled with `fill`, then its index entry.
+fn whole_packet(s: &Stream, seq: u64, len: u64, fill: u8) {
+    packet(s, seq, len, fill);
+    s.add_index(NetSeq(seq), half(len, seq)).unwrap();
+}
+
+/// The JSON document in `path` (a loss sidecar).
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 fn index_entries(path: &std::path::Path) -> Vec<(u64, u64)> {
     let b = std::fs::read(path).unwrap();
     b[16..]
@@ -186,8 +208,7 @@ fn tracefile_size_and_count_wrap() {
     let f = fixture(false);
     let s = f.stream("c_0", 250, 2);
     for seq in 0..5 {
-        packet(&s, seq, 100, seq as u8);
-        s.add_index(NetSeq(seq), half(100, seq)).unwrap();
+        whole_packet(&s, seq, 100, seq as u8);
     }
     f.commit(&s);
     // files: 0 holds packets 0,1; 1 holds 2,3; packet 4 wrapped to file 0.
@@ -266,8 +287,7 @@ fn rotation_waits_for_the_index_side() {
 fn close_waits_for_the_last_packet_and_drops_orphans() {
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
-    packet(&s, 0, 10, 1);
-    s.add_index(NetSeq(0), half(10, 0)).unwrap();
+    whole_packet(&s, 0, 10, 1);
     s.request_close(NetSeq(1));
     assert!(
         !f.registry.try_close_stream(&s, false),
@@ -305,13 +325,7 @@ fn metadata_appends_with_padding() {
 
 #[test]
 fn relay_wide_cap_expires_oldest_halves() {
-    let f = fixture_with(
-        false,
-        Settings {
-            max_pending_total: 3,
-            ..Settings::default()
-        },
-    );
+    let f = fixture_with_cap(3);
     let a = f.stream("c_0", 0, 0);
     let b = f.stream("c_1", 0, 0);
     for seq in 0..4 {
@@ -327,8 +341,7 @@ fn relay_wide_cap_expires_oldest_halves() {
 fn data_connection_close_ends_streams_waiting_for_data() {
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
-    packet(&s, 0, 10, 1);
-    s.add_index(NetSeq(0), half(10, 0)).unwrap();
+    whole_packet(&s, 0, 10, 1);
     s.request_close(NetSeq(3));
     f.registry.close_session(&f.session, false, false);
     assert!(
@@ -351,8 +364,7 @@ fn readers_see_locks_past_the_committed_frontier() {
     use crate::storage::lock::range_locked as is_locked;
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
-    packet(&s, 0, 100, 1);
-    s.add_index(NetSeq(0), half(100, 0)).unwrap();
+    whole_packet(&s, 0, 100, 1);
     // A reader opens its own descriptions of the files.
     let data = std::fs::File::open(f.dir().join("c_0")).unwrap();
     let idx = std::fs::File::open(f.dir().join("index/c_0.idx")).unwrap();
@@ -394,8 +406,7 @@ fn trace_dirs_are_marked_open_until_their_chunk_is_released() {
     let s = f.stream("c_0", 0, 0);
     let m = f.stream("metadata", 0, 0);
     assert!(f.dir().join(MARKER).exists());
-    packet(&s, 0, 10, 1);
-    s.add_index(NetSeq(0), half(10, 0)).unwrap();
+    whole_packet(&s, 0, 10, 1);
     assert!(f.registry.try_close_stream(&s, false));
     assert!(f.registry.try_close_stream(&m, false));
     f.commit(&s);
@@ -414,8 +425,7 @@ fn the_commit_writes_the_loss_sidecar_of_streams_that_lost_packets() {
     use crate::merge::{DataHalf, Expired, ExpiryReason, Half};
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
-    packet(&s, 0, 10, 1);
-    s.add_index(NetSeq(0), half(10, 0)).unwrap();
+    whole_packet(&s, 0, 10, 1);
     f.commit(&s);
     let sidecar = f.dir().join("index/c_0.loss.json");
     assert!(!sidecar.exists(), "nothing lost");
@@ -435,7 +445,7 @@ fn the_commit_writes_the_loss_sidecar_of_streams_that_lost_packets() {
         }),
     ));
     f.commit(&s);
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let v = read_json(&sidecar);
     assert_eq!(v["lost_packets"], 1);
     assert_eq!(v["lost"][0]["packet_seq"], serde_json::json!([1, 1]));
     // Halves dropped at the close are recorded before it; the close's commit writes them into
@@ -450,7 +460,7 @@ fn the_commit_writes_the_loss_sidecar_of_streams_that_lost_packets() {
         .losses
         .record(&expired(2, Half::Data(data)));
     assert!(f.registry.try_close_stream(&s, true));
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let v = read_json(&sidecar);
     assert_eq!(v["unindexed_packets"], 1);
     assert_eq!(v["unindexed"][0]["data_file"], "c_0");
     assert_eq!(index_entries(&f.dir().join("index/c_0.idx")), vec![(0, 0)]);
@@ -469,7 +479,7 @@ fn unindexed_packets_name_their_tracefile_in_the_sidecar() {
     assert!(f.registry.try_close_stream(&s, true));
     f.commit(&s);
     let sidecar = f.dir().join("index/c_0.loss.json");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let v = read_json(&sidecar);
     assert_eq!(v["unindexed_packets"], 1);
     assert_eq!(v["unindexed"][0]["data_file"], "c_0_1");
     assert_eq!(v["unindexed"][0]["offset"], 0);
@@ -479,8 +489,7 @@ fn unindexed_packets_name_their_tracefile_in_the_sidecar() {
 fn expiry_on_the_housekeeping_tick_writes_the_loss_sidecar() {
     let f = fixture(false);
     let s = f.stream("c_0", 0, 0);
-    packet(&s, 0, 10, 1);
-    s.add_index(NetSeq(0), half(10, 0)).unwrap();
+    whole_packet(&s, 0, 10, 1);
     f.commit(&s);
     // Index of packet 1 without data, data of packet 2 without index.
     s.add_index(NetSeq(1), half(10, 1)).unwrap();
@@ -492,8 +501,7 @@ fn expiry_on_the_housekeeping_tick_writes_the_loss_sidecar() {
     let counts = f.session.commit.losses.counts(s.id);
     assert_eq!((counts.lost_packets, counts.unindexed_packets), (1, 1));
     // No runtime in this test: the requested commit ran inline and wrote the sidecar.
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    let json = read_json(&sidecar);
     assert_eq!(json["lost_packets"], 1);
     assert_eq!(json["unindexed_packets"], 1);
     assert_eq!(json["unindexed"][0]["offset"], 10);
@@ -501,13 +509,7 @@ fn expiry_on_the_housekeeping_tick_writes_the_loss_sidecar() {
 
 #[test]
 fn a_half_pushed_out_by_another_stream_reaches_its_own_sidecar() {
-    let f = fixture_with(
-        false,
-        Settings {
-            max_pending_total: 3,
-            ..Settings::default()
-        },
-    );
+    let f = fixture_with_cap(3);
     let a = f.stream("c_0", 0, 0);
     let b = f.stream("c_1", 0, 0);
     for seq in 0..3 {
@@ -522,8 +524,7 @@ fn a_half_pushed_out_by_another_stream_reaches_its_own_sidecar() {
     f.registry.expire(std::time::Instant::now());
     assert_eq!(f.session.commit.losses.counts(a.id).lost_packets, 1);
     assert_eq!(f.session.commit.losses.counts(b.id).lost_packets, 0);
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    let json = read_json(&sidecar);
     assert_eq!(json["lost_packets"], 1);
     assert!(!f.dir().join("index/c_1.loss.json").exists());
 }

@@ -8,6 +8,7 @@ use trelay_proto::lttng::relayd::{
 };
 use trelay_proto::Decoded;
 
+use super::replies::Replies;
 use super::{Side, Transcript};
 
 /// Decodes a control connection.
@@ -18,8 +19,8 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
     };
     let mut minor = ProtocolMinor(RELAYD_MINOR);
     let mut sender_minor: Option<u32> = None;
-    let (mut pos, mut rpos) = (0usize, 0usize);
-    let mut replies_ok = server.is_some();
+    let mut pos = 0usize;
+    let mut replies = Replies::new(server);
     while pos < client.len() {
         let rest = client.get(pos..).unwrap_or(&[]);
         let (cmd_text, kind, used, version) = match decode_framed(rest, minor) {
@@ -31,14 +32,7 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
                 (command_text(&msg), msg.kind(), used, version)
             }
             Ok(Decoded::Incomplete { needed }) => {
-                t.error(
-                    Side::Client,
-                    pos as u64,
-                    format!(
-                        "incomplete message: {} bytes left, {needed} needed",
-                        rest.len()
-                    ),
-                );
+                t.incomplete(Side::Client, pos as u64, "message", rest.len(), needed);
                 return;
             }
             Err(e) => {
@@ -58,58 +52,22 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
             minor = ProtocolMinor(m.min(RELAYD_MINOR));
         }
         pos += used;
-        if !kind.expects_reply() || !replies_ok {
+        if !kind.expects_reply() {
             continue;
         }
-        let Some(server) = server else { continue };
-        let rrest = server.get(rpos..).unwrap_or(&[]);
-        if rrest.is_empty() {
-            // The capture ended before the reply (or the relay closed the connection).
-            continue;
-        }
-        match decode_reply(kind, minor, rrest) {
-            Ok(Decoded::Done { msg, used }) => {
-                if let Reply::Version(v) = &msg {
-                    minor = ProtocolMinor(v.minor.min(sender_minor.unwrap_or(RELAYD_MINOR)));
-                }
-                t.line(
-                    Side::Server,
-                    rpos as u64,
-                    format!("{} reply: {}", kind.name(), reply_text(&msg)),
-                );
-                rpos += used;
+        let label = || format!("{} reply", kind.name());
+        if let Some((msg, at)) = replies.next(t, label, |b| decode_reply(kind, minor, b)) {
+            if let Reply::Version(v) = &msg {
+                minor = ProtocolMinor(v.minor.min(sender_minor.unwrap_or(RELAYD_MINOR)));
             }
-            Ok(Decoded::Incomplete { needed }) => {
-                t.error(
-                    Side::Server,
-                    rpos as u64,
-                    format!(
-                        "incomplete {} reply: {} bytes left, {needed} needed",
-                        kind.name(),
-                        rrest.len()
-                    ),
-                );
-                replies_ok = false;
-            }
-            Err(e) => {
-                t.error(
-                    Side::Server,
-                    rpos as u64,
-                    format!("{} reply: {e}", kind.name()),
-                );
-                replies_ok = false;
-            }
-        }
-    }
-    if let Some(server) = server {
-        if replies_ok && rpos < server.len() {
-            t.error(
+            t.line(
                 Side::Server,
-                rpos as u64,
-                format!("{} bytes of replies to no command", server.len() - rpos),
+                at,
+                format!("{} reply: {}", kind.name(), reply_text(&msg)),
             );
         }
     }
+    replies.finish(t, "command");
 }
 
 fn opt(v: Option<u64>) -> String {

@@ -26,14 +26,8 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
         let h = match DataHeader::decode(rest) {
             Decoded::Done { msg, .. } => msg,
             Decoded::Incomplete { .. } => {
-                t.error(
-                    Side::Client,
-                    pos as u64,
-                    format!(
-                        "incomplete data header: {} bytes left, {DATA_HEADER_LEN} needed",
-                        rest.len()
-                    ),
-                );
+                let (left, needed) = (rest.len(), DATA_HEADER_LEN);
+                t.incomplete(Side::Client, pos as u64, "data header", left, needed);
                 return;
             }
         };

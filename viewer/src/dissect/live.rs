@@ -7,6 +7,7 @@ use trelay_proto::lttng::live::{
 use trelay_proto::Decoded;
 
 use super::data::ctf_summary;
+use super::replies::Replies;
 use super::{Side, Transcript};
 
 /// Decodes a live connection.
@@ -15,21 +16,14 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
         t.error(Side::Server, 0, "replies on the live port can only be decoded with the viewer's bytes (the .client file)");
         return;
     };
-    let (mut pos, mut rpos) = (0usize, 0usize);
-    let mut replies_ok = server.is_some();
+    let mut pos = 0usize;
+    let mut replies = Replies::new(server);
     while pos < client.len() {
         let rest = client.get(pos..).unwrap_or(&[]);
         let (req, used) = match decode_request(rest) {
             Ok(Decoded::Done { msg, used }) => (msg, used),
             Ok(Decoded::Incomplete { needed }) => {
-                t.error(
-                    Side::Client,
-                    pos as u64,
-                    format!(
-                        "incomplete request: {} bytes left, {needed} needed",
-                        rest.len()
-                    ),
-                );
+                t.incomplete(Side::Client, pos as u64, "request", rest.len(), needed);
                 return;
             }
             Err(e) => {
@@ -39,49 +33,12 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
         };
         t.line(Side::Client, pos as u64, request_text(&req));
         pos += used;
-        let Some(server) = server.filter(|_| replies_ok) else {
-            continue;
-        };
-        let rrest = server.get(rpos..).unwrap_or(&[]);
-        if rrest.is_empty() {
-            continue;
-        }
-        match decode_reply(req.command(), rrest) {
-            Ok(Decoded::Done { msg, used }) => {
-                t.line(Side::Server, rpos as u64, reply_text(&msg));
-                rpos += used;
-            }
-            Ok(Decoded::Incomplete { needed }) => {
-                t.error(
-                    Side::Server,
-                    rpos as u64,
-                    format!(
-                        "incomplete reply to {:?}: {} bytes left, {needed} needed",
-                        req.command(),
-                        rrest.len()
-                    ),
-                );
-                replies_ok = false;
-            }
-            Err(e) => {
-                t.error(
-                    Side::Server,
-                    rpos as u64,
-                    format!("reply to {:?}: {e}", req.command()),
-                );
-                replies_ok = false;
-            }
+        let label = || format!("reply to {:?}", req.command());
+        if let Some((msg, at)) = replies.next(t, label, |b| decode_reply(req.command(), b)) {
+            t.line(Side::Server, at, reply_text(&msg));
         }
     }
-    if let Some(server) = server {
-        if replies_ok && rpos < server.len() {
-            t.error(
-                Side::Server,
-                rpos as u64,
-                format!("{} bytes of replies to no request", server.len() - rpos),
-            );
-        }
-    }
+    replies.finish(t, "request");
 }
 
 /// One line for a request.

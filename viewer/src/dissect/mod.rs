@@ -13,6 +13,7 @@ pub mod control;
 pub mod data;
 pub mod live;
 pub mod pcap;
+mod replies;
 pub mod tcp;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,12 @@ impl Transcript {
 
     fn error(&mut self, side: Side, offset: u64, what: impl Into<String>) {
         self.errors.push((side, offset, what.into()));
+    }
+
+    /// Records that `what` at `offset` is cut short: `left` bytes where `needed` are.
+    fn incomplete(&mut self, side: Side, offset: u64, what: &str, left: usize, needed: usize) {
+        let text = format!("incomplete {what}: {left} bytes left, {needed} needed");
+        self.error(side, offset, text);
     }
 }
 
@@ -328,5 +335,8 @@ mod tests {
         assert!(t.errors[0].2.contains("99"), "{:?}", t.errors);
         let t = dissect_connection(Protocol::Data, Some(&[0u8; 10]), Some(b"x"));
         assert_eq!(t.errors.len(), 2);
+        let header_len = trelay_proto::lttng::relayd::DATA_HEADER_LEN;
+        let want = format!("incomplete data header: 10 bytes left, {header_len} needed");
+        assert!(t.errors.iter().any(|e| e.2 == want), "{:?}", t.errors);
     }
 }

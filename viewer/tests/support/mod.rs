@@ -29,6 +29,16 @@ pub fn viewer(args: &[&str]) -> Output {
         .expect("trelay-viewer runs")
 }
 
+/// Asserts that the run exited with status 0, showing `what` and its standard error if not.
+pub fn assert_exit_0(o: &Output, what: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// Standard output as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
