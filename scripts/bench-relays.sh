@@ -4,15 +4,17 @@
 # docs/PERFORMANCE.md, docs/performance.svg (and docs/performance.png when rsvg-convert is
 # installed) and docs/performance-results.jsonl.
 #
-# usage: scripts/bench-relays.sh            (5 s per row)
-#        DURATION=2 SIZES="4K" STREAMS="1" scripts/bench-relays.sh
-# Environment: DURATION (s per row), SIZES, STREAMS, INDEX ("yes no"), WINDOW (SEND_INDEX
+# usage: scripts/bench-relays.sh            (3 runs of 4 s per row and relay)
+#        DURATION=2 REPEAT=1 SIZES="4K" STREAMS="1" scripts/bench-relays.sh
+# Environment: DURATION (s per run), REPEAT (runs per row and relay; the report shows the
+# median), SIZES, STREAMS, INDEX ("yes no"), WINDOW (SEND_INDEX
 # replies left in flight, 0 = like lttng-consumerd), WORK (scratch directory, on the disk to
 # measure; default a new directory under /tmp), KEEP=1 to keep it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-5}
+DURATION=${DURATION:-4}
+REPEAT=${REPEAT:-3}
 SIZES=${SIZES:-"4K 256K"}
 STREAMS=${STREAMS:-"1 4"}
 INDEX=${INDEX:-"yes no"}
@@ -107,26 +109,30 @@ stop_relay() {
   wait "$PID" 2>/dev/null || true
 }
 
-# Every row gets a freshly started relay (lttng-relayd can stay wedged after a session whose
-# packets were never indexed, and a fresh process keeps rows independent).
+# Every run gets a freshly started relay (lttng-relayd can stay wedged after a session whose
+# packets were never indexed, and a fresh process keeps runs independent). Each row runs REPEAT
+# times with the relays taking turns, so a slow spell of the machine hits all of them; the report
+# shows the median of each relay's runs.
 RELAYS="lttng-relayd trelayd-none trelayd-beacon"
-for relay in $RELAYS; do
-  for size in $SIZES; do
-    for streams in $STREAMS; do
-      for index in $INDEX; do
-        flag=()
-        [ "$index" = no ] && flag=(--no-index)
-        sync
-        start_relay "$relay"
-        echo "bench-relays: $relay $size x$streams index=$index (pid $PID)" >&2
-        if ! timeout $((DURATION + 300)) "$BIN/trelay-consumer" bench --url "net://127.0.0.1:$CTRL:$DATA" \
-          --streams "$streams" --packet-size "$size" --duration "$DURATION" --index-window "$WINDOW" \
-          "${flag[@]}" --relay-pid "$PID" --label "$relay" --session "b-$relay-$size-$streams-$index" \
-          --json | tee -a "$RESULTS" >&2; then
-          echo "bench-relays: $relay $size x$streams index=$index FAILED" >&2
-        fi
-        stop_relay
-        rm -rf "${OUT:?}"
+for size in $SIZES; do
+  for streams in $STREAMS; do
+    for index in $INDEX; do
+      for run in $(seq 1 "$REPEAT"); do
+        for relay in $RELAYS; do
+          flag=()
+          [ "$index" = no ] && flag=(--no-index)
+          sync
+          start_relay "$relay"
+          echo "bench-relays: $relay $size x$streams index=$index run $run/$REPEAT (pid $PID)" >&2
+          if ! timeout $((DURATION + 300)) "$BIN/trelay-consumer" bench --url "net://127.0.0.1:$CTRL:$DATA" \
+            --streams "$streams" --packet-size "$size" --duration "$DURATION" --index-window "$WINDOW" \
+            "${flag[@]}" --relay-pid "$PID" --label "$relay" --session "b-$relay-$size-$streams-$index-$run" \
+            --json | tee -a "$RESULTS" >&2; then
+            echo "bench-relays: $relay $size x$streams index=$index FAILED" >&2
+          fi
+          stop_relay
+          rm -rf "${OUT:?}"
+        done
       done
     done
   done
@@ -156,15 +162,16 @@ and are copied below.
   (no fsync, like lttng-relayd) and \`--durability=beacon\` (fdatasync of data then index at every
   commit). All three write to the same disk, measured at **${DISK_MBPS} MB/s** with
   \`dd bs=1M count=512 conv=fdatasync\`.
-- Load: \`trelay-consumer bench --duration ${DURATION} --index-window ${WINDOW}\` for every row: synthetic
+- Load: \`trelay-consumer bench --duration ${DURATION} --index-window ${WINDOW}\` for every run: synthetic
   64-bit LTTng packets (84-byte header and context, 64-byte events, zero padding) on one
   control+data connection pair; with index, every packet is followed by its SEND_INDEX and (window
   0) the generator waits for the reply before the next packet, as lttng-consumerd does. Throughput
   counts whole packets from the first one until the relay reports no data pending (without
   index: until it has read the data connection to its end). CPU is the relay process's user +
   system time (\`/proc/PID/stat\`) over the same span, per 10⁹ bytes.
-- Each row runs against a freshly started relay; outputs are deleted and \`sync\` runs between
-  rows.
+- Each row ran ${REPEAT} times per relay, the relays taking turns; every run starts a fresh relay,
+  deletes its output and runs \`sync\` before it. **Every figure below is the median of a relay's
+  ${REPEAT} runs** (\`docs/performance-results.jsonl\` has each run).
 
 ## Results
 

@@ -49,9 +49,8 @@ fn panel(
     let plot_h = PANEL_H - TOP - BOTTOM;
     let max = m
         .rows
-        .values()
-        .flat_map(|r| r.values())
-        .filter_map(f)
+        .keys()
+        .flat_map(|k| m.labels.iter().filter_map(move |l| m.get(k, l, f)))
         .fold(0.0f64, f64::max);
     let (axis_max, step) = nice_axis(max);
     let _ = writeln!(
@@ -84,10 +83,10 @@ fn panel(
     let groups = m.rows.len().max(1) as f64;
     let group_w = plot_w / groups;
     let bar_w = (group_w * 0.8) / m.labels.len().max(1) as f64;
-    for (gi, (key, by_label)) in m.rows.iter().enumerate() {
+    for (gi, key) in m.rows.keys().enumerate() {
         let gx = LEFT + group_w * gi as f64 + group_w * 0.1;
         for (li, label) in m.labels.iter().enumerate() {
-            let Some(v) = by_label.get(label).and_then(f) else {
+            let Some(v) = m.get(key, label, f) else {
                 continue;
             };
             let x = gx + bar_w * li as f64;

@@ -10,13 +10,14 @@ use super::BenchReport;
 /// One matrix row: packet size, streams, whether SEND_INDEX was sent.
 pub type RowKey = (usize, u32, bool);
 
-/// Results grouped by matrix row then label, labels in first-seen order.
+/// Results grouped by matrix row then label, labels in first-seen order. A row measured several
+/// times for one label (repeated runs) reads as the median of its runs.
 #[derive(Debug, Clone, Default)]
 pub struct Matrix {
     /// Labels (relays), in the order they first appear.
     pub labels: Vec<String>,
-    /// Rows in matrix order.
-    pub rows: BTreeMap<RowKey, BTreeMap<String, BenchReport>>,
+    /// Rows in matrix order: each label's runs.
+    pub rows: BTreeMap<RowKey, BTreeMap<String, Vec<BenchReport>>>,
 }
 
 /// Parses JSON lines of bench reports (blank lines and lines starting with `#` are skipped).
@@ -40,19 +41,43 @@ impl Matrix {
             m.rows
                 .entry((r.packet_size, r.streams, r.index))
                 .or_default()
-                .insert(label, r);
+                .entry(label)
+                .or_default()
+                .push(r);
         }
         m
     }
 
-    /// The value `f` of `label` in `row`.
+    /// The value `f` of `label` in `row`: the median over its runs that have one (the mean of
+    /// the middle two for an even count).
     pub fn get(
         &self,
         row: &RowKey,
         label: &str,
         f: impl Fn(&BenchReport) -> Option<f64>,
     ) -> Option<f64> {
-        self.rows.get(row)?.get(label).and_then(f)
+        let mut v: Vec<f64> = self
+            .rows
+            .get(row)?
+            .get(label)?
+            .iter()
+            .filter_map(f)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let mid = v.len() / 2;
+        match v.len() {
+            0 => None,
+            n if n % 2 == 1 => v.get(mid).copied(),
+            _ => Some((v.get(mid - 1)? + v.get(mid)?) / 2.0),
+        }
+    }
+
+    /// How many runs `label` has in `row`.
+    pub fn runs(&self, row: &RowKey, label: &str) -> usize {
+        self.rows
+            .get(row)
+            .and_then(|r| r.get(label))
+            .map_or(0, Vec::len)
     }
 }
 
@@ -265,5 +290,28 @@ mod tests {
         assert_eq!(size_text(262_144), "256 KiB");
         assert_eq!(size_text(1 << 20), "1 MiB");
         assert_eq!(size_text(100), "100 B");
+    }
+
+    #[test]
+    fn repeated_runs_read_as_their_median() {
+        let key = (4096, 1, true);
+        let m = Matrix::new(vec![
+            rep("a", 4096, true, 10.0, 3.0),
+            rep("a", 4096, true, 90.0, 1.0),
+            rep("a", 4096, true, 30.0, 2.0),
+            rep("b", 4096, true, 10.0, 1.0),
+            rep("b", 4096, true, 20.0, 1.0),
+        ]);
+        assert_eq!(m.runs(&key, "a"), 3);
+        assert_eq!(m.get(&key, "a", |r| Some(r.mb_per_s)), Some(30.0));
+        assert_eq!(m.get(&key, "a", |r| r.relay_cpu_s_per_gb), Some(2.0));
+        assert_eq!(m.get(&key, "b", |r| Some(r.mb_per_s)), Some(15.0));
+        assert_eq!(m.get(&key, "b", |r| r.index_rtt_us.map(|p| p.p50)), None);
+        assert_eq!(m.get(&key, "c", |r| Some(r.mb_per_s)), None);
+        let md = markdown(&m, "a", None);
+        assert!(
+            md.contains("| 4 KiB | 1 | yes | 30.0 | 15.0 (0.50×) |"),
+            "{md}"
+        );
     }
 }
