@@ -2,7 +2,7 @@
 //!
 //! The connection task moves each payload straight into the stream's data file (no hop to another
 //! task). Small packets are received in bulk: one read takes as many as the peer already sent
-//! into the connection's [`Inbox`], and each is written from there with one positional vectored
+//! into the connection's `Inbox`, and each is written from there with one positional vectored
 //! write (payload and padding zeros together). After a packet of 16 KiB or more the connection
 //! reads only the next header, and the payload goes from the socket to the file through a
 //! per-connection pipe with splice(2), never entering user space. The data half of the packet's
@@ -46,57 +46,6 @@ enum DataError {
     Net(std::io::Error),
     #[error("stream {0}: write failed: {1}")]
     Write(StreamId, std::io::Error),
-}
-
-/// The runtime data connections run on: worker threads of their own (half the cores, at least
-/// one), so a SEND_INDEX or DATA_PENDING reply on the control port is not held up by the payload
-/// writes of the packet that came just before it. `None` (logged) when it cannot be built: data
-/// connections then share the main runtime.
-pub fn runtime() -> Option<tokio::runtime::Runtime> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| (n.get() / 2).max(1))
-        .unwrap_or(1);
-    match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("trelayd-data")
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => Some(rt),
-        Err(e) => {
-            tracing::warn!("no separate data runtime ({e}): data shares the main threads");
-            None
-        }
-    }
-}
-
-/// Serves one data connection on `runtime` (the current one when `None`), returning when it
-/// ended.
-pub async fn handle_on(
-    runtime: Option<tokio::runtime::Handle>,
-    conn: TcpStream,
-    registry: Arc<Registry>,
-    shutdown: CancellationToken,
-) {
-    let Some(rt) = runtime else {
-        return handle(conn, registry, shutdown).await;
-    };
-    let conn = match conn.into_std() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("data connection dropped: cannot move it to the data threads: {e}");
-            return;
-        }
-    };
-    let task = rt.spawn(async move {
-        match TcpStream::from_std(conn) {
-            Ok(c) => handle(c, registry, shutdown).await,
-            Err(e) => tracing::error!("data connection dropped: {e}"),
-        }
-    });
-    if let Err(e) = task.await {
-        tracing::error!("data connection task failed: {e}");
-    }
 }
 
 /// Serves one data connection.

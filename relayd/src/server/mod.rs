@@ -2,12 +2,13 @@
 //!
 //! [`Relay::bind`] binds the three ports (reporting the real ports when 0 was asked) and
 //! [`Relay::serve`] accepts until the shutdown token fires; each connection runs in its own task
-//! tracked by a `TaskTracker`; data connections run on threads of their own
-//! ([`data::runtime`]), so control replies never queue behind payload writes. On shutdown the relay stops accepting, lets each connection finish
-//! the message in hand, commits everything received, and returns.
+//! tracked by a `TaskTracker`; data connections run on threads of their own ([`data_threads`]),
+//! so control replies never queue behind payload writes. On shutdown the relay stops accepting,
+//! lets each connection finish the message in hand, commits everything received, and returns.
 
 pub mod control;
 pub mod data;
+pub mod data_threads;
 mod inbox;
 mod listener;
 pub mod live;
@@ -162,7 +163,7 @@ impl Relay {
             ..
         } = self;
         let conns = TaskTracker::new();
-        let data_runtime = data::runtime();
+        let data_runtime = data_threads::runtime();
         let accepts = [
             tokio::spawn(accept_loop(
                 control,
@@ -179,7 +180,7 @@ impl Relay {
                 let r = registry.clone();
                 let sd = shutdown.clone();
                 let rt = data_runtime.as_ref().map(|rt| rt.handle().clone());
-                move |c| data::handle_on(rt.clone(), c, r.clone(), sd.clone())
+                move |c| data_threads::handle_on(rt.clone(), c, r.clone(), sd.clone())
             })),
             tokio::spawn(accept_loop(live, true, conns.clone(), shutdown.clone(), {
                 let hub = Arc::new(live::Hub::new(registry.clone()));

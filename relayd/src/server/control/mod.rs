@@ -3,10 +3,10 @@
 //! Framing: a 24-byte header (`circuit_id`, `data_size`, `cmd`, `cmd_version`, big-endian), then
 //! `data_size` payload bytes; replies are unframed and their size is implied by the command.
 //! Payloads are capped before anything is read (SEND_METADATA by the metadata cap, every other
-//! command by [`MAX_PAYLOAD`]) and read into one reused buffer. One file per command family:
-//! [`setup`] (VERSION, GET_CONFIGURATION, CREATE_SESSION), [`streams`] (ADD_STREAM, STREAMS_SENT,
-//! SEND_METADATA, SEND_INDEX, CLOSE_STREAM, RESET_METADATA), [`pending`] (the data-pending
-//! family), [`chunks`] (trace chunks and rotation).
+//! command by [`MAX_PAYLOAD`]) and read through a receive buffer that takes several commands per
+//! read. One file per command family: `setup` (VERSION, GET_CONFIGURATION, CREATE_SESSION),
+//! `streams` (ADD_STREAM, STREAMS_SENT, SEND_METADATA, SEND_INDEX, CLOSE_STREAM,
+//! RESET_METADATA), `pending` (the data-pending family), `chunks` (trace chunks and rotation).
 //!
 //! Errors follow lttng-relayd: the command gets its error reply, then the connection is closed and
 //! its session aborted; commands that need a session before one exists, or VERSION first, get no
