@@ -96,6 +96,13 @@ struct Io<'a> {
     read_limit: usize,
 }
 
+impl Io<'_> {
+    /// Whether payloads can be spliced (a pipe exists and the file system took splices so far).
+    fn can_splice(&self) -> bool {
+        self.splicer.as_ref().is_some_and(|s| !s.disabled)
+    }
+}
+
 async fn serve(
     conn: &mut TcpStream,
     registry: &Registry,
@@ -158,8 +165,7 @@ async fn serve(
         }
         let data_size = u64::from(data_size);
         write_packet(&mut io, registry, &stream, seq, data_size, total).await?;
-        let can_splice = io.splicer.as_ref().is_some_and(|s| !s.disabled);
-        io.read_limit = if data_size >= SPLICE_MIN && can_splice {
+        io.read_limit = if data_size >= SPLICE_MIN && io.can_splice() {
             HEADER_LEN
         } else {
             BUF_LEN
@@ -213,8 +219,7 @@ async fn copy_payload(
     let whole = usize::try_from(data_size)
         .ok()
         .filter(|n| *n <= io.inbox.capacity());
-    let can_splice = io.splicer.as_ref().is_some_and(|s| !s.disabled);
-    let splice = can_splice && left >= SPLICE_MIN;
+    let splice = io.can_splice() && left >= SPLICE_MIN;
     if let (Some(n), false) = (whole, splice) {
         // The whole payload fits the inbox: gather it there, one write with its padding.
         io.inbox
@@ -227,8 +232,10 @@ async fn copy_payload(
         return Ok(());
     }
     // Large: what is buffered first, then the rest spliced or streamed through the inbox.
-    let head = io.inbox.data().get(..buffered as usize).unwrap_or_default();
-    file.write_all_at(head, off).map_err(write_err)?;
+    if buffered > 0 {
+        let head = io.inbox.data().get(..buffered as usize).unwrap_or_default();
+        file.write_all_at(head, off).map_err(write_err)?;
+    }
     io.inbox.consume(buffered as usize);
     off += buffered;
     if let Some(sp) = io.splicer.as_mut().filter(|_| splice) {
