@@ -10,14 +10,17 @@
 //!   merge of data and index halves; rotation; the commit group.
 //! - [`live`]: live viewers — per-viewer state machines over committed data, and what the
 //!   commit group publishes for them.
-//! - [`storage`]: committed-frontier OFD locks, the output-folder lock, loss sidecar files, crash
-//!   recovery of torn tails.
+//! - [`frontier`]: what commits published and viewers read (below both `session` and `live`).
+//! - [`storage`]: every file operation behind one seam — stream, index and metadata files,
+//!   payload writes, chunk directories, locks, loss sidecars, crash recovery, disk-full
+//!   episodes, retention — with the on-disk design in its docs.
 //!
 //! [`run`] runs a whole relay until a cancellation token fires, so tests can start one in-process
 //! on port 0 ([`server::Relay::bind`] tells the ports); [`cli::main`] is the binary's entry.
 
 pub mod cli;
 pub mod config;
+pub mod frontier;
 pub mod live;
 pub mod merge;
 pub mod server;

@@ -10,6 +10,13 @@
 //! max_packet_size = 268435456    # largest data packet accepted on the data port (bytes)
 //! max_metadata_chunk = 134217728 # largest SEND_METADATA payload (bytes)
 //! allow_clear = true             # advertise CLEAR_ALLOWED in GET_CONFIGURATION
+//! disk_full_timeout_s = 600      # a session waiting this long for disk space is failed (0: never)
+//!
+//! [retention]                    # see crate::storage::retention
+//! max_bytes = 0
+//! max_session_bytes = 0
+//! max_age_s = 0
+//! interval_s = 60
 //!
 //! [live]                         # live port, see crate::live::LiveSettings
 //! idle_timeout_s = 600
@@ -52,8 +59,12 @@ pub struct Settings {
     pub max_metadata_chunk: u64,
     /// Whether `lttng clear` is allowed (GET_CONFIGURATION's CLEAR_ALLOWED flag).
     pub allow_clear: bool,
+    /// How long a session may wait for disk space before it is failed (seconds, 0: forever).
+    pub disk_full_timeout_s: u64,
     /// Live port settings (`[live]`).
     pub live: crate::live::LiveSettings,
+    /// Retention of closed traces (`[retention]`).
+    pub retention: crate::storage::retention::RetentionSettings,
 }
 
 impl Default for Settings {
@@ -68,7 +79,9 @@ impl Default for Settings {
             max_packet_size: 256 << 20,
             max_metadata_chunk: 128 << 20,
             allow_clear: true,
+            disk_full_timeout_s: 600,
             live: crate::live::LiveSettings::default(),
+            retention: crate::storage::retention::RetentionSettings::default(),
         }
     }
 }
@@ -151,6 +164,15 @@ impl Settings {
         Duration::from_millis(self.merge_deadline_ms)
     }
 
+    /// How long a session may wait for disk space.
+    pub fn disk_full_timeout(&self) -> Duration {
+        if self.disk_full_timeout_s == 0 {
+            Duration::MAX
+        } else {
+            Duration::from_secs(self.disk_full_timeout_s)
+        }
+    }
+
     /// The housekeeping tick.
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms)
@@ -173,6 +195,12 @@ mod tests {
         assert_eq!(s.commit_interval_ms, 250);
         assert!(Settings::parse("comit_interval_ms = 1").is_err());
         assert!(Settings::parse("tick_ms = 0").is_err());
+        let s =
+            Settings::parse("disk_full_timeout_s = 5\n[retention]\nmax_bytes = 1000\n").unwrap();
+        assert_eq!(s.disk_full_timeout(), Duration::from_secs(5));
+        assert_eq!(s.retention.max_bytes, 1000);
+        assert!(s.retention.enabled());
+        assert!(Settings::parse("[retention]\nmax_byte = 1\n").is_err());
         assert!(Settings::parse("durability = \"sometimes\"").is_err());
     }
 }

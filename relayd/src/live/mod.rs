@@ -2,9 +2,9 @@
 //!
 //! - [`source`]: the narrow view of the relay the state machine reads ([`Source`]), implemented
 //!   for the registry in `registry.rs` and by an in-memory fake in the tests.
-//! - [`visible`]: what the commit group publishes for viewers — per stream the committed entries
-//!   and the open tracefiles holding them ([`Visible`]), per session the streams announced to
-//!   viewers and the viewers attached ([`SessionLog`]).
+//! - what viewers read is what the commit group published in [`crate::frontier`]: per stream
+//!   the committed entries and the open tracefiles holding them, per session the streams
+//!   announced and the viewers attached.
 //! - [`Viewer`] (`viewer.rs`, `discover.rs`, `read.rs`): one viewer connection's protocol
 //!   state, sans-IO with time passed in; the connection handler is [`crate::server::live`].
 //! - [`settings`]: the `[live]` settings (idle timeout, RETRY pacing).
@@ -27,13 +27,11 @@ mod registry;
 pub mod settings;
 pub mod source;
 pub mod viewer;
-pub mod visible;
 
 pub use registry::Ticket;
 pub use settings::LiveSettings;
 pub use source::{Announced, EntryError, SessionInfo, Source, StreamInfo, StreamView};
 pub use viewer::{FileSlice, Step, Viewer};
-pub use visible::{SessionLog, Visible};
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@
 
 use super::source::{Announced, EntryError, SessionInfo, Source, StreamInfo, StreamView};
 use crate::session::{Registry, Session, Stream};
-use std::fs::File;
+use crate::storage::StorageFile;
 use std::sync::Arc;
 use trelay_proto::ctf::index::IndexEntry;
 use trelay_proto::{SessionId, ViewerSessionId};
@@ -30,7 +30,7 @@ fn count(n: usize) -> u32 {
 impl Source for Registry {
     type Session = Arc<Session>;
     type Stream = Arc<Stream>;
-    type File = Arc<File>;
+    type File = Arc<StorageFile>;
     type Ticket = Ticket;
 
     fn sessions(&self) -> Vec<Arc<Session>> {
@@ -95,7 +95,7 @@ impl Source for Registry {
             s.connection_closed || s.aborted
         };
         let s = st.lock();
-        let (entries, oldest) = st.visible.entries();
+        let (entries, oldest) = st.frontier.entries();
         let all_committed =
             s.index_received == s.index_committed && s.metadata_received == s.metadata_committed;
         StreamView {
@@ -106,25 +106,29 @@ impl Source for Registry {
             all_committed,
             closed: s.closed,
             session_closed,
-            metadata: st.visible.metadata().0,
-            generation: st.visible.generation(),
+            metadata: st.frontier.metadata().0,
+            generation: st.frontier.generation(),
         }
     }
 
-    fn read_entry(&self, st: &Arc<Stream>, n: u64) -> Result<(IndexEntry, Arc<File>), EntryError> {
-        let seg = st.visible.segment(n).ok_or(EntryError::Gone(n))?;
+    fn read_entry(
+        &self,
+        st: &Arc<Stream>,
+        n: u64,
+    ) -> Result<(IndexEntry, Arc<StorageFile>), EntryError> {
+        let seg = st.frontier.segment(n).ok_or(EntryError::Gone(n))?;
         let entry = seg
             .index
             .read_entry(n - seg.first)
-            .map_err(|e| EntryError::Io(n, e))?;
+            .map_err(|e| EntryError::Io(n, e.source))?;
         Ok((entry, seg.index.data.clone()))
     }
 
-    fn metadata_file(&self, st: &Arc<Stream>) -> Option<Arc<File>> {
-        st.visible.metadata().1
+    fn metadata_file(&self, st: &Arc<Stream>) -> Option<Arc<StorageFile>> {
+        st.frontier.metadata().1
     }
 
-    fn file_len(&self, f: &Arc<File>) -> std::io::Result<u64> {
-        f.metadata().map(|m| m.len())
+    fn file_len(&self, f: &Arc<StorageFile>) -> std::io::Result<u64> {
+        f.len().map_err(|e| e.source)
     }
 }

@@ -10,13 +10,18 @@
 //! to its session; the connection's end (EOF or error) closes that session's streams once their
 //! data is complete. An unknown stream, a duplicate packet or an oversized packet ends this
 //! connection and aborts its session only.
+//!
+//! Disk full: a write that finds no space keeps the packet's bytes where they are (in the inbox
+//! or the pipe), marks the session disk-full (logged once), and retries with backoff without
+//! reading the socket any further, so TCP pushes back on the sender; the first write that
+//! succeeds ends the episode. After `disk_full_timeout_s` the session is failed.
 
 use super::inbox::Inbox;
-use super::splice::Splicer;
-use crate::session::files::{write_padded, write_zeros};
-use crate::session::{Registry, Session, Stream};
-use std::os::unix::fs::FileExt;
+use super::splice::{CopyError, Splicer};
+use crate::session::{IngestError, Registry, Session, Stream};
+use crate::storage::{StorageError, StorageFile};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use trelay_proto::lttng::relayd::DataHeader;
@@ -31,21 +36,32 @@ const SPLICE_MIN: u64 = 16 * 1024;
 
 /// Why a data connection ended badly.
 #[derive(Debug, thiserror::Error)]
-enum DataError {
+#[non_exhaustive]
+pub enum DataError {
+    /// A packet for a stream the relay does not know.
     #[error("packet for unknown stream {0}")]
     UnknownStream(StreamId),
+    /// A packet larger than `max_packet_size`.
     #[error("stream {0}: packet of {1} bytes exceeds the cap of {2}")]
     TooLarge(StreamId, u64, u64),
+    /// A packet of another session than the connection's.
     #[error("stream {0} belongs to session {1}, this connection to session {2}")]
     OtherSession(StreamId, u64, u64),
+    /// The session failed earlier.
     #[error("session {0} failed: {1}")]
     Failed(u64, String),
+    /// The stream refused the packet.
     #[error(transparent)]
     Ingest(#[from] crate::session::IngestError),
+    /// The socket failed.
     #[error("connection: {0}")]
     Net(std::io::Error),
+    /// A payload write failed.
     #[error("stream {0}: write failed: {1}")]
-    Write(StreamId, std::io::Error),
+    Write(StreamId, #[source] StorageError),
+    /// The disk stayed full longer than `disk_full_timeout_s` (or the relay stopped meanwhile).
+    #[error("stream {0}: gave up waiting for disk space after {1}s: {2}")]
+    DiskFull(StreamId, u64, #[source] StorageError),
 }
 
 /// Serves one data connection.
@@ -89,6 +105,7 @@ pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: Canc
 /// Where a packet's bytes come from and go.
 struct Io<'a> {
     conn: &'a mut TcpStream,
+    shutdown: &'a CancellationToken,
     inbox: &'a mut Inbox,
     splicer: &'a mut Option<Splicer>,
     /// How many bytes a read may buffer: one header after a large packet (so the next payload
@@ -114,6 +131,7 @@ async fn serve(
     let mut drain = None;
     let mut io = Io {
         conn,
+        shutdown,
         inbox,
         splicer,
         read_limit: BUF_LEN,
@@ -181,8 +199,23 @@ async fn write_packet(
     data_size: u64,
     total: u64,
 ) -> Result<(), DataError> {
-    let slot = stream.begin_packet(seq, data_size, total)?;
-    let copied = copy_payload(io, stream.id, &slot.file, slot.offset, data_size, total).await;
+    let room = Room {
+        registry,
+        stream,
+        shutdown: io.shutdown,
+    };
+    let mut attempt = 0;
+    let slot = loop {
+        match stream.begin_packet(seq, data_size, total) {
+            Ok(slot) => break slot,
+            Err(IngestError::Storage(_, full)) if full.is_no_space() => {
+                room.wait(full, attempt).await?;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let copied = copy_payload(io, &room, &slot.file, slot.offset, data_size, total).await;
     if let Err(e) = copied {
         stream.abort_packet(&slot);
         return Err(e);
@@ -202,17 +235,75 @@ async fn write_packet(
     Ok(())
 }
 
+/// Waiting for disk space on behalf of one stream's packet.
+struct Room<'a> {
+    registry: &'a Registry,
+    stream: &'a Arc<Stream>,
+    shutdown: &'a CancellationToken,
+}
+
+impl Room<'_> {
+    /// A write found the disk full: records it, fails after the timeout, else sleeps a while.
+    async fn wait(&self, full: StorageError, attempt: u32) -> Result<(), DataError> {
+        let session = &self.stream.session;
+        let lasted = session
+            .disk_full
+            .hit(&session.params.name, &full, Instant::now());
+        if let Some(why) = session.lock().failed.clone() {
+            return Err(DataError::Failed(session.id.0, why));
+        }
+        let timeout = self.registry.settings.disk_full_timeout();
+        if lasted > timeout || self.shutdown.is_cancelled() {
+            let e = DataError::DiskFull(self.stream.id, lasted.as_secs(), full);
+            session.fail(e.to_string());
+            return Err(e);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(crate::storage::space::backoff(attempt)) => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+        Ok(())
+    }
+
+    /// Runs a write until it succeeds, waiting while the disk is full.
+    async fn write(
+        &self,
+        mut op: impl FnMut() -> Result<(), StorageError>,
+    ) -> Result<(), DataError> {
+        let mut attempt = 0;
+        loop {
+            match op() {
+                Ok(()) => {
+                    self.cleared();
+                    return Ok(());
+                }
+                Err(e) if e.is_no_space() => {
+                    self.wait(e, attempt).await?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(DataError::Write(self.stream.id, e)),
+            }
+        }
+    }
+
+    fn cleared(&self) {
+        let s = &self.stream.session;
+        if s.disk_full.is_full() {
+            s.disk_full.cleared(&s.params.name);
+        }
+    }
+}
+
 /// Moves the `data_size` payload bytes into `file` at `off`, followed by the padding zeros up to
 /// `total`.
 async fn copy_payload(
     io: &mut Io<'_>,
-    id: StreamId,
-    file: &std::fs::File,
+    room: &Room<'_>,
+    file: &StorageFile,
     mut off: u64,
     data_size: u64,
     total: u64,
 ) -> Result<(), DataError> {
-    let write_err = |e| DataError::Write(id, e);
     let padding = total - data_size;
     let buffered = (io.inbox.len() as u64).min(data_size);
     let mut left = data_size - buffered;
@@ -227,33 +318,41 @@ async fn copy_payload(
             .await
             .map_err(DataError::Net)?;
         let payload = io.inbox.data().get(..n).unwrap_or_default();
-        write_padded(file, off, payload, padding).map_err(write_err)?;
+        room.write(|| file.write_padded(off, payload, padding))
+            .await?;
         io.inbox.consume(n);
         return Ok(());
     }
     // Large: what is buffered first, then the rest spliced or streamed through the inbox.
     if buffered > 0 {
         let head = io.inbox.data().get(..buffered as usize).unwrap_or_default();
-        file.write_all_at(head, off).map_err(write_err)?;
+        room.write(|| file.write_all_at(head, off)).await?;
     }
     io.inbox.consume(buffered as usize);
     off += buffered;
     if let Some(sp) = io.splicer.as_mut().filter(|_| splice) {
-        let mut scratch = [0u8; 4096];
-        sp.copy(io.conn, file, off, left, &mut scratch)
-            .await
-            .map_err(DataError::Net)?;
-        off += left;
-        left = 0;
+        let mut attempt = 0;
+        loop {
+            match sp.copy(io.conn, file, &mut off, &mut left).await {
+                Ok(()) => break,
+                Err(CopyError::Net(e)) => return Err(DataError::Net(e)),
+                Err(CopyError::Storage(e)) if e.is_no_space() => {
+                    room.wait(e, attempt).await?;
+                    attempt += 1;
+                }
+                Err(CopyError::Storage(e)) => return Err(DataError::Write(room.stream.id, e)),
+            }
+        }
+        room.cleared();
     }
     while left > 0 {
         let n = usize::try_from(left.min(BUF_LEN as u64)).unwrap_or(BUF_LEN);
         io.inbox.fill(io.conn, n, n).await.map_err(DataError::Net)?;
         let chunk = io.inbox.data().get(..n).unwrap_or_default();
-        file.write_all_at(chunk, off).map_err(write_err)?;
+        room.write(|| file.write_all_at(chunk, off)).await?;
         io.inbox.consume(n);
         off += n as u64;
         left -= n as u64;
     }
-    write_zeros(file, off, padding).map_err(write_err)
+    room.write(|| file.write_zeros(off, padding)).await
 }

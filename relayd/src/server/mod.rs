@@ -84,12 +84,19 @@ impl Relay {
     /// torn tails of traces a previous relay left open ([`crate::storage::recovery`]), binds the
     /// listeners, writes the ports file and logs the ports. Must run inside a tokio runtime.
     pub fn bind(config: Config) -> Result<Relay, RelayError> {
-        std::fs::create_dir_all(&config.output).map_err(|source| RelayError::Output {
-            path: config.output.display().to_string(),
-            source,
-        })?;
+        Self::bind_with_fs(config, crate::storage::RealFs::shared())
+    }
+
+    /// Like [`Relay::bind`], writing the output folder through the file system `fs` (tests pass
+    /// a fault-injecting one, [`crate::storage::fault::FaultFs`]).
+    pub fn bind_with_fs(config: Config, fs: crate::storage::Fs) -> Result<Relay, RelayError> {
+        fs.create_dir_all(&config.output)
+            .map_err(|source| RelayError::Output {
+                path: config.output.display().to_string(),
+                source,
+            })?;
         let output_lock = crate::storage::output_lock::acquire(&config.output)?;
-        crate::storage::recovery::recover(&config.output);
+        crate::storage::recovery::recover(&fs, &config.output);
         let bind = |url: &crate::config::ListenUrl| {
             listener::bind(url).map_err(|source| RelayError::Bind {
                 url: url.to_string(),
@@ -124,11 +131,12 @@ impl Relay {
             "trelayd listening"
         );
         let tracker = TaskTracker::new();
-        let registry = Arc::new(Registry::new(
+        let registry = Arc::new(Registry::with_fs(
             config.settings,
             config.output,
             config.group_by,
             tracker.clone(),
+            fs,
         ));
         Ok(Relay {
             control,
@@ -200,6 +208,7 @@ impl Relay {
         registry.commit_all();
         tracker.close();
         tracker.wait().await;
+        registry.chunks.run_releases();
         if let Some(rt) = data_runtime {
             rt.shutdown_background();
         }
@@ -281,6 +290,7 @@ async fn tick_loop(registry: Arc<Registry>, shutdown: CancellationToken) {
         }
         let now = Instant::now();
         registry.expire(now);
+        registry.maintain();
         if now.duration_since(last_commit) >= registry.settings.commit_interval() {
             last_commit = now;
             registry.commit_all();

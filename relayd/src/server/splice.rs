@@ -2,17 +2,34 @@
 //! from the pipe into the stream's file at the packet's offset, so payload bytes never enter user
 //! space. If the file system cannot splice, the bytes already in the pipe are read out and written
 //! with a positional write, and the connection falls back to plain copies from then on.
+//!
+//! A copy is resumable: bytes taken from the socket stay in the pipe (or in the fallback buffer)
+//! until they are in the file, so after a failed write (a full disk) the caller waits and calls
+//! [`Splicer::copy`] again with the same position, and nothing is lost or read twice.
 
+use crate::storage::{Op, StorageError, StorageFile};
 use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::FileExt;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// Pipe size asked for (the kernel may grant less).
 const PIPE_SIZE: i32 = 1 << 20;
+/// Fallback buffer size.
+const HELD_MAX: usize = 64 * 1024;
+
+/// Why a copy stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The socket failed or closed.
+    #[error("connection: {0}")]
+    Net(io::Error),
+    /// The file write failed; what was taken from the socket is kept for a retry.
+    #[error(transparent)]
+    Storage(StorageError),
+}
 
 /// A pipe dedicated to one data connection.
 #[derive(Debug)]
@@ -20,6 +37,10 @@ pub struct Splicer {
     read: File,
     write: OwnedFd,
     capacity: usize,
+    /// Bytes in the pipe not yet in the file.
+    in_pipe: usize,
+    /// Bytes read out of the pipe (fallback) not yet in the file.
+    held: Vec<u8>,
     /// Splicing into files failed once with EINVAL: copy instead.
     pub disabled: bool,
 }
@@ -36,25 +57,31 @@ impl Splicer {
             read: File::from(read),
             write,
             capacity,
+            in_pipe: 0,
+            held: Vec::new(),
             disabled: false,
         })
     }
 
-    /// Moves exactly `len` bytes from `sock` into `file` at `offset`; `buf` serves the fallback.
+    /// Moves the `len` bytes still to copy from `sock` into `file` at `offset`; both advance as
+    /// bytes land in the file, so a copy that failed can be resumed with the same arguments.
     pub async fn copy(
         &mut self,
         sock: &TcpStream,
-        file: &File,
-        mut offset: u64,
-        mut len: u64,
-        buf: &mut [u8],
-    ) -> io::Result<()> {
-        while len > 0 {
-            let want = usize::try_from(len)
+        file: &StorageFile,
+        offset: &mut u64,
+        len: &mut u64,
+    ) -> Result<(), CopyError> {
+        loop {
+            self.drain(file, offset, len).map_err(CopyError::Storage)?;
+            if *len == 0 {
+                return Ok(());
+            }
+            let want = usize::try_from(*len)
                 .unwrap_or(usize::MAX)
                 .min(self.capacity);
             let n = loop {
-                sock.readable().await?;
+                sock.readable().await.map_err(CopyError::Net)?;
                 let moved = sock.try_io(Interest::READABLE, || {
                     splice(
                         sock.as_fd(),
@@ -67,61 +94,66 @@ impl Splicer {
                     .map_err(io::Error::from)
                 });
                 match moved {
-                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(0) => return Err(CopyError::Net(io::ErrorKind::UnexpectedEof.into())),
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(CopyError::Net(e)),
                 }
             };
-            self.drain(file, offset, n, buf)?;
-            offset = offset.saturating_add(n as u64);
-            len = len.saturating_sub(n as u64);
+            self.in_pipe = n;
         }
-        Ok(())
     }
 
-    /// Empties `n` bytes of the pipe into `file` at `offset`.
+    /// Empties what was taken from the socket into `file`.
     fn drain(
         &mut self,
-        file: &File,
-        mut offset: u64,
-        mut n: usize,
-        buf: &mut [u8],
-    ) -> io::Result<()> {
-        while n > 0 {
+        file: &StorageFile,
+        offset: &mut u64,
+        len: &mut u64,
+    ) -> Result<(), StorageError> {
+        let landed = |n: usize, offset: &mut u64, len: &mut u64| {
+            *offset = offset.saturating_add(n as u64);
+            *len = len.saturating_sub(n as u64);
+        };
+        if !self.held.is_empty() {
+            file.write_all_at(&self.held, *offset)?;
+            landed(self.held.len(), offset, len);
+            self.held.clear();
+        }
+        while self.in_pipe > 0 {
             if !self.disabled {
-                let mut off = i64::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
-                match splice(
-                    self.read.as_fd(),
-                    None,
-                    file.as_fd(),
-                    Some(&mut off),
-                    n,
-                    SpliceFFlags::SPLICE_F_MOVE,
-                ) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                match file.splice_in(self.read.as_fd(), *offset, self.in_pipe) {
+                    Ok(0) => {
+                        let e = io::Error::from(io::ErrorKind::WriteZero);
+                        return Err(StorageError::new(Op::Splice, file.path(), e));
+                    }
                     Ok(m) => {
-                        offset = offset.saturating_add(m as u64);
-                        n -= m;
+                        landed(m, offset, len);
+                        self.in_pipe = self.in_pipe.saturating_sub(m);
                         continue;
                     }
-                    Err(nix::errno::Errno::EINVAL) => {
+                    Err(e) if e.source.raw_os_error() == Some(libc::EINVAL) => {
                         tracing::info!("file system cannot splice: copying data packets");
                         self.disabled = true;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(e),
                 }
             }
-            let chunk = buf
-                .get_mut(..n.min(buf.len()))
-                .ok_or(io::ErrorKind::InvalidInput)?;
-            let m = io::Read::read(&mut &self.read, chunk)?;
-            if m == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            file.write_all_at(chunk.get(..m).unwrap_or_default(), offset)?;
-            offset = offset.saturating_add(m as u64);
-            n -= m;
+            self.held.resize(self.in_pipe.min(HELD_MAX), 0);
+            let m = match io::Read::read(&mut &self.read, &mut self.held) {
+                Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Ok(m) => Ok(m),
+                Err(e) => Err(e),
+            };
+            let m = m.map_err(|e| {
+                self.held.clear();
+                StorageError::new(Op::Read, file.path(), e)
+            })?;
+            self.held.truncate(m);
+            self.in_pipe = self.in_pipe.saturating_sub(m);
+            file.write_all_at(&self.held, *offset)?;
+            landed(m, offset, len);
+            self.held.clear();
         }
         Ok(())
     }

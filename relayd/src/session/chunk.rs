@@ -6,13 +6,16 @@
 //! (sessiond uuid, sessiond session id, chunk id) and hands the same object to each. The registry
 //! holds weak references: a chunk lives while a session (as current or pending-closure chunk) or a
 //! stream holds it, which is what TRACE_CHUNK_EXISTS reports. When the last holder lets go, the
-//! chunk's close command runs: MOVE_TO_COMPLETED renames its directory to
-//! `archives/START-END-ID`, DELETE removes what it holds, none leaves it in place.
+//! chunk is queued for its close command ([`crate::storage::tree::Releases`]; `Drop` does no
+//! I/O), which the next commit or housekeeping tick carries out: MOVE_TO_COMPLETED renames its
+//! directory to `archives/START-END-ID`, DELETE removes what it holds, none leaves it in place.
 //!
 //! A chunk whose path is `""` is the session directory itself; it remembers the top-level
 //! directories it created (`ust`, `kernel`) so a rename or delete moves only those.
 
-use super::layout;
+use crate::storage::layout;
+use crate::storage::tree::{self, Disposal, Release, Releases};
+use crate::storage::{Fs, StorageError};
 use dashmap::DashMap;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -54,6 +57,8 @@ pub struct Chunk {
     key: ChunkKey,
     creation_ts: u64,
     session_dir: PathBuf,
+    fs: Fs,
+    releases: Arc<Releases>,
     state: Mutex<ChunkState>,
 }
 
@@ -98,13 +103,18 @@ impl Chunk {
         lock(&self.state).path = path.to_owned();
     }
 
+    /// The file system the chunk lives on.
+    pub fn fs(&self) -> &Fs {
+        &self.fs
+    }
+
     /// Opens (creating directories as needed) `rel_dir/file` inside the chunk, with `f` doing the
     /// open on the absolute path. The chunk stays locked meanwhile so no rename runs under it.
     pub fn with_dir<T>(
         &self,
         rel_dir: &str,
-        f: impl FnOnce(&Path) -> std::io::Result<T>,
-    ) -> std::io::Result<T> {
+        f: impl FnOnce(&Path) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         let mut st = lock(&self.state);
         self.open_dir(&mut st, rel_dir, f)
     }
@@ -115,13 +125,13 @@ impl Chunk {
     pub fn with_trace_dir<T>(
         &self,
         rel_dir: &str,
-        f: impl FnOnce(&Path) -> std::io::Result<T>,
-    ) -> std::io::Result<T> {
+        f: impl FnOnce(&Path) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         let mut st = lock(&self.state);
         let marked = st.marked.contains(rel_dir);
         let r = self.open_dir(&mut st, rel_dir, |dir| {
             if !marked {
-                crate::storage::recovery::mark(dir, true)?;
+                crate::storage::recovery::mark(&self.fs, dir, true)?;
             }
             f(dir)
         })?;
@@ -135,15 +145,15 @@ impl Chunk {
         &self,
         st: &mut ChunkState,
         rel_dir: &str,
-        f: impl FnOnce(&Path) -> std::io::Result<T>,
-    ) -> std::io::Result<T> {
+        f: impl FnOnce(&Path) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         let base = self.session_dir.join(&st.path);
         let dir = if rel_dir.is_empty() {
             base
         } else {
             base.join(rel_dir)
         };
-        create_dir_all(&dir)?;
+        tree::create_dir_all(&self.fs, &dir)?;
         if let Some(top) = rel_dir.split('/').next().filter(|t| !t.is_empty()) {
             st.top_dirs.insert(top.to_owned());
         }
@@ -151,18 +161,24 @@ impl Chunk {
     }
 
     /// Moves the chunk's directory to `new_path` (relative to the session directory).
-    pub fn rename(&self, new_path: &str) -> std::io::Result<()> {
+    pub fn rename(&self, new_path: &str) -> Result<(), StorageError> {
         let mut st = lock(&self.state);
         if st.path == new_path {
             return Ok(());
         }
-        move_dir(&self.session_dir, &st.path, new_path, &st.top_dirs)?;
+        tree::move_dir(
+            &self.fs,
+            &self.session_dir,
+            &st.path,
+            new_path,
+            &st.top_dirs,
+        )?;
         st.path = new_path.to_owned();
         Ok(())
     }
 
     /// Renames the chunk to its generated (or overridden) name.
-    pub fn rename_to_name(&self) -> std::io::Result<()> {
+    pub fn rename_to_name(&self) -> Result<(), StorageError> {
         let name = {
             let mut st = lock(&self.state);
             if st.name.is_none() {
@@ -185,103 +201,64 @@ impl Chunk {
 }
 
 impl Drop for Chunk {
+    /// Every stream that wrote here closed or left, and what it wrote is committed: queue the
+    /// chunk's close command (carried out by [`Releases::run`], not here).
     fn drop(&mut self) {
         let st = lock(&self.state);
-        // Every stream that wrote here closed or left, and what it wrote is committed.
-        for dir in &st.marked {
-            crate::storage::recovery::unmark(&self.session_dir.join(&st.path).join(dir));
-        }
-        let result = match st.close_cmd {
-            Some(CloseCommand::MoveToCompleted) => {
-                let name = st
-                    .name
+        let disposal = match st.close_cmd {
+            Some(CloseCommand::MoveToCompleted) => Disposal::Archive(
+                st.name
                     .clone()
-                    .unwrap_or_else(|| self.generated_name(st.close_ts));
-                let target = format!("archives/{name}");
-                create_dir_all(&self.session_dir.join("archives"))
-                    .and_then(|()| move_dir(&self.session_dir, &st.path, &target, &st.top_dirs))
-            }
-            Some(CloseCommand::Delete) => delete(&self.session_dir, &st.path, &st.top_dirs),
-            Some(CloseCommand::NoOperation) | None => Ok(()),
+                    .unwrap_or_else(|| self.generated_name(st.close_ts)),
+            ),
+            Some(CloseCommand::Delete) => Disposal::Delete,
+            Some(CloseCommand::NoOperation) | None => Disposal::Keep,
         };
-        match result {
-            Ok(()) => {
-                tracing::debug!(chunk = self.key.chunk_id, cmd = ?st.close_cmd, "chunk released")
-            }
-            Err(e) => {
-                tracing::error!(chunk = self.key.chunk_id, cmd = ?st.close_cmd, dir = %self.session_dir.display(), "chunk close command failed: {e}")
-            }
-        }
-    }
-}
-
-fn create_dir_all(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o770)
-        .create(dir)
-}
-
-/// Moves a chunk directory. A chunk at `""` is the session directory: only its top-level
-/// directories move; a chunk moving to `""` spreads its top-level directories into the session
-/// directory and removes its own (then empty) directory.
-fn move_dir(session: &Path, from: &str, to: &str, tops: &BTreeSet<String>) -> std::io::Result<()> {
-    if from.is_empty() {
-        let dst = session.join(to);
-        create_dir_all(&dst)?;
-        for t in tops {
-            let src = session.join(t);
-            if src.exists() {
-                std::fs::rename(&src, dst.join(t))?;
-            }
-        }
-        return Ok(());
-    }
-    let src = session.join(from);
-    if to.is_empty() {
-        for t in tops {
-            let s = src.join(t);
-            if s.exists() {
-                std::fs::rename(&s, session.join(t))?;
-            }
-        }
-        return match std::fs::remove_dir(&src) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        };
-    }
-    if !src.exists() {
-        return create_dir_all(&session.join(to));
-    }
-    if let Some(parent) = session.join(to).parent() {
-        create_dir_all(parent)?;
-    }
-    std::fs::rename(src, session.join(to))
-}
-
-fn delete(session: &Path, path: &str, tops: &BTreeSet<String>) -> std::io::Result<()> {
-    let remove = |p: PathBuf| match std::fs::remove_dir_all(&p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    };
-    if path.is_empty() {
-        for t in tops {
-            remove(session.join(t))?;
-        }
-        Ok(())
-    } else {
-        remove(session.join(path))
+        self.releases.push(Release {
+            chunk_id: self.key.chunk_id,
+            session_dir: self.session_dir.clone(),
+            path: st.path.clone(),
+            tops: st.top_dirs.clone(),
+            marked: st.marked.clone(),
+            disposal,
+        });
     }
 }
 
 /// Chunks shared by the relay sessions of each sessiond session.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ChunkRegistry {
     chunks: DashMap<ChunkKey, Weak<Chunk>>,
+    fs: Fs,
+    releases: Arc<Releases>,
 }
 
 impl ChunkRegistry {
+    /// An empty registry of chunks living on `fs`.
+    pub fn new(fs: Fs) -> ChunkRegistry {
+        ChunkRegistry {
+            chunks: DashMap::new(),
+            fs,
+            releases: Arc::new(Releases::default()),
+        }
+    }
+
+    /// Chunks released and waiting for their close command.
+    pub fn releases(&self) -> &Releases {
+        &self.releases
+    }
+
+    /// The release queue, shared (for a blocking task that outlives a borrow of the registry).
+    pub fn releases_handle(&self) -> Arc<Releases> {
+        self.releases.clone()
+    }
+
+    /// Carries out the close commands of released chunks (a blocking step: call it on the commit
+    /// thread or a blocking thread, holding no lock). Returns how many were released.
+    pub fn run_releases(&self) -> usize {
+        self.releases.run(&self.fs)
+    }
+
     /// Returns the live chunk for `key`, or creates it (rooted in `session_dir`, `path` relative
     /// to it, optional override name). The boolean tells whether it was created.
     pub fn publish(
@@ -304,6 +281,8 @@ impl ChunkRegistry {
             key,
             creation_ts,
             session_dir: session_dir.to_path_buf(),
+            fs: self.fs.clone(),
+            releases: self.releases.clone(),
             state: Mutex::new(ChunkState {
                 path,
                 name,
@@ -331,6 +310,7 @@ impl ChunkRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Op;
 
     fn key(id: u64) -> ChunkKey {
         ChunkKey {
@@ -344,14 +324,16 @@ mod tests {
     #[test]
     fn shared_while_held_then_archived() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = ChunkRegistry::default();
+        let reg = ChunkRegistry::new(crate::storage::RealFs::shared());
         let (c0, created) = reg.publish(key(0), 1000, dir.path(), None, String::new);
         assert!(created);
         let (again, created) = reg.publish(key(0), 1000, dir.path(), None, || "x".into());
         assert!(!created && Arc::ptr_eq(&c0, &again));
         drop(again);
-        c0.with_dir("ust/uid/0", |d| std::fs::write(d.join("f"), b"1"))
-            .unwrap();
+        c0.with_dir("ust/uid/0", |d| {
+            std::fs::write(d.join("f"), b"1").map_err(|e| StorageError::new(Op::Write, d, e))
+        })
+        .unwrap();
         c0.rename(".tmp_old_chunk").unwrap();
         assert!(dir.path().join(".tmp_old_chunk/ust/uid/0/f").exists());
         c0.close(2000, Some(CloseCommand::MoveToCompleted));
@@ -359,6 +341,11 @@ mod tests {
         assert!(reg.get(&key(0)).is_some());
         drop(c0);
         assert!(reg.get(&key(0)).is_none());
+        assert!(
+            dir.path().join(".tmp_old_chunk").exists(),
+            "dropping does no I/O"
+        );
+        assert_eq!(reg.run_releases(), 1);
         assert!(dir
             .path()
             .join("archives")
@@ -372,12 +359,17 @@ mod tests {
     fn delete_at_session_root_removes_only_its_dirs() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("keep"), b"").unwrap();
-        let reg = ChunkRegistry::default();
+        let reg = ChunkRegistry::new(crate::storage::RealFs::shared());
         let (c, _) = reg.publish(key(0), 1, dir.path(), None, String::new);
-        c.with_dir("kernel", |d| std::fs::write(d.join("channel0_0"), b"x"))
-            .unwrap();
+        c.with_dir("kernel", |d| {
+            std::fs::write(d.join("channel0_0"), b"x")
+                .map_err(|e| StorageError::new(Op::Write, d, e))
+        })
+        .unwrap();
         c.close(2, Some(CloseCommand::Delete));
         drop(c);
+        assert!(dir.path().join("kernel").exists(), "dropping does no I/O");
+        reg.run_releases();
         assert!(!dir.path().join("kernel").exists());
         assert!(dir.path().join("keep").exists());
     }
@@ -385,10 +377,12 @@ mod tests {
     #[test]
     fn new_chunk_back_to_root() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = ChunkRegistry::default();
+        let reg = ChunkRegistry::new(crate::storage::RealFs::shared());
         let (c, _) = reg.publish(key(1), 1, dir.path(), None, || ".tmp_new_chunk".into());
-        c.with_dir("ust", |d| std::fs::write(d.join("m"), b"x"))
-            .unwrap();
+        c.with_dir("ust", |d| {
+            std::fs::write(d.join("m"), b"x").map_err(|e| StorageError::new(Op::Write, d, e))
+        })
+        .unwrap();
         c.rename("").unwrap();
         assert!(dir.path().join("ust/m").exists());
         assert!(!dir.path().join(".tmp_new_chunk").exists());

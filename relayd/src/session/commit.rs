@@ -6,23 +6,50 @@
 //! 3. fdatasync every index file appended to (once per file), then (re)write the loss sidecar
 //!    of each stream that lost packets since ([`crate::storage::loss`], from [`CommitQueue::losses`]);
 //! 4. advance each stream's committed frontier (entries and metadata bytes viewers may read) and
-//!    publish it to live viewers ([`crate::live::Visible::publish`]);
-//! 5. release the chunks the streams left, so a chunk is archived (or deleted) only complete.
+//!    publish it to live viewers ([`crate::frontier::Frontier::publish`]);
+//! 5. release the chunks the streams left, so a chunk is archived (or deleted) only complete
+//!    (their archive or delete runs right after, [`super::chunk::ChunkRegistry::run_releases`]).
 //!
 //! An index entry is therefore never durable before the bytes it points to. With
 //! `--durability=none` the order is the same and the fsyncs are skipped. Groups of one session
 //! run one at a time on a blocking thread; requests that arrive meanwhile form the next group.
-//! A failed fsync or write fails the session (it is not retried).
+//!
+//! Failures: a failed fdatasync fails the session and is not retried (after a failed fsync the
+//! kernel may have dropped the dirty pages: nothing past the last good commit is trusted). An
+//! index append that finds the disk full is undone — every index file the group appended to is
+//! cut back — and the group's work goes back to its streams, to be retried by a later commit once
+//! space returns ([`CommitError::NoSpace`]); nothing is published meanwhile.
 
-use super::chunk::lock;
-use super::files::IndexFile;
+use super::chunk::{lock, Chunk};
 use super::stream::{ReadyEntry, Stream};
 use super::Session;
 use crate::config::Durability;
-use std::fs::File;
+use crate::storage::{IndexFile, StorageError, StorageFile};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use trelay_proto::ctf::index::IndexEntry;
+
+/// Why a commit group did not finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// The disk is full: the group was undone and its work given back to its streams.
+    #[error("disk full, commit postponed: {0}")]
+    NoSpace(#[source] StorageError),
+    /// A write or an fdatasync failed: the session cannot go on.
+    #[error("commit failed: {0}")]
+    Failed(#[source] StorageError),
+}
+
+/// What a group took from one stream, given back if the group is undone.
+struct Taken<'a> {
+    stream: &'a Arc<Stream>,
+    ready: Vec<ReadyEntry>,
+    files: Vec<Arc<StorageFile>>,
+    retired: Vec<Arc<Chunk>>,
+    metadata: u64,
+}
 
 /// Commit requests of one session.
 #[derive(Debug, Default)]
@@ -53,8 +80,9 @@ impl CommitQueue {
         !self.running.swap(true, Ordering::AcqRel)
     }
 
-    /// Runs groups until no request is left (call on a blocking thread after `request` said so).
-    pub fn run(&self, session: &Session, durability: Durability) {
+    /// Runs groups until no request is left (call on a blocking thread after `request` said so);
+    /// `timeout` is how long a disk-full episode may last before the session is failed.
+    pub fn run(&self, session: &Session, durability: Durability, timeout: Duration) {
         loop {
             let batch = std::mem::take(&mut *lock(&self.requested));
             if batch.is_empty() {
@@ -66,8 +94,27 @@ impl CommitQueue {
                 self.idle.notify_waiters();
                 return;
             }
-            if let Err(e) = self.commit(&batch, durability) {
-                session.fail(format!("commit failed: {e}"));
+            match self.commit(&batch, durability) {
+                Ok(()) => {
+                    if session.disk_full.is_full() {
+                        session.disk_full.cleared(&session.params.name);
+                    }
+                }
+                Err(CommitError::NoSpace(e)) => {
+                    let lasted = session
+                        .disk_full
+                        .hit(&session.params.name, &e, Instant::now());
+                    if lasted > timeout {
+                        session.fail(format!(
+                            "the disk stayed full for {}s (disk_full_timeout_s): {e}",
+                            lasted.as_secs()
+                        ));
+                    }
+                    // The work went back to the streams: a later commit (next request or
+                    // interval tick) retries it. Stop here rather than spin on a full disk.
+                    lock(&self.requested).clear();
+                }
+                Err(e) => session.fail(e.to_string()),
             }
         }
     }
@@ -87,106 +134,54 @@ impl CommitQueue {
     }
 
     /// Commits `streams` now on the calling thread.
-    pub fn commit(&self, streams: &[Arc<Stream>], durability: Durability) -> std::io::Result<()> {
+    pub fn commit(
+        &self,
+        streams: &[Arc<Stream>],
+        durability: Durability,
+    ) -> Result<(), CommitError> {
         let _serial = lock(&self.serial);
         let sync = durability == Durability::Beacon;
-        let mut work = Vec::with_capacity(streams.len());
-        let mut retired = Vec::new();
-        let mut whole: Vec<(Arc<File>, u64)> = Vec::new();
+        let mut work: Vec<Taken<'_>> = Vec::with_capacity(streams.len());
+        let mut whole: Vec<(Arc<StorageFile>, u64)> = Vec::new();
         // Metadata is taken last (it covers every entry taken before) and published first (a
         // viewer never sees an entry before the metadata describing it).
         let mut order: Vec<&Arc<Stream>> = streams.iter().collect();
         order.sort_by_key(|s| s.is_metadata);
         let mut sidecars = Vec::new();
-        let mut closed = Vec::new();
         for s in order {
             let mut st = s.lock();
-            if st.closed {
-                closed.push(s.id);
-            }
             if let Some(log) = self.losses.changed(s.id) {
                 // A closed stream left its chunk: it is the last one retired, released below.
                 if let Some(chunk) = st.chunk.clone().or_else(|| st.retired.last().cloned()) {
                     sidecars.push((s.clone(), chunk, log));
                 }
             }
-            let ready = std::mem::take(&mut st.ready);
-            let files = std::mem::take(&mut st.unsynced);
-            retired.append(&mut st.retired);
             if s.index_version.is_none() && !st.writing {
                 // Metadata and index-less streams: the whole file so far is committed.
                 if let Some(d) = &st.data {
                     whole.push((d.clone(), st.size_current));
                 }
             }
-            work.push((s, ready, files, st.metadata_received));
-        }
-        // 1. data files
-        let mut done: Vec<*const File> = Vec::new();
-        for (_, _, files, _) in &work {
-            for f in files {
-                let p = Arc::as_ptr(f);
-                if !done.contains(&p) {
-                    done.push(p);
-                    if sync {
-                        f.sync_data()?;
-                    }
-                }
-            }
-        }
-        // 2. index entries, grouped by file in order
-        let mut touched: Vec<Arc<IndexFile>> = Vec::new();
-        let mut buf = Vec::new();
-        let mut run: Vec<IndexEntry> = Vec::new();
-        for (_, ready, _, _) in &work {
-            let mut i = 0;
-            while let Some(first) = ready.get(i) {
-                run.clear();
-                let mut j = i;
-                while let Some(ReadyEntry { file, entry }) = ready.get(j) {
-                    if !Arc::ptr_eq(file, &first.file) {
-                        break;
-                    }
-                    run.push(*entry);
-                    j += 1;
-                }
-                first.file.append(&run, &mut buf)?;
-                if !touched.iter().any(|t| Arc::ptr_eq(t, &first.file)) {
-                    touched.push(first.file.clone());
-                }
-                i = j;
-            }
-        }
-        // 3. index files, then loss sidecars
-        if sync {
-            for t in &touched {
-                t.sync()?;
-            }
-        }
-        for (s, chunk, log) in sidecars {
-            let dir = crate::storage::loss::index_dir(&s.path);
-            let data_file = |n: u64| {
-                let n = if s.tracefile_count > 0 {
-                    n % s.tracefile_count
-                } else {
-                    n
-                };
-                super::layout::stream_file_name(&s.name, s.tracefile_size, n, "")
-            };
-            let r = chunk.with_dir(&dir, |d| {
-                crate::storage::loss::write(d, &s.name, &log, sync, data_file)
+            work.push(Taken {
+                stream: s,
+                ready: std::mem::take(&mut st.ready),
+                files: std::mem::take(&mut st.unsynced),
+                retired: std::mem::take(&mut st.retired),
+                metadata: st.metadata_received,
             });
-            match r {
-                Ok(()) => self.losses.written(s.id, log.version),
-                // Not retried here: the next commit of the stream tries again.
-                Err(e) => {
-                    tracing::error!(stream = %s.id, name = %s.name, "cannot write the loss sidecar: {e}")
-                }
+        }
+        if let Err(e) = self.write_group(&work, &sidecars, sync) {
+            if let CommitError::NoSpace(_) = e {
+                give_back(work);
             }
+            return Err(e);
         }
         // 4. frontier
-        work.sort_by_key(|w| !w.0.is_metadata);
-        for (s, ready, _, meta) in work {
+        work.sort_by_key(|w| !w.stream.is_metadata);
+        let mut retired = Vec::new();
+        for w in &mut work {
+            let s = w.stream;
+            let ready = &w.ready;
             let mut i = 0;
             while let Some(first) = ready.get(i) {
                 let mut j = i;
@@ -200,16 +195,152 @@ impl CommitQueue {
             }
             let mut st = s.lock();
             st.index_committed = st.index_committed.saturating_add(ready.len() as u64);
+            let meta = w.metadata;
             if s.is_metadata && meta >= st.metadata_committed && meta <= st.metadata_received {
                 st.metadata_committed = meta;
             }
-            s.visible.publish(s, &st, &ready);
+            let keep = if s.session.params.live_timer == 0 {
+                1
+            } else if s.tracefile_count > 0 {
+                usize::try_from(s.tracefile_count).unwrap_or(usize::MAX)
+            } else {
+                usize::MAX
+            };
+            let announce = s.frontier.publish(
+                ready.iter().map(|r| &r.file),
+                crate::frontier::Publish {
+                    keep,
+                    metadata: s
+                        .is_metadata
+                        .then(|| (st.metadata_committed, st.data.clone())),
+                    published: st.published,
+                    closed: st.closed,
+                },
+            );
+            drop(st);
+            if announce.new {
+                s.session.live.announce(s.id, s.is_metadata, s.clone());
+            }
+            if announce.closed {
+                s.session.live.closed(s.id);
+            }
+            retired.append(&mut w.retired);
         }
         for (file, end) in &whole {
-            crate::storage::lock::hold_from(file, *end);
+            crate::storage::lock::hold_from(file.file(), *end);
         }
         // 5. chunks the streams left are complete on disk: let them go (archive, delete).
         drop(retired);
         Ok(())
+    }
+
+    /// Steps 1 to 3: the I/O of a group. A full disk during the index appends undoes them.
+    fn write_group(
+        &self,
+        work: &[Taken<'_>],
+        sidecars: &[(Arc<Stream>, Arc<Chunk>, crate::storage::loss::LossLog)],
+        sync: bool,
+    ) -> Result<(), CommitError> {
+        // 1. data files
+        let mut done: Vec<*const StorageFile> = Vec::new();
+        for w in work {
+            for f in &w.files {
+                let p = Arc::as_ptr(f);
+                if !done.contains(&p) {
+                    done.push(p);
+                    if sync {
+                        f.sync_data().map_err(CommitError::Failed)?;
+                    }
+                }
+            }
+        }
+        // 2. index entries, grouped by file in order
+        let mut touched: Vec<(Arc<IndexFile>, u64)> = Vec::new();
+        let mut buf = Vec::new();
+        let mut run: Vec<IndexEntry> = Vec::new();
+        for w in work {
+            let ready = &w.ready;
+            let mut i = 0;
+            while let Some(first) = ready.get(i) {
+                run.clear();
+                let mut j = i;
+                while let Some(ReadyEntry { file, entry }) = ready.get(j) {
+                    if !Arc::ptr_eq(file, &first.file) {
+                        break;
+                    }
+                    run.push(*entry);
+                    j += 1;
+                }
+                match first.file.append(&run, &mut buf) {
+                    Ok(before) => {
+                        if !touched.iter().any(|t| Arc::ptr_eq(&t.0, &first.file)) {
+                            touched.push((first.file.clone(), before));
+                        }
+                    }
+                    Err(e) => {
+                        let undone = touched.iter().all(|(f, len)| match f.truncate_to(*len) {
+                            Ok(()) => true,
+                            Err(cut) => {
+                                tracing::error!("cannot undo an index append: {cut}");
+                                false
+                            }
+                        });
+                        return Err(if e.is_no_space() && undone {
+                            CommitError::NoSpace(e)
+                        } else {
+                            CommitError::Failed(e)
+                        });
+                    }
+                }
+                i = j;
+            }
+        }
+        // 3. index files, then loss sidecars
+        if sync {
+            for (t, _) in &touched {
+                t.sync().map_err(CommitError::Failed)?;
+            }
+        }
+        for (s, chunk, log) in sidecars {
+            let dir = crate::storage::loss::index_dir(&s.path);
+            let data_file = |n: u64| {
+                let n = if s.tracefile_count > 0 {
+                    n % s.tracefile_count
+                } else {
+                    n
+                };
+                crate::storage::layout::stream_file_name(&s.name, s.tracefile_size, n, "")
+            };
+            let fs = chunk.fs().clone();
+            let r = chunk.with_dir(&dir, |d| {
+                crate::storage::loss::write(&fs, d, &s.name, log, sync, data_file)
+            });
+            match r {
+                Ok(()) => self.losses.written(s.id, log.version),
+                // Not retried here: the next commit of the stream tries again.
+                Err(e) => {
+                    tracing::error!(stream = %s.id, name = %s.name, "cannot write the loss sidecar: {e}")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Gives an undone group's work back to its streams, ahead of what they received meanwhile.
+fn give_back(work: Vec<Taken<'_>>) {
+    for w in work {
+        let mut st = w.stream.lock();
+        let mut ready = w.ready;
+        ready.append(&mut st.ready);
+        st.ready = ready;
+        for f in w.files {
+            if !st.unsynced.iter().any(|u| Arc::ptr_eq(u, &f)) {
+                st.unsynced.push(f);
+            }
+        }
+        let mut retired = w.retired;
+        retired.append(&mut st.retired);
+        st.retired = retired;
     }
 }

@@ -11,17 +11,20 @@
 //! chunk, and are then translated ([`super::stream::Rebase`]). The stream lock is taken before the
 //! table's, never the other way round.
 
-use super::files::{self, IndexFile};
+use super::chunk::Chunk;
+use super::files;
 pub use super::loss_log::log_expired;
 use super::stream::{seq_before, IndexHalf, ReadyEntry, Stream, StreamState};
 use crate::merge::{Completed, DataHalf, Expired, Inserted, MergeError};
-use std::fs::File;
+use crate::storage::{IndexFile, StorageError, StorageFile};
 use std::sync::Arc;
 use std::time::Instant;
 use trelay_proto::{NetSeq, StreamId};
 
-/// Why a packet or an index was refused (the offending connection is closed).
+/// Why a packet or an index was refused (the offending connection is closed, except on a full
+/// disk, where the caller waits for space and tries again).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum IngestError {
     /// The stream is closed.
     #[error("stream {0} is closed")]
@@ -46,14 +49,41 @@ pub enum IngestError {
     Overflow(StreamId),
     /// A file operation failed.
     #[error("stream {0}: {1}")]
-    Io(StreamId, std::io::Error),
+    Storage(StreamId, #[source] StorageError),
+}
+
+impl IngestError {
+    /// The storage failure behind this error, if that is what it is.
+    pub fn storage(&self) -> Option<&StorageError> {
+        match self {
+            IngestError::Storage(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Files a packet needs before it can be reserved, created outside the stream lock.
+#[derive(Debug)]
+struct FilePlan {
+    chunk: Arc<Chunk>,
+    /// Generation the plan was made at (the stream cannot change it meanwhile: it is marked
+    /// `writing`).
+    generation: u64,
+    /// Switch to this tracefile number (size limit reached).
+    next_file: Option<u64>,
+    /// The current data file (when no switch).
+    data: Option<Arc<StorageFile>>,
+    /// Tracefile number of the data file the index goes with.
+    file_no: u64,
+    /// An index file is needed.
+    index: Option<trelay_proto::ctf::index::IndexVersion>,
 }
 
 /// Where the caller writes a packet.
 #[derive(Debug)]
 pub struct PacketSlot {
     /// The data file.
-    pub file: Arc<File>,
+    pub file: Arc<StorageFile>,
     /// Offset of the packet.
     pub offset: u64,
 }
@@ -72,7 +102,9 @@ pub struct Effects {
 }
 
 impl Stream {
-    /// Reserves room for packet `seq` of `data_size + padding = total` bytes.
+    /// Reserves room for packet `seq` of `data_size + padding = total` bytes. A tracefile switch
+    /// or a missing index file is created first, outside the stream lock (the stream is marked
+    /// `writing` meanwhile, so no rotation or other writer moves it).
     pub fn begin_packet(
         &self,
         seq: NetSeq,
@@ -80,7 +112,43 @@ impl Stream {
         total: u64,
     ) -> Result<PacketSlot, IngestError> {
         let id = self.id;
+        let plan = {
+            let mut st = self.lock();
+            self.check_packet(&st, seq)?;
+            match self.plan_files(&st, data_size)? {
+                None => return self.reserve(&mut st, total),
+                Some(plan) => {
+                    st.writing = true;
+                    plan
+                }
+            }
+        };
+        let made = self.make_files(&plan);
         let mut st = self.lock();
+        st.writing = false;
+        let (data, index) = made.map_err(|e| IngestError::Storage(id, e))?;
+        if st.generation != plan.generation || st.closed {
+            return Err(IngestError::Closed(id));
+        }
+        if let Some(next) = plan.next_file {
+            st.data = Some(data.clone());
+            st.index = None;
+            st.file_no = next;
+            st.generation = st.generation.saturating_add(1);
+            let generation = st.generation;
+            st.file_nos.insert(generation, next);
+            st.size_current = 0;
+        }
+        if let Some(idx) = index {
+            let generation = st.generation;
+            st.files.insert(generation, idx.clone());
+            st.index = Some(idx);
+        }
+        self.reserve(&mut st, total)
+    }
+
+    fn check_packet(&self, st: &StreamState, seq: NetSeq) -> Result<(), IngestError> {
+        let id = self.id;
         if st.closed {
             return Err(IngestError::Closed(id));
         }
@@ -93,7 +161,25 @@ impl Stream {
         if !st.prev_data_seq.is_unset() && !seq_before(st.prev_data_seq, seq) {
             return Err(IngestError::DuplicateData(id, seq.0));
         }
+        Ok(())
+    }
+
+    /// Which files must exist before a packet of `data_size` bytes can be reserved.
+    fn plan_files(
+        &self,
+        st: &StreamState,
+        data_size: u64,
+    ) -> Result<Option<FilePlan>, IngestError> {
+        let id = self.id;
         let chunk = st.chunk.clone().ok_or(IngestError::NoChunk(id))?;
+        let mut plan = FilePlan {
+            chunk,
+            generation: st.generation,
+            next_file: None,
+            data: st.data.clone(),
+            file_no: st.file_no,
+            index: None,
+        };
         if self.tracefile_size > 0
             && st.size_current > 0
             && st.size_current.saturating_add(data_size) > self.tracefile_size
@@ -102,33 +188,55 @@ impl Stream {
             if self.tracefile_count > 0 {
                 next %= self.tracefile_count;
             }
-            let data =
-                files::create_data(&chunk, &self.path, &self.name, self.tracefile_size, next)
-                    .map_err(|e| IngestError::Io(id, e))?;
-            st.data = Some(data);
-            st.index = None;
-            st.file_no = next;
-            st.generation = st.generation.saturating_add(1);
-            let generation = st.generation;
-            st.file_nos.insert(generation, next);
-            st.size_current = 0;
+            plan.next_file = Some(next);
+            plan.file_no = next;
+            plan.data = None;
+            plan.index = self.index_version;
+            return Ok(Some(plan));
         }
-        let file = st.data.clone().ok_or(IngestError::NoChunk(id))?;
+        if st.data.is_none() {
+            return Err(IngestError::NoChunk(id));
+        }
         if let (Some(v), None) = (self.index_version, &st.index) {
-            let idx = IndexFile::create(
-                file.clone(),
-                &chunk,
+            plan.index = Some(v);
+            return Ok(Some(plan));
+        }
+        Ok(None)
+    }
+
+    /// Creates the files of `plan` (no lock held).
+    fn make_files(
+        &self,
+        plan: &FilePlan,
+    ) -> Result<(Arc<StorageFile>, Option<Arc<IndexFile>>), StorageError> {
+        let data = match (&plan.data, plan.next_file) {
+            (Some(d), None) => d.clone(),
+            _ => files::create_data(
+                &plan.chunk,
                 &self.path,
                 &self.name,
                 self.tracefile_size,
-                st.file_no,
+                plan.file_no,
+            )?,
+        };
+        let index = match plan.index {
+            Some(v) => Some(files::create_index(
+                data.clone(),
+                &plan.chunk,
+                &self.path,
+                &self.name,
+                self.tracefile_size,
+                plan.file_no,
                 v,
-            )
-            .map_err(|e| IngestError::Io(id, e))?;
-            let generation = st.generation;
-            st.files.insert(generation, idx.clone());
-            st.index = Some(idx);
-        }
+            )?),
+            None => None,
+        };
+        Ok((data, index))
+    }
+
+    fn reserve(&self, st: &mut StreamState, total: u64) -> Result<PacketSlot, IngestError> {
+        let id = self.id;
+        let file = st.data.clone().ok_or(IngestError::NoChunk(id))?;
         let offset = st.size_current;
         st.size_current = offset.checked_add(total).ok_or(IngestError::Overflow(id))?;
         st.writing = true;
@@ -137,10 +245,16 @@ impl Stream {
 
     /// Gives up a reserved packet (connection cut mid-packet): the partial bytes are cut off.
     pub fn abort_packet(&self, slot: &PacketSlot) {
-        let mut st = self.lock();
-        st.writing = false;
-        if st.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, &slot.file)) {
-            st.size_current = slot.offset;
+        let cut = {
+            let mut st = self.lock();
+            st.writing = false;
+            let current = st.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, &slot.file));
+            if current {
+                st.size_current = slot.offset;
+            }
+            current
+        };
+        if cut {
             if let Err(e) = slot.file.set_len(slot.offset) {
                 tracing::warn!(stream = %self.id, "cannot cut a partial packet: {e}");
             }

@@ -1,12 +1,12 @@
 //! Metadata streams: SEND_METADATA appends, RESET_METADATA truncates.
 
-use super::files::write_zeros;
 use super::stream::Stream;
-use std::os::unix::fs::FileExt;
+use crate::storage::StorageError;
 use std::sync::Arc;
 
 /// Why a metadata operation was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetadataError {
     /// Not a metadata stream.
     #[error("stream {0} is not a metadata stream")]
@@ -17,9 +17,20 @@ pub enum MetadataError {
     /// Size overflow.
     #[error("stream {0}: metadata size overflow")]
     Overflow(trelay_proto::StreamId),
-    /// Write failed.
+    /// Write failed (on a full disk the caller waits for space and tries again: nothing was
+    /// recorded).
     #[error("stream {0}: {1}")]
-    Io(trelay_proto::StreamId, std::io::Error),
+    Storage(trelay_proto::StreamId, #[source] StorageError),
+}
+
+impl MetadataError {
+    /// The storage failure behind this error, if that is what it is.
+    pub fn storage(&self) -> Option<&StorageError> {
+        match self {
+            MetadataError::Storage(_, e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl Stream {
@@ -38,9 +49,8 @@ impl Stream {
         let end = offset
             .checked_add(total)
             .ok_or(MetadataError::Overflow(id))?;
-        file.write_all_at(bytes, offset)
-            .and_then(|()| write_zeros(&file, offset.saturating_add(bytes.len() as u64), padding))
-            .map_err(|e| MetadataError::Io(id, e))?;
+        file.write_padded(offset, bytes, padding)
+            .map_err(|e| MetadataError::Storage(id, e))?;
         st.size_current = end;
         st.metadata_received = st.metadata_received.saturating_add(total);
         if !st.unsynced.iter().any(|f| Arc::ptr_eq(f, &file)) {
@@ -57,7 +67,7 @@ impl Stream {
         }
         let mut st = self.lock();
         let file = st.data.clone().ok_or(MetadataError::NoFile(id))?;
-        file.set_len(0).map_err(|e| MetadataError::Io(id, e))?;
+        file.set_len(0).map_err(|e| MetadataError::Storage(id, e))?;
         st.size_current = 0;
         st.metadata_received = 0;
         st.metadata_committed = 0;

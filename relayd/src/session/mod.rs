@@ -13,7 +13,6 @@ mod close;
 pub mod commit;
 pub mod files;
 pub mod ingest;
-pub mod layout;
 pub mod loss_log;
 mod metadata;
 pub mod rotate;
@@ -26,6 +25,7 @@ pub use stream::{IndexHalf, Stream};
 
 use crate::config::{Durability, GroupBy, Settings};
 use crate::merge::{MergeConfig, MergeTable};
+use crate::storage::layout;
 use chunk::lock;
 use commit::CommitQueue;
 use dashmap::DashMap;
@@ -104,7 +104,9 @@ pub struct Session {
     /// Pending commit requests.
     pub commit: CommitQueue,
     /// Streams announced to live viewers, and the viewers attached.
-    pub live: crate::live::SessionLog,
+    pub live: crate::frontier::Roster<Arc<Stream>>,
+    /// Whether the session's writes are waiting for disk space.
+    pub disk_full: crate::storage::space::DiskFull,
 }
 
 impl Session {
@@ -142,6 +144,8 @@ impl Session {
 pub struct Registry {
     /// trelay's settings.
     pub settings: Settings,
+    /// The file system everything is written through.
+    pub fs: crate::storage::Fs,
     /// Output root (absolute).
     pub output: PathBuf,
     /// Session directory grouping.
@@ -157,6 +161,11 @@ pub struct Registry {
     /// The merge table of every stream's data and index halves.
     pub merge: Arc<MergeTable>,
     expired: Mutex<Vec<crate::merge::Expired>>,
+    maintaining: std::sync::atomic::AtomicBool,
+    retention_last: Mutex<Option<Instant>>,
+    expiry_hold: Mutex<Option<Instant>>,
+    /// Every session object still alive (listed, or held by a viewer), for retention.
+    alive: DashMap<SessionId, std::sync::Weak<Session>>,
 }
 
 impl Registry {
@@ -167,12 +176,34 @@ impl Registry {
         group_by: GroupBy,
         tracker: TaskTracker,
     ) -> Self {
+        Self::with_fs(
+            settings,
+            output,
+            group_by,
+            tracker,
+            crate::storage::RealFs::shared(),
+        )
+    }
+
+    /// An empty registry writing under `output` through the file system `fs`.
+    pub fn with_fs(
+        settings: Settings,
+        output: PathBuf,
+        group_by: GroupBy,
+        tracker: TaskTracker,
+        fs: crate::storage::Fs,
+    ) -> Self {
         Registry {
             output,
             group_by,
             sessions: DashMap::new(),
             streams: DashMap::new(),
-            chunks: ChunkRegistry::default(),
+            chunks: ChunkRegistry::new(fs.clone()),
+            fs,
+            maintaining: std::sync::atomic::AtomicBool::new(false),
+            retention_last: Mutex::new(None),
+            expiry_hold: Mutex::new(None),
+            alive: DashMap::new(),
             next_session: AtomicU64::new(1),
             next_stream: AtomicU64::new(1),
             next_trace: AtomicU64::new(1),
@@ -212,9 +243,11 @@ impl Registry {
             params,
             state: Mutex::new(SessionState::default()),
             commit: CommitQueue::default(),
-            live: crate::live::SessionLog::default(),
+            live: crate::frontier::Roster::default(),
+            disk_full: crate::storage::space::DiskFull::default(),
         });
         self.sessions.insert(id, session.clone());
+        self.alive.insert(id, Arc::downgrade(&session));
         session
     }
 
@@ -317,11 +350,17 @@ impl Registry {
         if session.commit.request(streams.into_iter().chain(metadata)) {
             let s = session.clone();
             let durability = self.settings.durability;
+            let timeout = self.settings.disk_full_timeout();
             if tokio::runtime::Handle::try_current().is_ok() {
-                self.tracker
-                    .spawn_blocking(move || s.commit.run(&s, durability));
+                let chunks = self.chunks.releases_handle();
+                let fs = self.fs.clone();
+                self.tracker.spawn_blocking(move || {
+                    s.commit.run(&s, durability, timeout);
+                    chunks.run(&fs);
+                });
             } else {
-                s.commit.run(&s, durability);
+                s.commit.run(&s, durability, timeout);
+                self.chunks.run_releases();
             }
         }
     }
@@ -340,10 +379,19 @@ impl Registry {
     /// of other streams that inserts pushed out under the relay-wide cap (each is logged,
     /// counted per stream by the table, recorded in its session's loss book, and the stream's
     /// commit requested so its loss sidecar is written; see [`crate::merge`]).
+    ///
+    /// While a session waits for disk space (and one merge deadline after), halves are not
+    /// expired: their partners are held back by the full disk, not lost.
     pub fn expire(&self, now: Instant) {
+        if self.sessions.iter().any(|s| s.disk_full.is_full()) {
+            *lock(&self.expiry_hold) = Some(now + self.settings.merge_deadline());
+        }
+        let held = lock(&self.expiry_hold).is_some_and(|until| now < until);
         let mut expired = std::mem::take(&mut *lock(&self.expired));
         expired.clear();
-        self.merge.expire(now, &mut expired);
+        if !held {
+            self.merge.expire(now, &mut expired);
+        }
         self.merge.take_deferred(&mut expired);
         // Record them for the loss sidecars; one commit per stream that lost halves writes it.
         expired.sort_by_key(|e| e.stream);
@@ -361,6 +409,65 @@ impl Registry {
             self.request_commit(&s.session, [s.clone()]);
         }
         *lock(&self.expired) = expired;
+    }
+
+    /// Housekeeping I/O, on a blocking thread (at most one at a time): carries out the close
+    /// commands of released chunks, then applies the retention policy.
+    pub fn maintain(self: &Arc<Self>) {
+        if !self.chunks.releases().pending() && !self.retention_due() {
+            return;
+        }
+        if self.maintaining.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let r = self.clone();
+        let job = move || {
+            r.chunks.run_releases();
+            r.apply_retention();
+            r.maintaining.store(false, Ordering::Release);
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.tracker.spawn_blocking(job);
+        } else {
+            job();
+        }
+    }
+
+    fn retention_due(&self) -> bool {
+        let policy = &self.settings.retention;
+        policy.enabled()
+            && lock(&self.retention_last).is_none_or(|t| t.elapsed() >= policy.interval())
+    }
+
+    /// Applies the retention policy now (blocking I/O): closed traces no session object holds
+    /// any more go, oldest first, until the quotas are met.
+    pub fn apply_retention(&self) -> crate::storage::retention::Report {
+        *lock(&self.retention_last) = Some(Instant::now());
+        self.alive.retain(|_, w| w.strong_count() > 0);
+        let held: Vec<PathBuf> = self
+            .alive
+            .iter()
+            .filter_map(|w| w.upgrade().map(|s| s.abs_dir.clone()))
+            .collect();
+        let held_fn = |dir: &Path| {
+            held.iter()
+                .any(|h| h.starts_with(dir) || dir.starts_with(h))
+        };
+        crate::storage::retention::apply(
+            &self.fs,
+            &self.output,
+            &self.settings.retention,
+            std::time::SystemTime::now(),
+            &held_fn,
+        )
+    }
+
+    /// Sessions whose writes wait for disk space, with the ongoing episode.
+    pub fn disk_full(&self) -> Vec<(Arc<Session>, crate::storage::space::Episode)> {
+        self.sessions
+            .iter()
+            .filter_map(|s| s.disk_full.episode().map(|e| (s.clone(), e)))
+            .collect()
     }
 
     /// The durability mode.

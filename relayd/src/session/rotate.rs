@@ -8,14 +8,15 @@
 //! pending entries are rebased. Metadata streams switch files at once.
 
 use super::chunk::Chunk;
-use super::files::{self, IndexFile};
+use super::files;
 use super::stream::{seq_before, PendingRotation, Rebase, Stream, StreamState};
-use std::os::unix::fs::FileExt;
+use crate::storage::{StorageError, StorageFile};
 use std::sync::Arc;
 use trelay_proto::NetSeq;
 
 /// Why a rotation could not start or proceed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RotateError {
     /// A rotation is already pending on the stream.
     #[error("stream {0}: a rotation is already pending")]
@@ -25,7 +26,7 @@ pub enum RotateError {
     Closed(trelay_proto::StreamId),
     /// Files of the next chunk could not be created.
     #[error("stream {0}: cannot create files in the next chunk: {1}")]
-    Io(trelay_proto::StreamId, std::io::Error),
+    Storage(trelay_proto::StreamId, #[source] StorageError),
 }
 
 impl Stream {
@@ -46,7 +47,7 @@ impl Stream {
             let data = match &next {
                 Some(c) => Some(
                     files::create_data(c, &self.path, &self.name, self.tracefile_size, 0)
-                        .map_err(|e| RotateError::Io(self.id, e))?,
+                        .map_err(|e| RotateError::Storage(self.id, e))?,
                 ),
                 None => None,
             };
@@ -148,7 +149,7 @@ impl Stream {
         pivot: NetSeq,
         cut: u64,
         ahead: bool,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), StorageError> {
         let old = st.data.take();
         let old_size = st.size_current;
         let old_generation = st.generation;
@@ -177,7 +178,7 @@ impl Stream {
             data.write_all_at(&buf, 0)?;
             old.set_len(cut)?;
             if let Some(v) = self.index_version {
-                let index = IndexFile::create(
+                let index = files::create_index(
                     data.clone(),
                     next,
                     &self.path,
@@ -207,7 +208,7 @@ impl Stream {
     }
 }
 
-fn push_unsynced(st: &mut StreamState, f: Arc<std::fs::File>) {
+fn push_unsynced(st: &mut StreamState, f: Arc<StorageFile>) {
     if !st.unsynced.iter().any(|u| Arc::ptr_eq(u, &f)) {
         st.unsynced.push(f);
     }

@@ -5,11 +5,10 @@
 //! between the two without it. Only one packet of a stream is in flight at a time (`writing`).
 
 use super::chunk::{lock, Chunk};
-use super::files::IndexFile;
 use super::Session;
 use crate::merge::{Completed, MergeTable};
+use crate::storage::{IndexFile, StorageError, StorageFile};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 use trelay_proto::ctf::index::{IndexEntry, IndexVersion};
 use trelay_proto::{CtfTraceId, NetSeq, StreamId};
@@ -60,7 +59,7 @@ pub struct StreamState {
     /// Chunk the stream writes into (`None` after rotating into no chunk).
     pub chunk: Option<Arc<Chunk>>,
     /// Current data file.
-    pub data: Option<Arc<File>>,
+    pub data: Option<Arc<StorageFile>>,
     /// Current index file (created on the first packet of each data file).
     pub index: Option<Arc<IndexFile>>,
     /// Current tracefile number.
@@ -97,7 +96,7 @@ pub struct StreamState {
     /// Complete entries not yet committed.
     pub ready: Vec<ReadyEntry>,
     /// Data files written since the last commit.
-    pub unsynced: Vec<Arc<File>>,
+    pub unsynced: Vec<Arc<StorageFile>>,
     /// Chunks the stream left (rotation, close): released by the next commit, once what the
     /// stream wrote into them is durable, so an archived chunk is complete when it is released.
     pub retired: Vec<Arc<Chunk>>,
@@ -151,7 +150,7 @@ pub struct Stream {
     /// The relay's merge table (data and index halves of this stream's packets).
     pub merge: Arc<MergeTable>,
     /// What viewers may see of it (published by the commit group).
-    pub visible: crate::live::Visible,
+    pub frontier: crate::frontier::Frontier,
     state: Mutex<StreamState>,
 }
 
@@ -168,7 +167,7 @@ impl Stream {
         tracefile_count: u64,
         chunk: Arc<Chunk>,
         merge: Arc<MergeTable>,
-    ) -> std::io::Result<Arc<Stream>> {
+    ) -> Result<Arc<Stream>, StorageError> {
         let is_metadata = name == "metadata";
         let index_version =
             (!is_metadata && session.uses_index()).then(|| IndexVersion::for_minor(session.minor));
@@ -184,7 +183,7 @@ impl Stream {
             tracefile_count,
             index_version,
             merge,
-            visible: crate::live::Visible::default(),
+            frontier: crate::frontier::Frontier::default(),
             state: Mutex::new(StreamState {
                 chunk: Some(chunk),
                 data: Some(data),

@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::config::{GroupBy, Settings};
-use std::os::unix::fs::FileExt;
 use trelay_proto::NetSeq;
 
 struct Fixture {
@@ -417,6 +416,7 @@ fn trace_dirs_are_marked_open_until_their_chunk_is_released() {
     );
     f.registry.close_session(&f.session, false, false);
     drop((s, m));
+    f.registry.chunks.run_releases();
     assert!(!f.dir().join(MARKER).exists());
 }
 

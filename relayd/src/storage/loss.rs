@@ -31,7 +31,6 @@
 use crate::merge::{Expired, Half, LossCounters};
 use dashmap::DashMap;
 use serde::Serialize;
-use std::io::Write;
 use std::path::Path;
 use trelay_proto::StreamId;
 
@@ -224,12 +223,14 @@ pub fn index_dir(path: &str) -> String {
 /// Replaces `dir/<stream>.loss.json` with `log` (fsynced when `sync`); `data_file` names the data
 /// file of a tracefile counter (`channel0_0`, `channel0_0_3`).
 pub fn write(
+    fs: &super::Fs,
     dir: &Path,
     stream: &str,
     log: &LossLog,
     sync: bool,
     data_file: impl Fn(u64) -> String,
-) -> std::io::Result<()> {
+) -> super::error::Result<()> {
+    use super::{Op, StorageError, StorageFile};
     let name = file_name(stream);
     let tmp = dir.join(format!(".{name}.tmp"));
     let sidecar = Sidecar {
@@ -247,17 +248,20 @@ pub fn write(
             .collect(),
         truncated: log.truncated,
     };
-    let text = serde_json::to_vec_pretty(&sidecar).map_err(std::io::Error::other)?;
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&text)?;
-    f.write_all(b"\n")?;
+    let mut text = serde_json::to_vec_pretty(&sidecar)
+        .map_err(|e| StorageError::new(Op::Write, &tmp, std::io::Error::other(e)))?;
+    text.push(b'\n');
+    let f = StorageFile::create(fs, tmp.clone())?;
+    f.write_all_at(&text, 0)?;
     if sync {
         f.sync_data()?;
     }
     drop(f);
-    std::fs::rename(&tmp, dir.join(&name))?;
+    fs.rename(&tmp, &dir.join(&name))
+        .map_err(|e| StorageError::new(Op::Rename, &tmp, e))?;
     if sync {
-        std::fs::File::open(dir)?.sync_all()?;
+        fs.sync_dir(dir)
+            .map_err(|e| StorageError::new(Op::SyncDir, dir, e))?;
     }
     Ok(())
 }
@@ -347,7 +351,15 @@ mod tests {
         log.record(&lost(7, 70));
         log.record(&lost(8, 71));
         log.record(&unindexed(12, 3, 4096));
-        write(dir.path(), "c_0", &log, true, |n| format!("c_0_{n}")).unwrap();
+        write(
+            &crate::storage::RealFs::shared(),
+            dir.path(),
+            "c_0",
+            &log,
+            true,
+            |n| format!("c_0_{n}"),
+        )
+        .unwrap();
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("c_0.loss.json")).unwrap())
                 .unwrap();

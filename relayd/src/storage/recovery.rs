@@ -22,8 +22,9 @@
 //! where their committed end was. An index file whose header is unreadable is left alone and
 //! reported (babeltrace2 rebuilds such an index from the data file).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use super::error::{Result, StorageError};
+use super::file::StorageFile;
+use super::fs::{Fs, Op};
 use std::path::{Path, PathBuf};
 use trelay_proto::ctf::index::{IndexEntries, IndexHeader, HEADER_LEN};
 use trelay_proto::Decoded;
@@ -59,23 +60,19 @@ pub struct Report {
 }
 
 /// Marks `dir` as being written (creates the marker; durable with `sync`).
-pub fn mark(dir: &Path, sync: bool) -> std::io::Result<()> {
-    let path = dir.join(MARKER);
-    let f = File::options()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+pub fn mark(fs: &Fs, dir: &Path, sync: bool) -> Result<()> {
+    let f = StorageFile::create(fs, dir.join(MARKER))?;
     if sync {
-        f.sync_all()?;
-        File::open(dir)?.sync_all()?;
+        f.sync_data()?;
+        fs.sync_dir(dir)
+            .map_err(|e| StorageError::new(Op::SyncDir, dir, e))?;
     }
     Ok(())
 }
 
 /// Removes the marker of `dir` (its writers finished).
-pub fn unmark(dir: &Path) {
-    match std::fs::remove_file(dir.join(MARKER)) {
+pub fn unmark(fs: &Fs, dir: &Path) {
+    match fs.remove_file(&dir.join(MARKER)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             tracing::warn!(dir = %dir.display(), "cannot remove the open-trace marker: {e}");
         }
@@ -84,11 +81,11 @@ pub fn unmark(dir: &Path) {
 }
 
 /// Recovers every marked directory under `output` and logs a summary.
-pub fn recover(output: &Path) -> Report {
+pub fn recover(fs: &Fs, output: &Path) -> Report {
     let mut report = Report::default();
-    for dir in marked_dirs(output) {
+    for dir in marked_dirs(fs, output) {
         report.dirs += 1;
-        if let Err(e) = recover_dir(&dir, &mut report) {
+        if let Err(e) = recover_dir(fs, &dir, &mut report) {
             let msg = format!("{}: {e}", dir.display());
             tracing::error!("crash recovery: {msg}");
             report.problems.push(msg);
@@ -110,18 +107,17 @@ pub fn recover(output: &Path) -> Report {
 }
 
 /// Directories under `root` holding a marker (symbolic links are not followed).
-pub fn marked_dirs(root: &Path) -> Vec<PathBuf> {
+pub fn marked_dirs(fs: &Fs, root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![(root.to_path_buf(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
+        let Ok(rd) = fs.read_dir(&dir) else {
             continue;
         };
-        for e in rd.flatten() {
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() && depth < MAX_DEPTH && e.file_name() != "index" {
-                stack.push((e.path(), depth + 1));
-            } else if ft.is_file() && e.file_name() == MARKER {
+        for e in rd {
+            if e.meta.is_dir && depth < MAX_DEPTH && e.name != "index" {
+                stack.push((dir.join(&e.name), depth + 1));
+            } else if !e.meta.is_dir && e.name == MARKER {
                 found.push(dir.clone());
             }
         }
@@ -131,24 +127,21 @@ pub fn marked_dirs(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Recovers one marked directory (see the module docs), then removes its marker.
-pub fn recover_dir(dir: &Path, report: &mut Report) -> std::io::Result<()> {
+pub fn recover_dir(fs: &Fs, dir: &Path, report: &mut Report) -> Result<()> {
     let index_dir = dir.join("index");
-    if let Ok(rd) = std::fs::read_dir(&index_dir) {
-        let mut names: Vec<String> = rd
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
+    if let Ok(rd) = fs.read_dir(&index_dir) {
+        let mut names: Vec<String> = rd.into_iter().map(|e| e.name).collect();
         names.sort();
         for name in names {
             let path = index_dir.join(&name);
             if name.starts_with('.') && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(&path);
+                let _ = fs.remove_file(&path);
                 continue;
             }
             let Some(stem) = name.strip_suffix(".idx") else {
                 continue;
             };
-            if let Err(e) = recover_pair(&path, &dir.join(stem), report) {
+            if let Err(e) = recover_pair(fs, &path, &dir.join(stem), report) {
                 let msg = format!("{}: {e}", path.display());
                 tracing::error!("crash recovery: {msg}");
                 report.problems.push(msg);
@@ -156,21 +149,21 @@ pub fn recover_dir(dir: &Path, report: &mut Report) -> std::io::Result<()> {
         }
     }
     let metadata = dir.join("metadata");
-    if metadata.is_file() {
-        if let Err(e) = recover_metadata(&metadata, report) {
+    if fs.stat(&metadata).is_ok_and(|m| !m.is_dir) {
+        if let Err(e) = recover_metadata(fs, &metadata, report) {
             let msg = format!("{}: {e}", metadata.display());
             tracing::error!("crash recovery: {msg}");
             report.problems.push(msg);
         }
     }
-    unmark(dir);
+    unmark(fs, dir);
     Ok(())
 }
 
 /// Cuts an index file to its valid entries and its data file to the end of the last one.
-fn recover_pair(idx_path: &Path, data_path: &Path, report: &mut Report) -> std::io::Result<()> {
-    let idx = File::options().read(true).write(true).open(idx_path)?;
-    let idx_len = idx.metadata()?.len();
+fn recover_pair(fs: &Fs, idx_path: &Path, data_path: &Path, report: &mut Report) -> Result<()> {
+    let idx = StorageFile::open(fs, idx_path.to_path_buf(), true)?;
+    let idx_len = idx.len()?;
     let mut head = [0u8; HEADER_LEN];
     if idx_len < HEADER_LEN as u64 {
         report
@@ -188,13 +181,13 @@ fn recover_pair(idx_path: &Path, data_path: &Path, report: &mut Report) -> std::
             return Ok(());
         }
     };
-    let data = match File::options().read(true).write(true).open(data_path) {
+    let data = match StorageFile::open(fs, data_path.to_path_buf(), true) {
         Ok(f) => Some(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
     let data_len = match &data {
-        Some(f) => f.metadata()?.len(),
+        Some(f) => f.len()?,
         None => 0,
     };
     let entry_len = u64::from(header.entry_len);
@@ -206,12 +199,12 @@ fn recover_pair(idx_path: &Path, data_path: &Path, report: &mut Report) -> std::
     let mut buf = vec![0u8; BATCH_ENTRIES * header.entry_len as usize];
     'outer: while kept < whole {
         let n = (whole - kept).min(BATCH_ENTRIES as u64);
-        let bytes = buf
-            .get_mut(..(n * entry_len) as usize)
-            .ok_or_else(|| std::io::Error::other("batch larger than its buffer"))?;
-        let pos = header
-            .entry_position(kept)
-            .ok_or_else(|| std::io::Error::other("index position overflows"))?;
+        let bytes = buf.get_mut(..(n * entry_len) as usize).ok_or_else(|| {
+            StorageError::corruption(Op::Read, idx_path, "batch larger than its buffer")
+        })?;
+        let pos = header.entry_position(kept).ok_or_else(|| {
+            StorageError::corruption(Op::Read, idx_path, "index position overflows")
+        })?;
         idx.read_exact_at(bytes, pos)?;
         for e in IndexEntries::new(header, bytes) {
             let inside = e
@@ -237,7 +230,7 @@ fn recover_pair(idx_path: &Path, data_path: &Path, report: &mut Report) -> std::
             "crash recovery: index cut to its valid entries"
         );
         idx.set_len(keep_len)?;
-        idx.sync_all()?;
+        idx.sync_data()?;
         report.index_files_cut += 1;
         report.index_entries_dropped += dropped;
         report.index_bytes_cut += torn;
@@ -251,7 +244,7 @@ fn recover_pair(idx_path: &Path, data_path: &Path, report: &mut Report) -> std::
                 "crash recovery: uncommitted bytes cut from the data file"
             );
             data.set_len(end)?;
-            data.sync_all()?;
+            data.sync_data()?;
             report.data_files_cut += 1;
             report.data_bytes_cut += data_len - end;
         }
@@ -264,9 +257,9 @@ const METADATA_MAGIC: u32 = 0x75D1_1D57;
 const METADATA_HEADER_LEN: u64 = 37;
 
 /// Cuts a packetized metadata file to whole packets (text metadata is left alone).
-fn recover_metadata(path: &Path, report: &mut Report) -> std::io::Result<()> {
-    let f = File::options().read(true).write(true).open(path)?;
-    let len = f.metadata()?.len();
+fn recover_metadata(fs: &Fs, path: &Path, report: &mut Report) -> Result<()> {
+    let f = StorageFile::open(fs, path.to_path_buf(), true)?;
+    let len = f.len()?;
     let mut magic = [0u8; 4];
     if len < 4 {
         return Ok(());
@@ -311,7 +304,7 @@ fn recover_metadata(path: &Path, report: &mut Report) -> std::io::Result<()> {
             "crash recovery: metadata cut to whole packets"
         );
         f.set_len(pos)?;
-        f.sync_all()?;
+        f.sync_data()?;
         report.metadata_files_cut += 1;
     }
     Ok(())

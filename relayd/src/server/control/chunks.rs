@@ -2,8 +2,8 @@
 //! `lttng clear`, snapshots and the quiet rotation at destroy.
 
 use super::{Conn, Flow};
-use crate::session::layout;
 use crate::session::{CloseCommand, Registry};
+use crate::storage::layout;
 use std::sync::Arc;
 use trelay_proto::lttng::relayd::{
     CloseTraceChunk, CloseTraceChunkReply, CreateTraceChunk, Reply, ReturnCode, RotateStreams,

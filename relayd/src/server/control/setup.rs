@@ -1,8 +1,8 @@
 //! VERSION, GET_CONFIGURATION and CREATE_SESSION.
 
 use super::{Conn, Flow};
-use crate::session::layout::{self, NameError};
 use crate::session::{ChunkKey, Registry, SessionParams};
+use crate::storage::layout::{self, NameError};
 use trelay_proto::lttng::relayd::{
     ConfigurationFlags, ConfigurationReply, CreateSession, CreateSessionReply, GetConfiguration,
     ProtocolMinor, Reply, ReturnCode, Version, RELAYD_MAJOR, RELAYD_MINOR,

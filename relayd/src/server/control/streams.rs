@@ -1,8 +1,8 @@
 //! ADD_STREAM, STREAMS_SENT, SEND_METADATA, SEND_INDEX, CLOSE_STREAM and RESET_METADATA.
 
 use super::{Conn, Flow};
-use crate::session::layout;
 use crate::session::{IndexHalf, Registry, Stream};
+use crate::storage::layout;
 use std::sync::Arc;
 use trelay_proto::lttng::relayd::{
     AddStream, AddStreamReply, CloseStream, Reply, ResetMetadata, ReturnCode, SendIndex,

@@ -3,11 +3,11 @@
 //! writability readiness. When the kernel refuses sendfile for a file (EINVAL/ENOSYS: a file
 //! system without splice support), the bytes are read into one reused buffer and written.
 
+use crate::storage::StorageFile;
 use nix::errno::Errno;
 use socket2::SockRef;
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsFd;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
@@ -39,18 +39,16 @@ pub async fn send_all(conn: &TcpStream, mut buf: &[u8], more: bool) -> io::Resul
 /// Sends `len` bytes of `file` from `offset`. Fails if the file ends first.
 pub async fn send_file(
     conn: &mut TcpStream,
-    file: &File,
+    file: &StorageFile,
     mut offset: u64,
     mut len: u64,
     fallback: &mut Vec<u8>,
 ) -> io::Result<()> {
     while len > 0 {
         let chunk = usize::try_from(len.min(MAX_CHUNK)).unwrap_or(usize::MAX);
-        let mut off = i64::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
         let r = conn
             .async_io(Interest::WRITABLE, || {
-                nix::sys::sendfile::sendfile64(&*conn, file, Some(&mut off), chunk)
-                    .map_err(io::Error::from)
+                file.send_to(conn.as_fd(), offset, chunk)
             })
             .await;
         match r {
@@ -76,7 +74,7 @@ pub async fn send_file(
 
 async fn copy(
     conn: &mut TcpStream,
-    file: &File,
+    file: &StorageFile,
     mut offset: u64,
     mut len: u64,
     buf: &mut Vec<u8>,
@@ -85,7 +83,7 @@ async fn copy(
     while len > 0 {
         let n = usize::try_from(len).unwrap_or(usize::MAX).min(buf.len());
         let part = buf.get_mut(..n).unwrap_or_default();
-        file.read_exact_at(part, offset)?;
+        file.read_exact_at(part, offset).map_err(|e| e.source)?;
         conn.write_all(part).await?;
         offset = offset.saturating_add(n as u64);
         len = len.saturating_sub(n as u64);

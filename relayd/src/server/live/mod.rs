@@ -163,7 +163,7 @@ async fn serve(
             {
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
-                    _ = stream.visible.changed_since(generation, until.into()) => {}
+                    _ = stream.frontier.changed_since(generation, until.into()) => {}
                 }
                 may_hold = false;
                 continue;

@@ -41,7 +41,7 @@ fn torn_tails_are_cut_back_to_committed_data() {
     let out = tempfile::tempdir().unwrap();
     let trace = out.path().join("host/s-20260101-000000/ust/uid/0/64-bit");
     std::fs::create_dir_all(trace.join("index")).unwrap();
-    mark(&trace, false).unwrap();
+    mark(&crate::storage::RealFs::shared(), &trace, false).unwrap();
     // c_0: three whole entries, a torn fourth; data holds 50 unindexed bytes more.
     std::fs::write(
         trace.join("index/c_0.idx"),
@@ -73,8 +73,11 @@ fn torn_tails_are_cut_back_to_committed_data() {
     std::fs::write(other.join("index/c_0.idx"), index_file(&[(0, 10)], 5)).unwrap();
     std::fs::write(other.join("c_0"), vec![5u8; 99]).unwrap();
 
-    assert_eq!(marked_dirs(out.path()), vec![trace.clone()]);
-    let r = recover(out.path());
+    assert_eq!(
+        marked_dirs(&crate::storage::RealFs::shared(), out.path()),
+        vec![trace.clone()]
+    );
+    let r = recover(&crate::storage::RealFs::shared(), out.path());
     assert_eq!(r.dirs, 1);
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(len(&trace.join("index/c_0.idx")), 16 + 3 * 72);
@@ -103,7 +106,10 @@ fn torn_tails_are_cut_back_to_committed_data() {
     // Bytes that stay are the ones that were there.
     assert_eq!(std::fs::read(trace.join("c_0")).unwrap(), vec![1u8; 300]);
     // A second start finds nothing to do.
-    assert_eq!(recover(out.path()), Report::default());
+    assert_eq!(
+        recover(&crate::storage::RealFs::shared(), out.path()),
+        Report::default()
+    );
 }
 
 #[test]
@@ -111,11 +117,11 @@ fn text_metadata_and_bad_headers_are_left_alone() {
     let out = tempfile::tempdir().unwrap();
     let trace = out.path().join("t");
     std::fs::create_dir_all(trace.join("index")).unwrap();
-    mark(&trace, true).unwrap();
+    mark(&crate::storage::RealFs::shared(), &trace, true).unwrap();
     std::fs::write(trace.join("metadata"), b"/* CTF 1.8 */ trace { } partial").unwrap();
     std::fs::write(trace.join("index/c_0.idx"), b"not an index at all").unwrap();
     std::fs::write(trace.join("c_0"), vec![0u8; 10]).unwrap();
-    let r = recover(out.path());
+    let r = recover(&crate::storage::RealFs::shared(), out.path());
     assert_eq!(r.metadata_files_cut, 0);
     assert_eq!(len(&trace.join("metadata")), 31);
     assert_eq!(len(&trace.join("c_0")), 10);

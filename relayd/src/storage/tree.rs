@@ -1,0 +1,185 @@
+//! Directory operations on trace chunks: creating their directories, moving them (rotation,
+//! archiving) and deleting them, and the queue of released chunks whose archive or delete waits
+//! for an explicit step ([`Releases::run`]) outside every stream and session lock.
+//!
+//! A chunk at `""` is the session directory itself: only the top-level directories it created
+//! (`ust`, `kernel`) move or go; a chunk moving to `""` spreads its top-level directories into the
+//! session directory and removes its own (then empty) directory.
+
+use super::error::{Result, StorageError};
+use super::fs::{Fs, Op};
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Creates `dir` and its parents.
+pub fn create_dir_all(fs: &Fs, dir: &Path) -> Result<()> {
+    fs.create_dir_all(dir)
+        .map_err(|e| StorageError::new(Op::CreateDir, dir, e))
+}
+
+fn exists(fs: &Fs, p: &Path) -> bool {
+    fs.stat(p).is_ok()
+}
+
+fn rename(fs: &Fs, from: &Path, to: &Path) -> Result<()> {
+    fs.rename(from, to)
+        .map_err(|e| StorageError::new(Op::Rename, from, e))
+}
+
+/// Moves chunk directory `from` to `to` (both relative to `session`); `tops` are the top-level
+/// directories the chunk created.
+pub fn move_dir(
+    fs: &Fs,
+    session: &Path,
+    from: &str,
+    to: &str,
+    tops: &BTreeSet<String>,
+) -> Result<()> {
+    if from.is_empty() {
+        let dst = session.join(to);
+        create_dir_all(fs, &dst)?;
+        for t in tops {
+            let src = session.join(t);
+            if exists(fs, &src) {
+                rename(fs, &src, &dst.join(t))?;
+            }
+        }
+        return Ok(());
+    }
+    let src = session.join(from);
+    if to.is_empty() {
+        for t in tops {
+            let s = src.join(t);
+            if exists(fs, &s) {
+                rename(fs, &s, &session.join(t))?;
+            }
+        }
+        return match fs.remove_dir(&src) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StorageError::new(Op::Remove, &src, e))
+            }
+            _ => Ok(()),
+        };
+    }
+    if !exists(fs, &src) {
+        return create_dir_all(fs, &session.join(to));
+    }
+    if let Some(parent) = session.join(to).parent() {
+        create_dir_all(fs, parent)?;
+    }
+    rename(fs, &src, &session.join(to))
+}
+
+/// Removes a directory tree (a missing one is fine).
+pub fn remove_tree(fs: &Fs, p: &Path) -> Result<()> {
+    match fs.remove_dir_all(p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StorageError::new(Op::Remove, p, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes chunk directory `path` (relative to `session`).
+pub fn delete(fs: &Fs, session: &Path, path: &str, tops: &BTreeSet<String>) -> Result<()> {
+    if path.is_empty() {
+        for t in tops {
+            remove_tree(fs, &session.join(t))?;
+        }
+        Ok(())
+    } else {
+        remove_tree(fs, &session.join(path))
+    }
+}
+
+/// What happens to a released chunk's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposal {
+    /// Stays where it is.
+    Keep,
+    /// Moves to `archives/NAME` of the session directory.
+    Archive(String),
+    /// Is deleted.
+    Delete,
+}
+
+/// A chunk every holder let go of: its directory waits for its disposal.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// The chunk id (for the log).
+    pub chunk_id: u64,
+    /// The session directory.
+    pub session_dir: PathBuf,
+    /// The chunk's directory relative to it.
+    pub path: String,
+    /// Top-level directories the chunk created.
+    pub tops: BTreeSet<String>,
+    /// Directories carrying the open-trace marker (relative to the chunk).
+    pub marked: BTreeSet<String>,
+    /// What to do.
+    pub disposal: Disposal,
+}
+
+/// Released chunks waiting for their archive or delete.
+#[derive(Debug, Default)]
+pub struct Releases {
+    queue: Mutex<Vec<Release>>,
+    serial: Mutex<()>,
+}
+
+impl Releases {
+    /// Queues a released chunk (no I/O: safe anywhere, `Drop` included).
+    pub fn push(&self, r: Release) {
+        lock(&self.queue).push(r);
+    }
+
+    /// Whether releases wait.
+    pub fn pending(&self) -> bool {
+        !lock(&self.queue).is_empty()
+    }
+
+    /// Performs every queued release (call on a blocking thread, holding no other lock): the
+    /// open-trace markers go, then the directory is archived or deleted. Failures are logged and
+    /// the chunk stays where it is. Returns the releases done.
+    pub fn run(&self, fs: &Fs) -> usize {
+        let _serial = lock(&self.serial);
+        let queue = std::mem::take(&mut *lock(&self.queue));
+        let n = queue.len();
+        for r in queue {
+            let base = r.session_dir.join(&r.path);
+            for dir in &r.marked {
+                super::recovery::unmark(fs, &base.join(dir));
+            }
+            let result = match &r.disposal {
+                Disposal::Archive(name) => create_dir_all(fs, &r.session_dir.join("archives"))
+                    .and_then(|()| {
+                        move_dir(
+                            fs,
+                            &r.session_dir,
+                            &r.path,
+                            &format!("archives/{name}"),
+                            &r.tops,
+                        )
+                    }),
+                Disposal::Delete => delete(fs, &r.session_dir, &r.path, &r.tops),
+                Disposal::Keep => Ok(()),
+            };
+            match result {
+                Ok(()) => {
+                    tracing::debug!(chunk = r.chunk_id, disposal = ?r.disposal, "chunk released")
+                }
+                Err(e) => tracing::error!(
+                    chunk = r.chunk_id,
+                    disposal = ?r.disposal,
+                    dir = %r.session_dir.display(),
+                    "chunk close command failed: {e}"
+                ),
+            }
+        }
+        n
+    }
+}
