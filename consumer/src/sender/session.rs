@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 use trelay_proto::ctf::index::IndexEntry;
 use trelay_proto::lttng::relayd::{
-    AddStream, CloseStream, CloseTraceChunk, CloseTraceChunkReply, Command, CommandKind,
-    CreateSession, CreateTraceChunk, DataPending, GetConfiguration, ProtocolMinor, Reply,
-    RotatePosition, RotateStreams, SendIndex, Version,
+    AddStream, CloseCommand, CloseStream, CloseTraceChunk, CloseTraceChunkReply, Command,
+    CommandKind, CreateSession, CreateTraceChunk, DataPending, GetConfiguration, ProtocolMinor,
+    Reply, RotatePosition, RotateStreams, SendIndex, Version,
 };
 use trelay_proto::{NetSeq, SessionId, StreamId};
 
@@ -100,6 +100,8 @@ pub struct RelaySession {
     clear_allowed: bool,
     streams: Vec<StreamState>,
     chunk_open: bool,
+    /// Id of the current trace chunk.
+    chunk_id: u64,
 }
 
 fn now_secs() -> u64 {
@@ -218,6 +220,7 @@ impl RelaySession {
             clear_allowed,
             streams: Vec::new(),
             chunk_open: true,
+            chunk_id: 0,
         })
     }
 
@@ -444,6 +447,77 @@ impl RelaySession {
         control.shutdown(Duration::from_secs(2)).await
     }
 
+    /// Rotates like `lttng rotate`: CREATE_TRACE_CHUNK of the next chunk, ROTATE_STREAMS of data
+    /// then metadata streams into it, and CLOSE_TRACE_CHUNK of the previous chunk with "move to
+    /// completed". Returns the archive path the relay reported.
+    pub async fn rotate(&mut self) -> Result<String, SendError> {
+        let next = self.chunk_id.wrapping_add(1);
+        self.control
+            .call_ok(&Command::CreateTraceChunk(CreateTraceChunk {
+                chunk_id: next,
+                creation_timestamp: now_secs(),
+                override_name: None,
+            }))
+            .await?;
+        self.rotate_streams(Some(next)).await?;
+        let previous = self.chunk_id;
+        self.chunk_id = next;
+        self.close_chunk(previous, Some(CloseCommand::MoveToCompleted))
+            .await
+    }
+
+    /// ROTATE_STREAMS of the data streams (after their last packet sent) then of the metadata
+    /// streams, to chunk `to` (`None`: to no chunk).
+    async fn rotate_streams(&mut self, to: Option<u64>) -> Result<(), SendError> {
+        for metadata in [false, true] {
+            let positions: Vec<RotatePosition> = self
+                .streams
+                .iter()
+                .filter(|s| s.metadata == metadata && !s.closed)
+                .map(|s| RotatePosition {
+                    stream_id: s.handle,
+                    rotate_at_seq_num: if metadata {
+                        0
+                    } else {
+                        s.last_psn.map_or(0, |p| p.wrapping_add(1))
+                    },
+                })
+                .collect();
+            if positions.is_empty() {
+                continue;
+            }
+            let cmd = Command::RotateStreams(RotateStreams {
+                new_chunk_id: to,
+                positions,
+            });
+            self.control.call_ok(&cmd).await?;
+        }
+        Ok(())
+    }
+
+    /// CLOSE_TRACE_CHUNK of `chunk_id`; returns the path the relay reported.
+    async fn close_chunk(
+        &mut self,
+        chunk_id: u64,
+        close_command: Option<CloseCommand>,
+    ) -> Result<String, SendError> {
+        let cmd = Command::CloseTraceChunk(CloseTraceChunk {
+            chunk_id,
+            close_timestamp: now_secs(),
+            close_command,
+        });
+        match self.control.call(&cmd).await? {
+            Reply::CloseTraceChunk(CloseTraceChunkReply::Closed { path }) => Ok(path),
+            Reply::CloseTraceChunk(CloseTraceChunkReply::Failed { ret_code, .. }) => {
+                Err(SendError::Refused {
+                    cmd: "CLOSE_TRACE_CHUNK",
+                    code: ret_code.0,
+                })
+            }
+            other => Err(unexpected(CommandKind::CloseTraceChunk, &other)),
+        }
+    }
+
     /// Ends the session like `lttng destroy`: data pending until done, ROTATE_STREAMS of data
     /// then metadata streams to no chunk, CLOSE_TRACE_CHUNK, TRACE_CHUNK_EXISTS until the chunk
     /// is gone, CLOSE_STREAM for every stream (metadata first), then EOF on both connections.
@@ -452,48 +526,16 @@ impl RelaySession {
         self.wait_data_pending(timeout).await?;
         let mut path = self.output_path.clone();
         if self.chunk_open {
-            for metadata in [false, true] {
-                let positions: Vec<RotatePosition> = self
-                    .streams
-                    .iter()
-                    .filter(|s| s.metadata == metadata && !s.closed)
-                    .map(|s| RotatePosition {
-                        stream_id: s.handle,
-                        rotate_at_seq_num: if metadata {
-                            0
-                        } else {
-                            s.last_psn.map_or(0, |p| p.wrapping_add(1))
-                        },
-                    })
-                    .collect();
-                if positions.is_empty() {
-                    continue;
-                }
-                let cmd = Command::RotateStreams(RotateStreams {
-                    new_chunk_id: None,
-                    positions,
-                });
-                self.control.call_ok(&cmd).await?;
-            }
-            let cmd = Command::CloseTraceChunk(CloseTraceChunk {
-                chunk_id: 0,
-                close_timestamp: now_secs(),
-                close_command: None,
-            });
-            path = match self.control.call(&cmd).await? {
-                Reply::CloseTraceChunk(CloseTraceChunkReply::Closed { path }) => path,
-                Reply::CloseTraceChunk(CloseTraceChunkReply::Failed { ret_code, .. }) => {
-                    return Err(SendError::Refused {
-                        cmd: "CLOSE_TRACE_CHUNK",
-                        code: ret_code.0,
-                    })
-                }
-                other => return Err(unexpected(CommandKind::CloseTraceChunk, &other)),
-            };
+            self.rotate_streams(None).await?;
+            path = self.close_chunk(self.chunk_id, None).await?;
             self.chunk_open = false;
             let start = Instant::now();
             loop {
-                let exists = match self.control.call(&Command::TraceChunkExists(0)).await? {
+                let exists = match self
+                    .control
+                    .call(&Command::TraceChunkExists(self.chunk_id))
+                    .await?
+                {
                     Reply::TraceChunkExists(r) => {
                         check_ok(CommandKind::TraceChunkExists, r.ret_code)?;
                         r.exists

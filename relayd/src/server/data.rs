@@ -17,11 +17,11 @@
 //! succeeds ends the episode. After `disk_full_timeout_s` the session is failed.
 
 use super::inbox::Inbox;
+use super::room::{GaveUp, Room};
 use super::splice::{CopyError, Splicer};
 use crate::session::{IngestError, Registry, Session, Stream};
 use crate::storage::{StorageError, StorageFile};
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use trelay_proto::lttng::relayd::DataHeader;
@@ -59,9 +59,9 @@ pub enum DataError {
     /// A payload write failed.
     #[error("stream {0}: write failed: {1}")]
     Write(StreamId, #[source] StorageError),
-    /// The disk stayed full longer than `disk_full_timeout_s` (or the relay stopped meanwhile).
-    #[error("stream {0}: gave up waiting for disk space after {1}s: {2}")]
-    DiskFull(StreamId, u64, #[source] StorageError),
+    /// Waiting for disk space ended without space (see [`GaveUp`]).
+    #[error("stream {0}: {1}")]
+    DiskFull(StreamId, #[source] GaveUp),
 }
 
 /// Serves one data connection.
@@ -201,21 +201,24 @@ async fn write_packet(
 ) -> Result<(), DataError> {
     let room = Room {
         registry,
-        stream,
+        session: &stream.session,
         shutdown: io.shutdown,
     };
+    let id = stream.id;
+    let gave_up = |e| DataError::DiskFull(id, e);
+    room.hold().await.map_err(gave_up)?;
     let mut attempt = 0;
     let slot = loop {
         match stream.begin_packet(seq, data_size, total) {
             Ok(slot) => break slot,
             Err(IngestError::Storage(_, full)) if full.is_no_space() => {
-                room.wait(full, attempt).await?;
+                room.wait(full, attempt).await.map_err(gave_up)?;
                 attempt += 1;
             }
             Err(e) => return Err(e.into()),
         }
     };
-    let copied = copy_payload(io, &room, &slot.file, slot.offset, data_size, total).await;
+    let copied = copy_payload(io, &room, id, &slot.file, slot.offset, data_size, total).await;
     if let Err(e) = copied {
         stream.abort_packet(&slot);
         return Err(e);
@@ -235,70 +238,12 @@ async fn write_packet(
     Ok(())
 }
 
-/// Waiting for disk space on behalf of one stream's packet.
-struct Room<'a> {
-    registry: &'a Registry,
-    stream: &'a Arc<Stream>,
-    shutdown: &'a CancellationToken,
-}
-
-impl Room<'_> {
-    /// A write found the disk full: records it, fails after the timeout, else sleeps a while.
-    async fn wait(&self, full: StorageError, attempt: u32) -> Result<(), DataError> {
-        let session = &self.stream.session;
-        let lasted = session
-            .disk_full
-            .hit(&session.params.name, &full, Instant::now());
-        if let Some(why) = session.lock().failed.clone() {
-            return Err(DataError::Failed(session.id.0, why));
-        }
-        let timeout = self.registry.settings.disk_full_timeout();
-        if lasted > timeout || self.shutdown.is_cancelled() {
-            let e = DataError::DiskFull(self.stream.id, lasted.as_secs(), full);
-            session.fail(e.to_string());
-            return Err(e);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(crate::storage::space::backoff(attempt)) => {}
-            _ = self.shutdown.cancelled() => {}
-        }
-        Ok(())
-    }
-
-    /// Runs a write until it succeeds, waiting while the disk is full.
-    async fn write(
-        &self,
-        mut op: impl FnMut() -> Result<(), StorageError>,
-    ) -> Result<(), DataError> {
-        let mut attempt = 0;
-        loop {
-            match op() {
-                Ok(()) => {
-                    self.cleared();
-                    return Ok(());
-                }
-                Err(e) if e.is_no_space() => {
-                    self.wait(e, attempt).await?;
-                    attempt += 1;
-                }
-                Err(e) => return Err(DataError::Write(self.stream.id, e)),
-            }
-        }
-    }
-
-    fn cleared(&self) {
-        let s = &self.stream.session;
-        if s.disk_full.is_full() {
-            s.disk_full.cleared(&s.params.name);
-        }
-    }
-}
-
 /// Moves the `data_size` payload bytes into `file` at `off`, followed by the padding zeros up to
 /// `total`.
 async fn copy_payload(
     io: &mut Io<'_>,
     room: &Room<'_>,
+    id: StreamId,
     file: &StorageFile,
     mut off: u64,
     data_size: u64,
@@ -318,15 +263,14 @@ async fn copy_payload(
             .await
             .map_err(DataError::Net)?;
         let payload = io.inbox.data().get(..n).unwrap_or_default();
-        room.write(|| file.write_padded(off, payload, padding))
-            .await?;
+        put(room, id, || file.write_padded(off, payload, padding)).await?;
         io.inbox.consume(n);
         return Ok(());
     }
     // Large: what is buffered first, then the rest spliced or streamed through the inbox.
     if buffered > 0 {
         let head = io.inbox.data().get(..buffered as usize).unwrap_or_default();
-        room.write(|| file.write_all_at(head, off)).await?;
+        put(room, id, || file.write_all_at(head, off)).await?;
     }
     io.inbox.consume(buffered as usize);
     off += buffered;
@@ -337,10 +281,12 @@ async fn copy_payload(
                 Ok(()) => break,
                 Err(CopyError::Net(e)) => return Err(DataError::Net(e)),
                 Err(CopyError::Storage(e)) if e.is_no_space() => {
-                    room.wait(e, attempt).await?;
+                    room.wait(e, attempt)
+                        .await
+                        .map_err(|e| DataError::DiskFull(id, e))?;
                     attempt += 1;
                 }
-                Err(CopyError::Storage(e)) => return Err(DataError::Write(room.stream.id, e)),
+                Err(CopyError::Storage(e)) => return Err(DataError::Write(id, e)),
             }
         }
         room.cleared();
@@ -349,10 +295,22 @@ async fn copy_payload(
         let n = usize::try_from(left.min(BUF_LEN as u64)).unwrap_or(BUF_LEN);
         io.inbox.fill(io.conn, n, n).await.map_err(DataError::Net)?;
         let chunk = io.inbox.data().get(..n).unwrap_or_default();
-        room.write(|| file.write_all_at(chunk, off)).await?;
+        put(room, id, || file.write_all_at(chunk, off)).await?;
         io.inbox.consume(n);
         off += n as u64;
         left -= n as u64;
     }
-    room.write(|| file.write_zeros(off, padding)).await
+    put(room, id, || file.write_zeros(off, padding)).await
+}
+
+/// Runs one payload write until it succeeds, waiting while the disk is full.
+async fn put(
+    room: &Room<'_>,
+    id: StreamId,
+    op: impl FnMut() -> Result<(), StorageError>,
+) -> Result<(), DataError> {
+    room.write(op, |e| if e.is_no_space() { Ok(e) } else { Err(e) })
+        .await
+        .map_err(|e| DataError::DiskFull(id, e))?
+        .map_err(|e| DataError::Write(id, e))
 }

@@ -12,6 +12,7 @@ pub mod data_threads;
 mod inbox;
 mod listener;
 pub mod live;
+mod room;
 mod splice;
 
 use crate::config::Config;

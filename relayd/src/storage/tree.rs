@@ -44,22 +44,11 @@ pub fn move_dir(
     if from.is_empty() {
         let dst = session.join(to);
         create_dir_all(fs, &dst)?;
-        for t in tops {
-            let src = session.join(t);
-            if exists(fs, &src) {
-                rename(fs, &src, &dst.join(t))?;
-            }
-        }
-        return Ok(());
+        return move_tops(fs, session, &dst, tops);
     }
     let src = session.join(from);
     if to.is_empty() {
-        for t in tops {
-            let s = src.join(t);
-            if exists(fs, &s) {
-                rename(fs, &s, &session.join(t))?;
-            }
-        }
+        move_tops(fs, &src, session, tops)?;
         return match fs.remove_dir(&src) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(StorageError::new(Op::Remove, &src, e))
@@ -74,6 +63,28 @@ pub fn move_dir(
         create_dir_all(fs, parent)?;
     }
     rename(fs, &src, &session.join(to))
+}
+
+/// Moves the top-level directories `tops` of `from` into `to`, all or none: when one rename
+/// fails, those already moved go back (so the chunk stays whole where it was).
+fn move_tops(fs: &Fs, from: &Path, to: &Path, tops: &BTreeSet<String>) -> Result<()> {
+    let mut moved: Vec<&String> = Vec::with_capacity(tops.len());
+    for t in tops {
+        let src = from.join(t);
+        if !exists(fs, &src) {
+            continue;
+        }
+        if let Err(e) = rename(fs, &src, &to.join(t)) {
+            for m in moved.into_iter().rev() {
+                if let Err(back) = rename(fs, &to.join(m), &from.join(m)) {
+                    tracing::error!("cannot move {} back after a failed move: {back}", m);
+                }
+            }
+            return Err(e);
+        }
+        moved.push(t);
+    }
+    Ok(())
 }
 
 /// Removes a directory tree (a missing one is fine).
@@ -181,5 +192,39 @@ impl Releases {
             }
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::fault::{FaultFs, Rule};
+    use crate::storage::fs::RealFs;
+
+    #[test]
+    fn a_failed_move_leaves_the_chunk_whole_where_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = dir.path();
+        for t in ["kernel", "ust"] {
+            std::fs::create_dir_all(session.join(t)).unwrap();
+            std::fs::write(session.join(t).join("f"), t).unwrap();
+        }
+        let tops: BTreeSet<String> = ["kernel".to_owned(), "ust".to_owned()].into();
+        let (fs, faults) = FaultFs::wrap(RealFs::shared());
+        // `kernel` moves, `ust` fails: `kernel` must come back.
+        faults.add(Rule::new(Op::Rename, "/ust", libc::EIO).times(1));
+        let e = move_dir(&fs, session, "", ".tmp_old_chunk", &tops).unwrap_err();
+        assert_eq!(e.op, Op::Rename);
+        for t in ["kernel", "ust"] {
+            assert_eq!(
+                std::fs::read_to_string(session.join(t).join("f")).unwrap(),
+                t
+            );
+        }
+        assert!(!session.join(".tmp_old_chunk/kernel").exists());
+        // Once the device works again the move goes through.
+        move_dir(&fs, session, "", ".tmp_old_chunk", &tops).unwrap();
+        assert!(session.join(".tmp_old_chunk/ust/f").exists());
+        assert!(!session.join("ust").exists());
     }
 }

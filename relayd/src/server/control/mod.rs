@@ -8,6 +8,10 @@
 //! `streams` (ADD_STREAM, STREAMS_SENT, SEND_METADATA, SEND_INDEX, CLOSE_STREAM,
 //! RESET_METADATA), `pending` (the data-pending family), `chunks` (trace chunks and rotation).
 //!
+//! Disk full: a SEND_METADATA that finds no space is run again once there is room (the command
+//! stays in the receive buffer meanwhile), and while the session waits for space no further
+//! command is read, so the sender's writes block instead of data being dropped.
+//!
 //! Errors follow lttng-relayd: the command gets its error reply, then the connection is closed and
 //! its session aborted; commands that need a session before one exists, or VERSION first, get no
 //! reply. Nothing a peer sends ends more than its own connection and session.
@@ -18,6 +22,7 @@ mod setup;
 mod streams;
 
 use super::inbox::Inbox;
+use super::room::Room;
 use crate::session::{Registry, Session};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,10 +46,12 @@ const INBOX_LEN: usize = 64 * 1024;
 const MESSAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What to do after a command.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Flow {
     /// Send the reply (if any) and read the next command.
     Continue,
+    /// The command found the disk full and changed nothing: wait for space and run it again.
+    NoSpace(crate::storage::StorageError),
     /// Send the reply (if any), then close the connection and abort the session.
     Close(String),
 }
@@ -129,6 +136,14 @@ async fn serve(
     let mut drain = None;
     let mut inbox = Inbox::new(INBOX_LEN);
     loop {
+        if let Some(session) = &conn.session {
+            let room = Room {
+                registry,
+                session,
+                shutdown,
+            };
+            room.hold().await.map_err(|e| e.to_string())?;
+        }
         let more = inbox
             .wait_first(sock, INBOX_LEN, shutdown, &mut drain)
             .await
@@ -194,7 +209,25 @@ async fn serve(
         } else {
             payload.as_slice()
         };
-        let flow = dispatch(registry, conn, &hdr, body);
+        let mut flow = dispatch(registry, conn, &hdr, body);
+        let mut attempt = 0;
+        while let Some(Flow::NoSpace(full)) = flow {
+            let Some(session) = conn.session.clone() else {
+                return Err(format!("command {command}: {full}"));
+            };
+            let room = Room {
+                registry,
+                session: &session,
+                shutdown,
+            };
+            room.wait(full, attempt).await.map_err(|e| e.to_string())?;
+            attempt = attempt.saturating_add(1);
+            conn.out.clear();
+            flow = dispatch(registry, conn, &hdr, body);
+            if !matches!(flow, Some(Flow::NoSpace(_))) {
+                room.cleared();
+            }
+        }
         if in_inbox {
             inbox.consume(len);
         }
@@ -212,6 +245,7 @@ async fn serve(
                 }
             }
             Some(Flow::Close(why)) => return Err(why),
+            Some(Flow::NoSpace(_)) => unreachable!("retried above"),
             None => {
                 return Err(format!(
                     "command {command} refused: no session or no VERSION"

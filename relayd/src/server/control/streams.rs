@@ -1,7 +1,7 @@
 //! ADD_STREAM, STREAMS_SENT, SEND_METADATA, SEND_INDEX, CLOSE_STREAM and RESET_METADATA.
 
 use super::{Conn, Flow};
-use crate::session::{IndexHalf, Registry, Stream};
+use crate::session::{IndexHalf, MetadataError, Registry, Stream};
 use crate::storage::layout;
 use std::sync::Arc;
 use trelay_proto::lttng::relayd::{
@@ -107,6 +107,7 @@ pub(super) fn send_metadata(
     };
     match stream.append_metadata(m.data, u64::from(m.padding_size)) {
         Ok(()) => Some(Flow::Continue),
+        Err(MetadataError::Storage(_, e)) if e.is_no_space() => Some(Flow::NoSpace(e)),
         Err(e) => Some(Flow::Close(format!("SEND_METADATA: {e}"))),
     }
 }

@@ -1,0 +1,152 @@
+//! Storage faults, injected through the relay's file-system seam: a relay runs in this process
+//! on a fault-injecting file system, a sender streams a synthetic trace into it over the LTTng
+//! protocol, and the test makes fdatasync, writes, splices, index appends and renames fail.
+//! Whatever happens, what was committed before stays readable, no index entry points past its
+//! data, and `trelay-viewer check` passes the output.
+
+mod storage_support;
+
+use std::time::Duration;
+use storage_support::{entries, eventually, Relay};
+use trelay_relayd::storage::fault::Rule;
+use trelay_relayd::storage::Op;
+
+/// The data file of the first stream (not its index, whose path ends the same).
+const DATA: &str = "64-bit/channel0_0";
+/// Its index file.
+const INDEX: &str = "index/channel0_0.idx";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_fdatasync_fails_the_session_and_publishes_nothing_past_it() {
+    let relay = Relay::start(|_| {}).await;
+    let mut s = relay.session("fsync", 4096).await;
+    s.send(5).await.unwrap();
+    eventually("5 entries committed", || entries(&relay.out, INDEX) == 5).await;
+    relay.faults.add(Rule::new(Op::SyncData, DATA, libc::EIO));
+    let _ = s.send(5).await;
+    eventually("the session failed", || relay.failed("fsync")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(relay.faults.fired(), 1, "a failed fdatasync is not retried");
+    assert_eq!(entries(&relay.out, INDEX), 5, "nothing published past it");
+    relay.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eio_on_a_data_write_ends_the_session_and_keeps_what_was_committed() {
+    let relay = Relay::start(|_| {}).await;
+    let mut s = relay.session("eio", 4096).await;
+    s.send(6).await.unwrap();
+    eventually("6 entries committed", || entries(&relay.out, INDEX) == 6).await;
+    relay.faults.add(Rule::new(Op::Write, DATA, libc::EIO));
+    let _ = s.send(4).await;
+    eventually("the session is gone", || relay.gone("eio")).await;
+    assert!(relay.faults.fired() >= 1);
+    assert_eq!(entries(&relay.out, INDEX), 6);
+    relay.finish().await;
+}
+
+/// ENOSPC in the middle of a packet (a short write, then no space): the relay holds the packet,
+/// stops reading the sender, publishes nothing more, and goes on by itself once space returns.
+async fn disk_full_mid_packet(packet_len: usize, ops: &[Op]) {
+    let relay = Relay::start(|_| {}).await;
+    let mut s = relay.session("full", packet_len).await;
+    s.send(5).await.unwrap();
+    eventually("5 entries committed", || entries(&relay.out, INDEX) == 5).await;
+    for op in ops {
+        relay
+            .faults
+            .add(Rule::new(*op, DATA, libc::ENOSPC).short(1000).times(1));
+        relay.faults.add(Rule::new(*op, DATA, libc::ENOSPC));
+    }
+    // More than the socket buffers hold: the sender must block while the disk is full.
+    let more = (24 << 20) / packet_len as u64;
+    let sender = tokio::spawn(async move {
+        s.send(more).await?;
+        Ok::<_, anyhow::Error>(s)
+    });
+    eventually("the session is disk-full", || {
+        !relay.registry.disk_full().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!sender.is_finished(), "TCP pushes back on the sender");
+    assert_eq!(
+        entries(&relay.out, INDEX),
+        5,
+        "no entry for unwritten bytes"
+    );
+    relay.faults.clear();
+    let s = tokio::time::timeout(Duration::from_secs(60), sender)
+        .await
+        .expect("the sender goes on once space returns")
+        .unwrap()
+        .unwrap();
+    s.close().await.unwrap();
+    assert!(relay.registry.disk_full().is_empty());
+    assert_eq!(entries(&relay.out, INDEX), 5 + more);
+    relay.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enospc_mid_packet_pushes_back_and_resumes() {
+    disk_full_mid_packet(4096, &[Op::Write]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enospc_mid_spliced_packet_pushes_back_and_resumes() {
+    disk_full_mid_packet(256 * 1024, &[Op::Write, Op::Splice]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enospc_mid_index_append_is_rolled_back_and_retried() {
+    let relay = Relay::start(|_| {}).await;
+    let mut s = relay.session("index", 4096).await;
+    s.send(3).await.unwrap();
+    eventually("3 entries committed", || entries(&relay.out, INDEX) == 3).await;
+    // Part of an append lands, then the disk is full for a few commits.
+    relay
+        .faults
+        .add(Rule::new(Op::Write, INDEX, libc::ENOSPC).short(10).times(1));
+    relay
+        .faults
+        .add(Rule::new(Op::Write, INDEX, libc::ENOSPC).times(3));
+    s.send(7).await.unwrap();
+    eventually("the faults fired", || relay.faults.fired() == 4).await;
+    s.close().await.unwrap();
+    // Every packet exactly once, in order: the torn append was cut back, not kept and repeated.
+    let seqs = storage_support::packet_seqs(&relay.out, INDEX);
+    assert_eq!(seqs, (0..10).collect::<Vec<_>>());
+    relay.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_rename_during_rotation_keeps_the_chunk_readable() {
+    let relay = Relay::start(|_| {}).await;
+    let mut s = relay.session("rotate", 4096).await;
+    s.send(4).await.unwrap();
+    eventually("4 entries committed", || entries(&relay.out, INDEX) == 4).await;
+    relay.faults.add(Rule::new(Op::Rename, "", libc::EIO));
+    assert!(s.rotate().await.is_err(), "the rotation is refused");
+    eventually("the session is gone", || relay.gone("rotate")).await;
+    assert!(relay.faults.fired() >= 1);
+    assert_eq!(entries(&relay.out, INDEX), 4);
+    relay.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_archives_the_previous_chunk_once_renames_work() {
+    // The control case of the test above: the same rotation on a working file system.
+    let relay = Relay::start(|_| {}).await;
+    let mut s = relay.session("rotated", 4096).await;
+    s.send(4).await.unwrap();
+    let archive = s.rotate().await.unwrap();
+    assert!(archive.contains("archives/"), "{archive}");
+    s.send(3).await.unwrap();
+    s.close().await.unwrap();
+    assert_eq!(
+        storage_support::find(&relay.out, INDEX).len(),
+        2,
+        "one index per chunk"
+    );
+    relay.finish().await;
+}
