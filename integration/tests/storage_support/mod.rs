@@ -87,6 +87,8 @@ impl Relay {
             s,
             stream,
             gen: trace.stream(0).unwrap(),
+            meta,
+            metadata: trace.metadata(),
         }
     }
 
@@ -109,13 +111,21 @@ impl Relay {
     /// Stops the relay (it commits what it holds), then checks the output folder: every trace
     /// readable, no index entry past its data.
     pub async fn finish(self) {
+        let out = self.out.clone();
+        let _dir = self.stop().await;
+        assert_checks(&out);
+    }
+
+    /// Stops the relay (it commits what it holds); the output stays until the returned guard
+    /// is dropped.
+    pub async fn stop(self) -> tempfile::TempDir {
         self.faults.clear();
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(30), self.task)
             .await
             .expect("the relay stops")
             .unwrap();
-        assert_checks(&self.out);
+        self._dir
     }
 }
 
@@ -135,6 +145,8 @@ pub struct Sender {
     s: RelaySession,
     stream: StreamRef,
     gen: StreamGenerator,
+    meta: StreamRef,
+    metadata: Vec<trelay_consumer::synth::MetadataPacket>,
 }
 
 impl Sender {
@@ -151,7 +163,15 @@ impl Sender {
 
     /// Rotates to the next trace chunk; returns the archive's path.
     pub async fn rotate(&mut self) -> anyhow::Result<String> {
-        Ok(self.s.rotate().await?)
+        let archive = self.s.rotate().await?;
+        // The new chunk's metadata file starts empty: send the whole metadata again, as a
+        // consumer daemon does after a rotation.
+        for p in &self.metadata {
+            self.s
+                .send_metadata(self.meta, &p.content, p.padding)
+                .await?;
+        }
+        Ok(archive)
     }
 
     /// Ends the session like `lttng destroy`.
