@@ -3,7 +3,7 @@
 //! Ships LTTng traces to a relay speaking LTTng 2.13's relayd protocol (trelayd or the real
 //! `lttng-relayd`), the way a 2.13 consumer daemon does, and generates load to measure relays.
 //!
-//! - [`bench`]: load generation against a relay (throughput, index round trips, relay CPU).
+//! - [`bench`](mod@bench): load generation against a relay (throughput, index round trips, relay CPU).
 //! - [`synth`]: synthetic traces (TSDL metadata and CTF packets in LTTng's layout).
 //! - [`sender`]: an async sender for the relayd protocol (control and data ports).
 //! - [`ship`]: shipping local traces (`send` a finished one, `follow` a growing one).

@@ -21,7 +21,7 @@ use crate::sender::{RelaySession, SendError, SessionConfig};
 use crate::synth::SynthTrace;
 use crate::url::RelayUrl;
 
-/// Options of [`bench`].
+/// Options of [`bench()`].
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
     /// The relay.

@@ -1,5 +1,5 @@
-//! Shipping local LTTng traces to a relay the way a 2.13 consumer daemon does: [`send`] for a
-//! finished trace, [`follow`] for one still being written. Both use a [`Shipper`], which owns
+//! Shipping local LTTng traces to a relay the way a 2.13 consumer daemon does: [`send()`] for a
+//! finished trace, [`follow()`] for one still being written. Both use a [`Shipper`], which owns
 //! the relay session and, per trace directory, its metadata stream and data streams.
 //!
 //! Per trace directory, in order: ADD_STREAM for every data stream, ADD_STREAM `metadata`,

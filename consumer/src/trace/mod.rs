@@ -1,4 +1,4 @@
-//! Reading local LTTng trace directories: where the traces and streams are ([`walk`]), the
+//! Reading local LTTng trace directories: where the traces and streams are ([`walk`](mod@walk)), the
 //! packets of each stream with their index entries ([`packets`]) and the metadata ([`metadata`]).
 
 pub mod metadata;

@@ -59,7 +59,7 @@ pub enum DataError {
     /// A payload write failed.
     #[error("stream {0}: write failed: {1}")]
     Write(StreamId, #[source] StorageError),
-    /// Waiting for disk space ended without space (see [`GaveUp`]).
+    /// Waiting for disk space ended without space (see `GaveUp`).
     #[error("stream {0}: {1}")]
     DiskFull(StreamId, #[source] GaveUp),
 }

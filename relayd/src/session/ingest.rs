@@ -6,7 +6,7 @@
 //! the size limit is reached), the caller writes the payload and padding at that offset without
 //! holding the lock, and [`Stream::end_packet`] records the data half (file generation, offset,
 //! size). SEND_INDEX records the index half ([`Stream::add_index`]). Whichever half completes an
-//! entry queues it for the next commit ([`Stream::on_completed`]); entries past a pending
+//! entry queues it for the next commit (`Stream::on_completed`); entries past a pending
 //! rotation's pivot wait until the data side of the rotation moved their packets into the next
 //! chunk, and are then translated ([`super::stream::Rebase`]). The stream lock is taken before the
 //! table's, never the other way round.

@@ -1,5 +1,5 @@
 //! [`StorageFile`]: an open file of the output folder with the path it was opened at and the
-//! [`FileSystem`] that serves it. Every read, write, splice, fdatasync and truncation of stream,
+//! [`FileSystem`](super::FileSystem) that serves it. Every read, write, splice, fdatasync and truncation of stream,
 //! index and metadata files goes through one of its methods, and every failure comes back as a
 //! [`StorageError`] naming the file.
 

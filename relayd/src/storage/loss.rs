@@ -4,7 +4,7 @@
 //! ([`Expired`]): an index half without data is a **lost packet** (the trace has no bytes for it),
 //! a data half without index an **unindexed packet** (its bytes are in the data file, no index
 //! entry describes them). The stream's writer records each one in its [`LossLog`] and, at the
-//! commit that follows, replaces `<trace dir>/index/<stream name>.loss.json` ([`write`]):
+//! commit that follows, replaces `<trace dir>/index/<stream name>.loss.json` ([`write()`]):
 //!
 //! ```json
 //! {
@@ -144,7 +144,7 @@ impl LossLog {
 /// The loss logs of every stream of a relay, for the code that sees expired halves (the
 /// housekeeping tick, stream close) and the commit that writes the sidecars. Usage:
 /// `book.record(&expired)` for each [`Expired`] the merge table hands back; at commit,
-/// `book.changed(stream)` gives the log to [`write`] when it changed since it was last
+/// `book.changed(stream)` gives the log to [`write()`] when it changed since it was last
 /// `written`; halves dropped by a close are recorded before its final commit is requested;
 /// `book.remove(stream)` after that commit. Each session's
 /// commit queue holds one (`Session::commit.losses`) and writes the sidecars of the streams it

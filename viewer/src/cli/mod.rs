@@ -1,6 +1,9 @@
 //! The `trelay-viewer` command line. Exit codes: 0 success, 1 failure (or problems found by
 //! `check` / bytes `dissect` could not decode), 2 usage errors.
 
+// The argument docs are also the `--help` text, where `HOST[:PORT]` reads as meant.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod signal;
 
 use std::io::Write;

@@ -1,5 +1,5 @@
 //! The live viewer side of the relay protocol (port 5344): listing sessions ([`sessions`]) and
-//! mirroring one into a CTF trace on disk ([`mirror`]), against trelayd or lttng-relayd.
+//! mirroring one into a CTF trace on disk ([`mirror()`]), against trelayd or lttng-relayd.
 
 pub mod conn;
 pub mod files;

@@ -3,7 +3,7 @@
 //!
 //! The loop reads one request (16-byte header, then the command's fixed payload; the header's
 //! `data_size` must match it), lets the state machine decide, and writes the reply: the fixed
-//! part, then file bytes with sendfile ([`io`]). No registry or stream lock is held while the
+//! part, then file bytes with sendfile (`io`). No registry or stream lock is held while the
 //! socket is read or written. A viewer connection ends on EOF, on a protocol error (logged), on
 //! the idle timeout, or at shutdown; its attachments go with it.
 
