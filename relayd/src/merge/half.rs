@@ -8,7 +8,7 @@ use trelay_proto::{NetSeq, StreamId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct DataHalf {
     /// The stream's tracefile counter when the packet was written (see
-    /// `storage::StreamFiles`: monotonic, 0 for the first file; the file on disk is
+    /// `session::files`: monotonic, 0 for the first file; the file on disk is
     /// `file_index % tracefile_count` when the count is bounded).
     pub file_index: u64,
     /// Byte offset of the packet in that data file.
@@ -114,7 +114,7 @@ impl std::fmt::Display for HalfKind {
 }
 
 /// A complete entry: both halves of packet `seq` met. Queue `entry` for the index file of
-/// tracefile `file_index` (see `storage::StreamFiles::queue_entry`).
+/// tracefile `file_index` (see `Stream::on_completed` in `session::ingest`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Completed {
     /// The stream.

@@ -14,11 +14,11 @@
 //! let r = table.insert_data(stream, seq, DataHalf { file_index, offset, size }, now)?;
 //! // control connection, SEND_INDEX with packet_size > 0 (beacons never enter the table):
 //! let r = table.insert_index(stream, seq, IndexHalf { .. }, now)?;
-//! // r.completed: Some(Completed { entry, file_index, .. }) -> StreamFiles::queue_entry(file_index, entry)
+//! // r.completed: Some(Completed { entry, file_index, .. }) -> Stream::on_completed (queued for the next commit)
 //! // r.evicted:   Some(Expired) -> a half expired early by a cap: log it, record it (below)
 //! // housekeeping tick (every `tick`), with a reused Vec:
-//! table.expire(now, &mut expired);     // each Expired: log + StreamFiles::record_loss(&e)
-//! // close (§4.6): table.drop_data_only(stream, now) when no last seq is known,
+//! table.expire(now, &mut expired);     // each Expired: log + Stream::record_loss(&e)
+//! // close (session/close.rs): table.drop_data_only(stream, now) when no last seq is known,
 //! //               table.highest_index_only(stream) = the last packet to wait for,
 //! //               table.remove_stream(stream, now) once closed (returns what was pending).
 //! // beacons: accept only when table.index_pending(stream) == 0.
@@ -58,17 +58,13 @@
 //! # Recording losses for readers (decision)
 //!
 //! Primary mechanism: a JSON sidecar per stream next to its index files,
-//! `index/<stream name>.trelay-loss` (see `storage::loss`), rewritten at each commit
+//! `index/<stream name>.loss.json` (see `storage::loss`), rewritten at each commit
 //! that changed the counters. Index files keep holding only complete entries, exactly like
 //! lttng-relayd's, so babeltrace2 and every lttng-relayd-compatible reader (including live
 //! viewers, which count entries) read the trace unchanged.
 //!
-//! Optional (`StreamFiles` flag `lost_markers`): also append a lost-packet marker entry
-//! ([`IndexHalf::lost_marker`]: the index half's fields with offset `u64::MAX`, i.e. −1) to
-//! the index file. babeltrace2 2.0 reads such a stream fully (it warns and rebuilds the stream's
-//! index from the data file), but a live viewer would be served the marker as a packet; keep it
-//! off for live sessions. Markers are appended when the half expires, so they may follow entries
-//! of later packets.
+//! The index files never carry lost-packet markers: a live viewer would be served such a marker
+//! as a packet. [`IndexHalf::lost_marker`] builds one (offset `u64::MAX`) for tools that want it.
 
 pub mod half;
 pub mod table;
