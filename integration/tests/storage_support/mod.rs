@@ -89,6 +89,7 @@ impl Relay {
             gen: trace.stream(0).unwrap(),
             meta,
             metadata: trace.metadata(),
+            events: 0,
         }
     }
 
@@ -147,13 +148,17 @@ pub struct Sender {
     gen: StreamGenerator,
     meta: StreamRef,
     metadata: Vec<trelay_consumer::synth::MetadataPacket>,
+    /// Events in the packets sent so far.
+    pub events: u64,
 }
 
 impl Sender {
     /// Sends the next `n` packets with their index.
     pub async fn send(&mut self, n: u64) -> anyhow::Result<()> {
         for _ in 0..n {
+            let events = u64::from(self.gen.events_per_packet());
             let p = self.gen.next_packet();
+            self.events += events;
             self.s
                 .send_packet(self.stream, p.content, p.padding, Some(&p.index))
                 .await?;
