@@ -96,15 +96,14 @@ impl Source for Registry {
         };
         let s = st.lock();
         let (entries, oldest) = st.frontier.entries();
-        let all_committed =
-            s.index_received == s.index_committed && s.metadata_received == s.metadata_committed;
+        let all_committed = s.all_committed();
         StreamView {
             entries,
             oldest,
-            beacon: (s.beacon_ts_end != u64::MAX && all_committed).then_some(s.beacon_ts_end),
-            ctf_stream_id: s.ctf_stream_id,
+            beacon: s.quiet_until(),
+            ctf_stream_id: s.ctf_stream_id(),
             all_committed,
-            closed: s.closed,
+            closed: s.is_closed(),
             session_closed,
             metadata: st.frontier.metadata().0,
             generation: st.frontier.generation(),

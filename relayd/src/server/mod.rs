@@ -64,7 +64,7 @@ pub enum RelayError {
         /// The file.
         path: String,
         /// The error.
-        source: std::io::Error,
+        source: crate::storage::StorageError,
     },
 }
 
@@ -96,7 +96,7 @@ impl Relay {
                 path: config.output.display().to_string(),
                 source,
             })?;
-        let output_lock = crate::storage::output_lock::acquire(&config.output)?;
+        let output_lock = crate::storage::output_lock::acquire(&fs, &config.output)?;
         crate::storage::recovery::recover(&fs, &config.output);
         let bind = |url: &crate::config::ListenUrl| {
             listener::bind(url).map_err(|source| RelayError::Bind {
@@ -115,13 +115,12 @@ impl Relay {
         };
         if let Some(path) = &config.ports_file {
             let text = serde_json::to_string(&ports).unwrap_or_default();
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, text + "\n")
-                .and_then(|()| std::fs::rename(&tmp, path))
-                .map_err(|source| RelayError::PortsFile {
+            crate::storage::output_lock::write_atomically(&fs, path, &(text + "\n")).map_err(
+                |source| RelayError::PortsFile {
                     path: path.display().to_string(),
                     source,
-                })?;
+                },
+            )?;
         }
         tracing::info!(
             control = ports.control,

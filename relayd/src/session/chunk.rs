@@ -49,6 +49,9 @@ struct ChunkState {
     /// Directories holding stream files, marked open for crash recovery until the chunk is
     /// released (see [`crate::storage::recovery`]).
     marked: BTreeSet<String>,
+    /// A session writing here failed: at release, its directories are cut back to what was
+    /// committed (as crash recovery would) before the markers go.
+    torn: bool,
 }
 
 /// One trace chunk.
@@ -200,6 +203,13 @@ impl Chunk {
     }
 }
 
+impl Chunk {
+    /// A session writing here failed: what it wrote past its last commit is cut at release.
+    pub fn mark_torn(&self) {
+        lock(&self.state).torn = true;
+    }
+}
+
 impl Drop for Chunk {
     /// Every stream that wrote here closed or left, and what it wrote is committed: queue the
     /// chunk's close command (carried out by [`Releases::run`], not here).
@@ -220,6 +230,7 @@ impl Drop for Chunk {
             path: st.path.clone(),
             tops: st.top_dirs.clone(),
             marked: st.marked.clone(),
+            torn: st.torn,
             disposal,
         });
     }
@@ -291,6 +302,7 @@ impl ChunkRegistry {
                 close_cmd: None,
                 top_dirs: BTreeSet::new(),
                 marked: BTreeSet::new(),
+                torn: false,
             }),
         });
         *entry = Arc::downgrade(&chunk);

@@ -113,7 +113,7 @@ impl Stream {
     ) -> Result<PacketSlot, IngestError> {
         let id = self.id;
         let plan = {
-            let mut st = self.lock();
+            let mut st = self.wait_rotation(self.lock());
             self.check_packet(&st, seq)?;
             match self.plan_files(&st, data_size)? {
                 None => return self.reserve(&mut st, total),
@@ -291,8 +291,12 @@ impl Stream {
             let r = self.merge.insert_data(self.id, seq, half, Instant::now())?;
             fx.completed |= self.on_inserted(&mut st, r);
         }
-        fx.rotated |= self.try_rotate_data(&mut st);
         fx.close_ready = st.close_requested && !st.closed;
+        let job = self.claim_data_switch(&mut st);
+        drop(st);
+        let (rotated, close_ready) = self.run_data_switch(job);
+        fx.rotated |= rotated;
+        fx.close_ready |= close_ready;
         Ok(fx)
     }
 
@@ -324,8 +328,12 @@ impl Stream {
             completed: self.on_inserted(&mut st, r),
             ..Effects::default()
         };
-        fx.rotated |= self.try_rotate_data(&mut st);
         fx.close_ready = st.close_requested && !st.closed;
+        let job = self.claim_data_switch(&mut st);
+        drop(st);
+        let (rotated, close_ready) = self.run_data_switch(job);
+        fx.rotated |= rotated;
+        fx.close_ready |= close_ready;
         Ok(fx)
     }
 

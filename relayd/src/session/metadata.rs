@@ -40,18 +40,30 @@ impl Stream {
         if !self.is_metadata {
             return Err(MetadataError::NotMetadata(id));
         }
+        // Reserve under the lock, write without it (`writing` keeps the commit from counting
+        // the range as whole meanwhile), record under it again.
+        let (file, offset, total) = {
+            let mut st = self.lock();
+            let file = st.data.clone().ok_or(MetadataError::NoFile(id))?;
+            let total = (bytes.len() as u64)
+                .checked_add(padding)
+                .ok_or(MetadataError::Overflow(id))?;
+            let offset = st.size_current;
+            offset
+                .checked_add(total)
+                .ok_or(MetadataError::Overflow(id))?;
+            st.writing = true;
+            (file, offset, total)
+        };
+        let written = file.write_padded(offset, bytes, padding);
         let mut st = self.lock();
-        let file = st.data.clone().ok_or(MetadataError::NoFile(id))?;
-        let total = (bytes.len() as u64)
-            .checked_add(padding)
-            .ok_or(MetadataError::Overflow(id))?;
-        let offset = st.size_current;
-        let end = offset
-            .checked_add(total)
-            .ok_or(MetadataError::Overflow(id))?;
-        file.write_padded(offset, bytes, padding)
-            .map_err(|e| MetadataError::Storage(id, e))?;
-        st.size_current = end;
+        st.writing = false;
+        written.map_err(|e| MetadataError::Storage(id, e))?;
+        if !st.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, &file)) || st.size_current != offset {
+            // Only the control connection writes metadata, so nothing moved meanwhile.
+            tracing::warn!(stream = %id, "metadata file changed during a write");
+        }
+        st.size_current = offset.saturating_add(total);
         st.metadata_received = st.metadata_received.saturating_add(total);
         if !st.unsynced.iter().any(|f| Arc::ptr_eq(f, &file)) {
             st.unsynced.push(file);
@@ -65,9 +77,9 @@ impl Stream {
         if !self.is_metadata {
             return Err(MetadataError::NotMetadata(id));
         }
-        let mut st = self.lock();
-        let file = st.data.clone().ok_or(MetadataError::NoFile(id))?;
+        let file = self.lock().data.clone().ok_or(MetadataError::NoFile(id))?;
         file.set_len(0).map_err(|e| MetadataError::Storage(id, e))?;
+        let mut st = self.lock();
         st.size_current = 0;
         st.metadata_received = 0;
         st.metadata_committed = 0;

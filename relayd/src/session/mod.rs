@@ -126,6 +126,9 @@ impl Session {
         let mut st = self.lock();
         st.failed.get_or_insert(why);
         st.aborted = true;
+        for chunk in st.current_chunk.iter().chain(st.pending_closure.iter()) {
+            chunk.mark_torn();
+        }
     }
 
     /// The registry key of chunk `chunk_id` of this session's sessiond session.

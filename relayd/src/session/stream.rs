@@ -9,7 +9,7 @@ use super::Session;
 use crate::merge::{Completed, MergeTable};
 use crate::storage::{IndexFile, StorageError, StorageFile};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use trelay_proto::ctf::index::{IndexEntry, IndexVersion};
 use trelay_proto::{CtfTraceId, NetSeq, StreamId};
 
@@ -57,73 +57,75 @@ pub struct PendingRotation {
 #[derive(Debug)]
 pub struct StreamState {
     /// Chunk the stream writes into (`None` after rotating into no chunk).
-    pub chunk: Option<Arc<Chunk>>,
+    pub(super) chunk: Option<Arc<Chunk>>,
     /// Current data file.
-    pub data: Option<Arc<StorageFile>>,
+    pub(super) data: Option<Arc<StorageFile>>,
     /// Current index file (created on the first packet of each data file).
-    pub index: Option<Arc<IndexFile>>,
+    pub(super) index: Option<Arc<IndexFile>>,
     /// Current tracefile number.
-    pub file_no: u64,
+    pub(super) file_no: u64,
     /// Generation of the current data file: bumped at every new data file (tracefile switch,
     /// rotation), it names the file in the data halves of the merge table.
-    pub generation: u64,
+    pub(super) generation: u64,
     /// Index files by generation, for entries still to complete.
-    pub files: BTreeMap<u64, Arc<IndexFile>>,
+    pub(super) files: BTreeMap<u64, Arc<IndexFile>>,
     /// Tracefile number of each recent generation (for loss records).
-    pub file_nos: BTreeMap<u64, u64>,
+    pub(super) file_nos: BTreeMap<u64, u64>,
     /// Generation and end offset of the last completed entry.
-    pub last_end: Option<(u64, u64)>,
+    pub(super) last_end: Option<(u64, u64)>,
     /// Complete entries past a pending rotation's pivot, waiting for the data side.
-    pub held: Vec<Completed>,
+    pub(super) held: Vec<Completed>,
     /// Translations of entries whose packets a rotation moved.
-    pub rebases: Vec<Rebase>,
+    pub(super) rebases: Vec<Rebase>,
     /// Bytes in the current data file.
-    pub size_current: u64,
+    pub(super) size_current: u64,
     /// Last net_seq_num written to the data file.
-    pub prev_data_seq: NetSeq,
+    pub(super) prev_data_seq: NetSeq,
     /// Last net_seq_num whose index entry was completed.
-    pub prev_index_seq: NetSeq,
+    pub(super) prev_index_seq: NetSeq,
     /// Last packet the sender says it sent (CLOSE_STREAM), unset until then.
-    pub last_net_seq: NetSeq,
+    pub(super) last_net_seq: NetSeq,
     /// CLOSE_STREAM (or session close) seen.
-    pub close_requested: bool,
+    pub(super) close_requested: bool,
     /// Closed: files released, no longer in the registry.
-    pub closed: bool,
+    pub(super) closed: bool,
     /// Visible to viewers (STREAMS_SENT).
-    pub published: bool,
+    pub(super) published: bool,
     /// A packet is being written outside the lock.
-    pub writing: bool,
+    pub(super) writing: bool,
+    /// A rotation moves the files outside the lock (packets wait on `Stream::moved`).
+    pub(super) rotating: bool,
     /// Complete entries not yet committed.
-    pub ready: Vec<ReadyEntry>,
+    pub(super) ready: Vec<ReadyEntry>,
     /// Data files written since the last commit.
-    pub unsynced: Vec<Arc<StorageFile>>,
+    pub(super) unsynced: Vec<Arc<StorageFile>>,
     /// Chunks the stream left (rotation, close): released by the next commit, once what the
     /// stream wrote into them is durable, so an archived chunk is complete when it is released.
-    pub retired: Vec<Arc<Chunk>>,
+    pub(super) retired: Vec<Arc<Chunk>>,
     /// Entries completed so far (viewer packet count once committed).
-    pub index_received: u64,
+    pub(super) index_received: u64,
     /// Entries committed so far.
-    pub index_committed: u64,
+    pub(super) index_committed: u64,
     /// packet_seq_num of the last completed entry.
-    pub received_psn: Option<u64>,
+    pub(super) received_psn: Option<u64>,
     /// Live beacon: the stream is inactive up to this timestamp (`u64::MAX`: active).
-    pub beacon_ts_end: u64,
+    pub(super) beacon_ts_end: u64,
     /// CTF stream class id (from indexes or beacons).
-    pub ctf_stream_id: u64,
+    pub(super) ctf_stream_id: u64,
     /// Metadata bytes received (padding included).
-    pub metadata_received: u64,
+    pub(super) metadata_received: u64,
     /// Metadata bytes committed.
-    pub metadata_committed: u64,
+    pub(super) metadata_committed: u64,
     /// Rotation in progress.
-    pub rotation: Option<PendingRotation>,
+    pub(super) rotation: Option<PendingRotation>,
     /// Rotations completed.
-    pub completed_rotations: u64,
+    pub(super) completed_rotations: u64,
     /// Data pending protocol: checked since BEGIN_DATA_PENDING.
-    pub checked: bool,
+    pub(super) checked: bool,
     /// Index halves that never got their data (lost packets), final once closed.
-    pub lost_packets: u64,
+    pub(super) lost_packets: u64,
     /// Data halves that never got their index (unindexed packets), final once closed.
-    pub unindexed_packets: u64,
+    pub(super) unindexed_packets: u64,
 }
 
 /// A relay stream.
@@ -152,6 +154,8 @@ pub struct Stream {
     /// What viewers may see of it (published by the commit group).
     pub frontier: crate::frontier::Frontier,
     state: Mutex<StreamState>,
+    /// Signalled when a rotation finished moving the files.
+    pub(super) moved: Condvar,
 }
 
 impl Stream {
@@ -184,6 +188,7 @@ impl Stream {
             index_version,
             merge,
             frontier: crate::frontier::Frontier::default(),
+            moved: Condvar::new(),
             state: Mutex::new(StreamState {
                 chunk: Some(chunk),
                 data: Some(data),
@@ -203,6 +208,7 @@ impl Stream {
                 closed: false,
                 published: false,
                 writing: false,
+                rotating: false,
                 ready: Vec::new(),
                 unsynced: Vec::new(),
                 retired: Vec::new(),
@@ -236,6 +242,52 @@ impl StreamState {
                 self.retired.push(old);
             }
         }
+    }
+
+    /// The last packet both halves of which are in (the data half only without an index):
+    /// what DATA_PENDING compares against.
+    pub fn last_complete_seq(&self, indexed: bool) -> NetSeq {
+        if indexed {
+            NetSeq(self.prev_data_seq.0.min(self.prev_index_seq.0))
+        } else {
+            self.prev_data_seq
+        }
+    }
+
+    /// Marks the stream as checked by the data-pending protocol (`false`: check again).
+    pub fn set_checked(&mut self, checked: bool) {
+        self.checked = checked;
+    }
+
+    /// Whether the stream still owes data to a data-pending check: open and not checked.
+    pub fn awaits_check(&self) -> bool {
+        !self.checked && !self.closed
+    }
+
+    /// Makes the stream visible to viewers; `true` if it was not yet.
+    pub fn publish(&mut self) -> bool {
+        !std::mem::replace(&mut self.published, true)
+    }
+
+    /// Whether everything received (index entries and metadata) is committed.
+    pub fn all_committed(&self) -> bool {
+        self.index_received == self.index_committed
+            && self.metadata_received == self.metadata_committed
+    }
+
+    /// The live beacon's end timestamp while the stream is inactive and fully committed.
+    pub fn quiet_until(&self) -> Option<u64> {
+        (self.beacon_ts_end != u64::MAX && self.all_committed()).then_some(self.beacon_ts_end)
+    }
+
+    /// CTF stream class id (`u64::MAX` until an index or a beacon told it).
+    pub fn ctf_stream_id(&self) -> u64 {
+        self.ctf_stream_id
+    }
+
+    /// Whether the stream is closed (files released, out of the registry).
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 
     /// Whether a commit has something to do.

@@ -44,7 +44,14 @@
 //! **Recovery.** Each directory being written holds a `.trelay-open` marker until its chunk is
 //! released. At start [`recovery::recover`] cuts, in every marked directory, index files to whole
 //! entries whose packets lie inside their data, data files to the end of their last indexed
-//! packet, and packetized metadata to whole packets; then removes the marker.
+//! packet, and packetized metadata to whole packets; then removes the marker. A session that
+//! failed (a failed fdatasync, an I/O error) gets the same cut when its chunk is released, so
+//! the bytes it received after its last commit never stay behind unindexed.
+//!
+//! **No I/O under a lock.** File creation for a tracefile switch, the move of a rotation's tail
+//! into the next chunk, metadata writes and chunk renames run with the stream and session locks
+//! released (the stream is claimed meanwhile, so no packet or close interleaves); archiving and
+//! deleting released chunks run on the commit thread. `Drop` only queues a release.
 //!
 //! **Disk full.** A write that finds no space (ENOSPC or EDQUOT) keeps its bytes (in the
 //! connection's receive buffer or splice pipe), starts the session's disk-full episode — one

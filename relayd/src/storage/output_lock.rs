@@ -6,9 +6,10 @@
 //! non-zero). The lock goes away with the process, whatever way it ends; the file stays and holds
 //! the pid of the last relay that took it (informational only).
 
+use super::Fs;
 use fs2::FileExt;
 use std::fs::File;
-use std::io::Write;
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 
 /// Name of the lock file in the output folder.
@@ -55,25 +56,26 @@ pub enum OutputLockError {
     },
 }
 
-/// Takes the exclusive lock of `output` (which must exist).
-pub fn acquire(output: &Path) -> Result<OutputLock, OutputLockError> {
+/// Takes the exclusive lock of `output` (which must exist), through the file system `fs`.
+pub fn acquire(fs: &Fs, output: &Path) -> Result<OutputLock, OutputLockError> {
     let path = output.join(FILE);
     let io = |source| OutputLockError::Io {
         path: path.clone(),
         source,
     };
-    let mut file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    // Never truncate before holding the lock: the file names the relay that holds it.
+    let file = match fs.open(&path, true) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs.create(&path),
+        r => r,
+    }
+    .map_err(io)?;
     if let Err(e) = file.try_lock_exclusive() {
         if e.kind() == std::io::ErrorKind::WouldBlock
             || e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
         {
-            let holder = std::fs::read_to_string(&path)
+            let mut buf = [0u8; 32];
+            let n = fs.read_at(&file, &path, &mut buf, 0).unwrap_or(0);
+            let holder = std::str::from_utf8(&buf[..n])
                 .ok()
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty());
@@ -85,10 +87,22 @@ pub fn acquire(output: &Path) -> Result<OutputLock, OutputLockError> {
         }
         return Err(io(e));
     }
-    file.set_len(0)
-        .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+    let pid = format!("{}\n", std::process::id());
+    fs.set_len(&file, &path, 0)
+        .and_then(|()| fs.write_at(&file, &path, &[IoSlice::new(pid.as_bytes())], 0))
         .map_err(io)?;
     Ok(OutputLock { _file: file, path })
+}
+
+/// Writes `text` to `path` atomically (a temporary file renamed over it), through `fs`: the
+/// bound ports for scripts that start the relay on port 0.
+pub fn write_atomically(fs: &Fs, path: &Path, text: &str) -> Result<(), super::StorageError> {
+    let tmp = path.with_extension("tmp");
+    let f = super::StorageFile::create(fs, tmp.clone())?;
+    f.write_all_at(text.as_bytes(), 0)?;
+    drop(f);
+    fs.rename(&tmp, path)
+        .map_err(|e| super::StorageError::new(super::Op::Rename, path, e))
 }
 
 #[cfg(test)]
@@ -98,13 +112,14 @@ mod tests {
     #[test]
     fn a_second_relay_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
-        let first = acquire(dir.path()).unwrap();
-        let err = acquire(dir.path()).unwrap_err();
+        let fs = super::super::RealFs::shared();
+        let first = acquire(&fs, dir.path()).unwrap();
+        let err = acquire(&fs, dir.path()).unwrap_err();
         assert!(matches!(err, OutputLockError::Busy { .. }), "{err}");
         let msg = err.to_string();
         assert!(msg.contains("in use by another trelayd"), "{msg}");
         assert!(msg.contains(&std::process::id().to_string()), "{msg}");
         drop(first);
-        acquire(dir.path()).unwrap();
+        acquire(&fs, dir.path()).unwrap();
     }
 }

@@ -131,6 +131,8 @@ pub struct Release {
     pub tops: BTreeSet<String>,
     /// Directories carrying the open-trace marker (relative to the chunk).
     pub marked: BTreeSet<String>,
+    /// A session writing here failed: cut the marked directories back to their last commit.
+    pub torn: bool,
     /// What to do.
     pub disposal: Disposal,
 }
@@ -163,7 +165,21 @@ impl Releases {
         for r in queue {
             let base = r.session_dir.join(&r.path);
             for dir in &r.marked {
-                super::recovery::unmark(fs, &base.join(dir));
+                if r.torn {
+                    // Bytes past the last commit of a failed session are never indexed: cut
+                    // them as crash recovery would (this also removes the marker).
+                    let mut report = super::recovery::Report::default();
+                    let _ = super::recovery::recover_dir(fs, &base.join(dir), &mut report);
+                    tracing::info!(
+                        chunk = r.chunk_id,
+                        dir = %base.join(dir).display(),
+                        data_bytes_cut = report.data_bytes_cut,
+                        index_entries_dropped = report.index_entries_dropped,
+                        "failed session: cut back to its last commit"
+                    );
+                } else {
+                    super::recovery::unmark(fs, &base.join(dir));
+                }
             }
             let result = match &r.disposal {
                 Disposal::Archive(name) => create_dir_all(fs, &r.session_dir.join("archives"))

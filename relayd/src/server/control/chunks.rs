@@ -22,16 +22,22 @@ pub(super) fn create_trace_chunk(
             return Some(conn.fail(ReturnCode::INVALID, format!("CREATE_TRACE_CHUNK: {e}")));
         }
     }
-    let mut st = session.lock();
-    if st.current_chunk.is_some() && st.pending_closure.is_some() {
-        drop(st);
+    // Only this connection changes the session's chunks: read them, move the previous chunk
+    // with the session lock released, then install the new one.
+    let (previous, has_rotated, pending) = {
+        let st = session.lock();
+        (
+            st.current_chunk.clone(),
+            st.has_rotated,
+            st.pending_closure.is_some(),
+        )
+    };
+    if previous.is_some() && pending {
         return Some(conn.fail(
             ReturnCode::INVALID_PROTOCOL,
             "CREATE_TRACE_CHUNK: a chunk is already pending closure".into(),
         ));
     }
-    let previous = st.current_chunk.take();
-    let has_rotated = st.has_rotated;
     let (chunk, _) = registry.chunks.publish(
         session.chunk_key(c.chunk_id),
         c.creation_timestamp,
@@ -47,22 +53,24 @@ pub(super) fn create_trace_chunk(
             }
         },
     );
-    if let Some(prev) = previous {
+    if let Some(prev) = &previous {
         if !prev.name_overridden() {
             if let Err(e) = prev.rename(".tmp_old_chunk") {
-                st.current_chunk = Some(prev);
-                drop(st);
                 return Some(conn.fail(
                     ReturnCode::UNK,
                     format!("CREATE_TRACE_CHUNK: cannot move the previous chunk: {e}"),
                 ));
             }
         }
-        st.pending_closure = Some(prev);
-        st.rotation_ongoing = true;
     }
-    st.current_chunk = Some(chunk);
-    drop(st);
+    {
+        let mut st = session.lock();
+        if let Some(prev) = previous {
+            st.pending_closure = Some(prev);
+            st.rotation_ongoing = true;
+        }
+        st.current_chunk = Some(chunk);
+    }
     tracing::info!(session = %session.id, chunk = c.chunk_id, "trace chunk created");
     conn.status(ReturnCode::OK);
     Some(Flow::Continue)
@@ -91,17 +99,20 @@ pub(super) fn close_trace_chunk(
             format!("CLOSE_TRACE_CHUNK: unknown chunk {chunk_id}"),
         ));
     };
-    let mut st = session.lock();
-    if let Some(current) = st.current_chunk.clone() {
+    // Renames happen with the session lock released (only this connection changes chunks).
+    let (current, has_rotated) = {
+        let st = session.lock();
+        (st.current_chunk.clone(), st.has_rotated)
+    };
+    if let Some(current) = current {
         if !Arc::ptr_eq(&current, &chunk) && !current.name_overridden() {
-            let to_root = cmd == Some(CloseCommand::Delete) && !st.has_rotated;
+            let to_root = cmd == Some(CloseCommand::Delete) && !has_rotated;
             let renamed = if to_root {
                 current.rename("")
             } else {
                 current.rename_to_name()
             };
             if let Err(e) = renamed {
-                drop(st);
                 return Some(close_fail(
                     conn,
                     ReturnCode::UNK,
@@ -110,11 +121,10 @@ pub(super) fn close_trace_chunk(
             }
         }
     }
-    st.rotation_ongoing = false;
     if matches!(cmd, None | Some(CloseCommand::NoOperation)) && !chunk.name_overridden() {
         // Quiet close: the chunk goes back to the session root if the session never rotated,
         // else it keeps its name.
-        let renamed = if st.has_rotated {
+        let renamed = if has_rotated {
             chunk.rename_to_name()
         } else {
             chunk.rename("")
@@ -124,6 +134,8 @@ pub(super) fn close_trace_chunk(
         }
     }
     chunk.close(c.close_timestamp, cmd);
+    let mut st = session.lock();
+    st.rotation_ongoing = false;
     if cmd == Some(CloseCommand::MoveToCompleted) {
         st.has_rotated = true;
     }

@@ -3,20 +3,11 @@
 //! quiescent (END_DATA_PENDING answering 0) is committed.
 
 use super::{Conn, Flow};
-use crate::session::stream::{seq_before, Stream, StreamState};
+use crate::session::stream::seq_before;
 use crate::session::{Registry, Session};
 use std::sync::Arc;
 use trelay_proto::lttng::relayd::{DataPending, PendingReply, Reply, ReturnCode};
-use trelay_proto::{NetSeq, SessionId, StreamId};
-
-/// The last packet the relay holds both halves of (data only without indexes).
-fn seen(stream: &Stream, st: &StreamState) -> NetSeq {
-    if stream.index_version.is_some() {
-        NetSeq(st.prev_data_seq.0.min(st.prev_index_seq.0))
-    } else {
-        st.prev_data_seq
-    }
-}
+use trelay_proto::{SessionId, StreamId};
 
 /// DATA_PENDING: 1 if packets up to `last` are not all in, else 0.
 pub(super) fn data_pending(registry: &Registry, conn: &mut Conn, d: DataPending) -> Option<Flow> {
@@ -30,8 +21,11 @@ pub(super) fn data_pending(registry: &Registry, conn: &mut Conn, d: DataPending)
     };
     let pending = {
         let mut st = stream.lock();
-        st.checked = true;
-        seq_before(seen(&stream, &st), d.last_net_seq)
+        st.set_checked(true);
+        seq_before(
+            st.last_complete_seq(stream.index_version.is_some()),
+            d.last_net_seq,
+        )
     };
     conn.reply(Reply::Pending(PendingReply::from_pending(pending)));
     Some(Flow::Continue)
@@ -45,7 +39,7 @@ pub(super) fn quiescent_control(
 ) -> Option<Flow> {
     conn.gated()?;
     if let Some(s) = registry.stream(id) {
-        s.lock().checked = true;
+        s.lock().set_checked(true);
     }
     conn.status(ReturnCode::OK);
     Some(Flow::Continue)
@@ -70,7 +64,7 @@ pub(super) fn begin(registry: &Registry, conn: &mut Conn, id: SessionId) -> Opti
         ));
     };
     for s in registry.session_streams(&session) {
-        s.lock().checked = false;
+        s.lock().set_checked(false);
     }
     conn.status(ReturnCode::OK);
     Some(Flow::Continue)
@@ -87,10 +81,7 @@ pub(super) fn end(registry: &Registry, conn: &mut Conn, id: SessionId) -> Option
     };
     let streams = registry.session_streams(&session);
     // Closed streams have left the registry: an unchecked open stream is pending.
-    let pending = streams.iter().any(|s| {
-        let st = s.lock();
-        !st.checked && !st.closed
-    });
+    let pending = streams.iter().any(|s| s.lock().awaits_check());
     if !pending {
         registry.request_commit(&session, streams);
     }

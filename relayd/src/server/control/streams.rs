@@ -71,11 +71,7 @@ pub(super) fn streams_sent(registry: &Registry, conn: &mut Conn) -> Option<Flow>
     let streams = registry.session_streams(&session);
     let mut any = false;
     for s in &streams {
-        let mut st = s.lock();
-        if !st.published {
-            st.published = true;
-            any = true;
-        }
+        any |= s.lock().publish();
     }
     if any {
         session.lock().new_streams = true;
