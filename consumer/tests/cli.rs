@@ -31,7 +31,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Starts lttng-relayd on free ports; if it dies at start (a port taken meanwhile by another
+/// test), tries again on other ports.
 fn lttng_relayd(out: &Path) -> Relay {
+    for _ in 0..5 {
+        if let Some(r) = try_lttng_relayd(out) {
+            return r;
+        }
+    }
+    panic!("lttng-relayd did not start");
+}
+
+fn try_lttng_relayd(out: &Path) -> Option<Relay> {
     let (control, data, live) = (free_port(), free_port(), free_port());
     let url = |p: u16| format!("tcp://127.0.0.1:{p}");
     let child = Command::new("lttng-relayd")
@@ -42,19 +53,29 @@ fn lttng_relayd(out: &Path) -> Relay {
         .stderr(Stdio::null())
         .spawn()
         .expect("lttng-relayd is installed");
+    let mut relay = Relay {
+        child,
+        control,
+        data,
+    };
     let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", control)).is_err() {
+    let up = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+    while !(up(control) && up(data)) {
+        if relay.child.try_wait().ok().flatten().is_some() {
+            return None;
+        }
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "lttng-relayd did not start"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Relay {
-        child,
-        control,
-        data,
+    // Still running once both ports answer (it did not fail on the live port).
+    std::thread::sleep(Duration::from_millis(100));
+    if relay.child.try_wait().ok().flatten().is_some() {
+        return None;
     }
+    Some(relay)
 }
 
 fn run(args: &[&str]) -> (bool, String, String) {
