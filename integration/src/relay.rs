@@ -25,6 +25,8 @@ pub struct Trelayd {
     pub ports: Ports,
     /// Its output root.
     pub out: PathBuf,
+    /// Its operations (metrics and health) port, when started with `--metrics-addr`.
+    pub metrics: Option<u16>,
     /// Its log file.
     pub log: PathBuf,
 }
@@ -53,6 +55,16 @@ impl Trelayd {
 
     /// Starts trelayd with an explicit output root.
     pub fn start_with_output(dir: &Path, out: &Path, extra: &[&str]) -> Result<Trelayd> {
+        Self::start_with_env(dir, out, extra, &[])
+    }
+
+    /// Starts trelayd with an explicit output root and extra environment variables.
+    pub fn start_with_env(
+        dir: &Path,
+        out: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Trelayd> {
         std::fs::create_dir_all(dir)?;
         let ports_file = dir.join("ports.json");
         let _ = std::fs::remove_file(&ports_file);
@@ -62,7 +74,7 @@ impl Trelayd {
             .append(true)
             .open(&log)?;
         let child = Command::new(trelayd_bin())
-            .args(["-vv", "-o"])
+            .args(["-v", "-o"])
             .arg(out)
             .args([
                 "-C",
@@ -75,6 +87,7 @@ impl Trelayd {
             .arg("--ports-file")
             .arg(&ports_file)
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(logf.try_clone()?)
             .stderr(logf)
@@ -88,6 +101,7 @@ impl Trelayd {
                 live: 0,
             },
             out: out.to_path_buf(),
+            metrics: None,
             log,
         };
         crate::wait_for(Duration::from_secs(30), "trelayd's ports file", || {
@@ -105,6 +119,7 @@ impl Trelayd {
             data: port("data"),
             live: port("live"),
         };
+        relay.metrics = Some(port("metrics")).filter(|p| *p != 0);
         if relay.ports.control == 0 {
             bail!("bad ports file: {v}");
         }

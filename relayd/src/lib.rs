@@ -23,9 +23,11 @@ pub mod config;
 pub mod frontier;
 pub mod live;
 pub mod merge;
+pub mod ops;
 pub mod server;
 pub mod session;
 pub mod storage;
+pub mod telemetry;
 
 pub use config::Config;
 pub use server::{BoundPorts, Relay, RelayError};

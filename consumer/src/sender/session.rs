@@ -343,6 +343,16 @@ impl RelaySession {
         self.packet_sent(s, index).await
     }
 
+    /// Sends only the SEND_INDEX of the next packet of `s`: its data never goes out, as when a
+    /// sender loses a packet between its two halves (for loss-accounting tests).
+    pub async fn send_index_only(
+        &mut self,
+        s: StreamRef,
+        index: &IndexEntry,
+    ) -> Result<(), SendError> {
+        self.packet_sent(s, Some(index)).await
+    }
+
     async fn packet_sent(
         &mut self,
         s: StreamRef,

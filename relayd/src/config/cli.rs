@@ -56,7 +56,7 @@ pub struct Cli {
     /// Run in the background, keeping the standard streams open.
     #[arg(short = 'b', long = "background")]
     pub background: bool,
-    /// More log output (repeatable: -v info, -vv debug, -vvv trace); RUST_LOG wins when set.
+    /// More log output (default info; -v debug, -vv trace); RUST_LOG wins when set.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// TOML file with trelay's own settings (durability, commit interval, merge deadline, caps).
@@ -68,6 +68,12 @@ pub struct Cli {
     /// Write the bound ports as JSON ({"control":N,"data":N,"live":N}) to this file once listening.
     #[arg(long = "ports-file", value_name = "FILE")]
     pub ports_file: Option<PathBuf>,
+    /// Serve /metrics (Prometheus), /healthz and /readyz on HOST:PORT (port 0 picks one).
+    #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Log line format: text, or one JSON object per line for log shippers.
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    pub log_format: crate::ops::logging::LogFormat,
     /// Refuse `lttng clear` (also LTTNG_RELAYD_DISALLOW_CLEAR=1).
     #[arg(long = "disallow-clear", env = "LTTNG_RELAYD_DISALLOW_CLEAR", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub disallow_clear: Option<bool>,

@@ -79,6 +79,9 @@ impl Config {
         if let Some(d) = cli.durability {
             settings.durability = d;
         }
+        if let Some(addr) = &cli.metrics_addr {
+            settings.metrics_addr = Some(addr.clone());
+        }
         if let Some(disallow) = cli.disallow_clear {
             settings.allow_clear = !disallow;
         }

@@ -11,6 +11,7 @@
 //! max_metadata_chunk = 134217728 # largest SEND_METADATA payload (bytes)
 //! allow_clear = true             # advertise CLEAR_ALLOWED in GET_CONFIGURATION
 //! disk_full_timeout_s = 600      # a session waiting this long for disk space is failed (0: never)
+//! metrics_addr = "127.0.0.1:9100" # /metrics, /healthz, /readyz (off when unset; --metrics-addr wins)
 //!
 //! [retention]                    # see crate::storage::retention
 //! max_bytes = 0
@@ -61,6 +62,8 @@ pub struct Settings {
     pub allow_clear: bool,
     /// How long a session may wait for disk space before it is failed (seconds, 0: forever).
     pub disk_full_timeout_s: u64,
+    /// Address of the operations listener (`HOST:PORT`): metrics and health. Off when unset.
+    pub metrics_addr: Option<String>,
     /// Live port settings (`[live]`).
     pub live: crate::live::LiveSettings,
     /// Retention of closed traces (`[retention]`).
@@ -80,6 +83,7 @@ impl Default for Settings {
             max_metadata_chunk: 128 << 20,
             allow_clear: true,
             disk_full_timeout_s: 600,
+            metrics_addr: None,
             live: crate::live::LiveSettings::default(),
             retention: crate::storage::retention::RetentionSettings::default(),
         }

@@ -225,6 +225,7 @@ async fn write_packet(
     }
     let fx = stream.end_packet(seq, slot, total)?;
     let session = &stream.session;
+    session.counters.packet(total);
     if fx.first_packet {
         session.lock().new_streams = true;
     }

@@ -28,6 +28,13 @@ pub fn bind(url: &ListenUrl) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
+/// Binds a plain listener on `addr` (`HOST:PORT`, names resolved), for the operations port.
+pub fn bind_addr(addr: &str) -> std::io::Result<TcpListener> {
+    let l = std::net::TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    TcpListener::from_std(l)
+}
+
 /// Sets the options of an accepted connection.
 pub fn tune(stream: &TcpStream, nodelay: bool) {
     let sock = SockRef::from(stream);

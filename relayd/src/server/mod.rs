@@ -17,6 +17,7 @@ mod splice;
 
 use crate::config::Config;
 use crate::session::Registry;
+use crate::telemetry::{Port, Telemetry};
 use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
@@ -34,6 +35,9 @@ pub struct BoundPorts {
     pub data: u16,
     /// Live port.
     pub live: u16,
+    /// Operations port (metrics and health), when `--metrics-addr` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<u16>,
 }
 
 /// Why the relay could not start or stopped with an error.
@@ -74,6 +78,7 @@ pub struct Relay {
     control: TcpListener,
     data: TcpListener,
     live: TcpListener,
+    metrics: Option<TcpListener>,
     ports: BoundPorts,
     registry: Arc<Registry>,
     tracker: TaskTracker,
@@ -107,12 +112,23 @@ impl Relay {
         let control = bind(&config.control)?;
         let data = bind(&config.data)?;
         let live = bind(&config.live)?;
+        let metrics = match &config.settings.metrics_addr {
+            Some(addr) => Some(
+                listener::bind_addr(addr).map_err(|source| RelayError::Bind {
+                    url: addr.clone(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
         let port = |l: &TcpListener| listener::local(l).map(|a| a.port()).unwrap_or(0);
         let ports = BoundPorts {
             control: port(&control),
             data: port(&data),
             live: port(&live),
+            metrics: metrics.as_ref().map(port),
         };
+        let limit = crate::ops::fds::raise_limit();
         if let Some(path) = &config.ports_file {
             let text = serde_json::to_string(&ports).unwrap_or_default();
             crate::storage::output_lock::write_atomically(&fs, path, &(text + "\n")).map_err(
@@ -122,13 +138,20 @@ impl Relay {
                 },
             )?;
         }
+        let listening = [("control", &control), ("data", &data), ("live", &live)]
+            .into_iter()
+            .chain(metrics.as_ref().map(|m| ("metrics", m)));
+        for (kind, l) in listening {
+            match listener::local(l) {
+                Ok(addr) => tracing::info!(port = kind, %addr, "listening"),
+                Err(e) => tracing::warn!(port = kind, "listening, address unknown: {e}"),
+            }
+        }
         tracing::info!(
-            control = ports.control,
-            data = ports.data,
-            live = ports.live,
             output = %config.output.display(),
             durability = ?config.settings.durability,
-            "trelayd listening"
+            open_file_limit = limit,
+            "trelayd started"
         );
         let tracker = TaskTracker::new();
         let registry = Arc::new(Registry::with_fs(
@@ -142,6 +165,7 @@ impl Relay {
             control,
             data,
             live,
+            metrics,
             ports,
             registry,
             tracker,
@@ -165,17 +189,27 @@ impl Relay {
             control,
             data,
             live,
+            metrics,
             registry,
             tracker,
             output_lock,
             ..
         } = self;
+        let listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ops = metrics.map(|l| {
+            let state = crate::ops::http::OpsState {
+                registry: registry.clone(),
+                listening: listening.clone(),
+            };
+            tokio::spawn(crate::ops::http::serve(l, state, shutdown.clone()))
+        });
+        let watchdog = tokio::spawn(crate::ops::systemd::watchdog(shutdown.clone()));
         let conns = TaskTracker::new();
         let data_runtime = data_threads::runtime();
         let accepts = [
             tokio::spawn(accept_loop(
                 control,
-                true,
+                (true, Port::Control, registry.telemetry.clone()),
                 conns.clone(),
                 shutdown.clone(),
                 {
@@ -184,20 +218,35 @@ impl Relay {
                     move |c| control::handle(c, r.clone(), sd.clone())
                 },
             )),
-            tokio::spawn(accept_loop(data, false, conns.clone(), shutdown.clone(), {
-                let r = registry.clone();
-                let sd = shutdown.clone();
-                let rt = data_runtime.as_ref().map(|rt| rt.handle().clone());
-                move |c| data_threads::handle_on(rt.clone(), c, r.clone(), sd.clone())
-            })),
-            tokio::spawn(accept_loop(live, true, conns.clone(), shutdown.clone(), {
-                let hub = Arc::new(live::Hub::new(registry.clone()));
-                let sd = shutdown.clone();
-                move |c| live::handle(c, hub.clone(), sd.clone())
-            })),
+            tokio::spawn(accept_loop(
+                data,
+                (false, Port::Data, registry.telemetry.clone()),
+                conns.clone(),
+                shutdown.clone(),
+                {
+                    let r = registry.clone();
+                    let sd = shutdown.clone();
+                    let rt = data_runtime.as_ref().map(|rt| rt.handle().clone());
+                    move |c| data_threads::handle_on(rt.clone(), c, r.clone(), sd.clone())
+                },
+            )),
+            tokio::spawn(accept_loop(
+                live,
+                (true, Port::Live, registry.telemetry.clone()),
+                conns.clone(),
+                shutdown.clone(),
+                {
+                    let hub = Arc::new(live::Hub::new(registry.clone()));
+                    let sd = shutdown.clone();
+                    move |c| live::handle(c, hub.clone(), sd.clone())
+                },
+            )),
         ];
         let tick = tokio::spawn(tick_loop(registry.clone(), shutdown.clone()));
+        listening.store(true, std::sync::atomic::Ordering::Release);
+        crate::ops::systemd::ready("listening");
         shutdown.cancelled().await;
+        crate::ops::systemd::stopping();
         tracing::info!("shutting down: no new connections, finishing messages in hand");
         for a in accepts {
             let _ = a.await;
@@ -205,6 +254,10 @@ impl Relay {
         conns.close();
         conns.wait().await;
         let _ = tick.await;
+        let _ = watchdog.await;
+        if let Some(ops) = ops {
+            let _ = ops.await;
+        }
         registry.commit_all();
         tracker.close();
         tracker.wait().await;
@@ -213,7 +266,7 @@ impl Relay {
             rt.shutdown_background();
         }
         drop(output_lock);
-        tracing::info!("everything received is committed; bye");
+        tracing::info!("trelayd stopped cleanly: everything received is committed");
     }
 }
 
@@ -250,7 +303,7 @@ pub(crate) async fn read_next(
 
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    nodelay: bool,
+    (nodelay, port, telemetry): (bool, Port, Arc<Telemetry>),
     conns: TaskTracker,
     shutdown: CancellationToken,
     handler: F,
@@ -267,7 +320,12 @@ async fn accept_loop<F, Fut>(
             Ok((conn, peer)) => {
                 tracing::debug!(%peer, "connection accepted");
                 listener::tune(&conn, nodelay);
-                conns.spawn(handler(conn));
+                let counted = telemetry.connection(port);
+                let served = handler(conn);
+                conns.spawn(async move {
+                    served.await;
+                    drop(counted);
+                });
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -283,12 +341,17 @@ async fn tick_loop(registry: Arc<Registry>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(registry.settings.tick());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_commit = Instant::now();
+    let mut last_upkeep = Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
         let now = Instant::now();
+        if now.duration_since(last_upkeep) >= std::time::Duration::from_secs(1) {
+            last_upkeep = now;
+            registry.telemetry.upkeep();
+        }
         registry.expire(now);
         registry.maintain();
         if now.duration_since(last_commit) >= registry.settings.commit_interval() {

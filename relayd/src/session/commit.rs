@@ -94,7 +94,15 @@ impl CommitQueue {
                 self.idle.notify_waiters();
                 return;
             }
-            match self.commit(&batch, durability) {
+            let t = &session.telemetry;
+            let started = Instant::now();
+            let result = self.commit(&batch, durability, t);
+            t.commits.increment(1);
+            t.commit_seconds.record(started.elapsed().as_secs_f64());
+            if result.is_err() {
+                t.commit_failures.increment(1);
+            }
+            match result {
                 Ok(()) => {
                     if session.disk_full.is_full() {
                         session.disk_full.cleared(&session.params.name);
@@ -138,6 +146,7 @@ impl CommitQueue {
         &self,
         streams: &[Arc<Stream>],
         durability: Durability,
+        telemetry: &crate::telemetry::Telemetry,
     ) -> Result<(), CommitError> {
         let _serial = lock(&self.serial);
         let sync = durability == Durability::Beacon;
@@ -170,7 +179,7 @@ impl CommitQueue {
                 metadata: st.metadata_received,
             });
         }
-        if let Err(e) = self.write_group(&work, &sidecars, sync) {
+        if let Err(e) = self.write_group(&work, &sidecars, sync, telemetry) {
             if let CommitError::NoSpace(_) = e {
                 give_back(work);
             }
@@ -240,8 +249,10 @@ impl CommitQueue {
         work: &[Taken<'_>],
         sidecars: &[(Arc<Stream>, Arc<Chunk>, crate::storage::loss::LossLog)],
         sync: bool,
+        telemetry: &crate::telemetry::Telemetry,
     ) -> Result<(), CommitError> {
         // 1. data files
+        let synced = Instant::now();
         let mut done: Vec<*const StorageFile> = Vec::new();
         for w in work {
             for f in &w.files {
@@ -253,6 +264,11 @@ impl CommitQueue {
                     }
                 }
             }
+        }
+        if sync && !done.is_empty() {
+            telemetry
+                .fdatasync_seconds
+                .record(synced.elapsed().as_secs_f64());
         }
         // 2. index entries, grouped by file in order
         let mut touched: Vec<(Arc<IndexFile>, u64)> = Vec::new();
@@ -296,10 +312,14 @@ impl CommitQueue {
             }
         }
         // 3. index files, then loss sidecars
-        if sync {
+        if sync && !touched.is_empty() {
+            let synced = Instant::now();
             for (t, _) in &touched {
                 t.sync().map_err(CommitError::Failed)?;
             }
+            telemetry
+                .fdatasync_seconds
+                .record(synced.elapsed().as_secs_f64());
         }
         for (s, chunk, log) in sidecars {
             let dir = crate::storage::loss::index_dir(&s.path);

@@ -17,8 +17,10 @@ pub use super::loss_log::log_expired;
 use super::stream::{seq_before, IndexHalf, ReadyEntry, Stream, StreamState};
 use crate::merge::{Completed, DataHalf, Expired, Inserted, MergeError};
 use crate::storage::{IndexFile, StorageError, StorageFile};
+use crate::telemetry::SessionCounters;
 use std::sync::Arc;
 use std::time::Instant;
+use trelay_proto::ctf::index::IndexEntry;
 use trelay_proto::{NetSeq, StreamId};
 
 /// Why a packet or an index was refused (the offending connection is closed, except on a full
@@ -390,6 +392,7 @@ impl Stream {
             st.prev_index_seq = c.seq;
         }
         st.index_received = st.index_received.saturating_add(1);
+        self.count_tracer_losses(st, &c.entry);
         st.received_psn = Some(c.entry.packet_seq_num);
         st.last_end = Some((c.file_index, c.entry.offset.saturating_add(c.size)));
         self.try_rotate_index(st);
@@ -408,6 +411,29 @@ impl Stream {
                 .unwrap_or(st.file_no);
         }
         self.session.commit.losses.record(&e);
+        let c = &self.session.counters;
+        match e.half {
+            crate::merge::Half::Index(_) => SessionCounters::add(&c.lost_packets, 1),
+            crate::merge::Half::Data(_) => SessionCounters::add(&c.unindexed_packets, 1),
+        }
+    }
+
+    /// Sequence gaps and discarded events the tracer reports in a completed entry (the packet
+    /// sequence number and the discarded-event count are cumulative per stream).
+    fn count_tracer_losses(&self, st: &mut StreamState, e: &IndexEntry) {
+        let c = &self.session.counters;
+        if let Some(prev) = st.received_psn.filter(|p| *p != u64::MAX) {
+            if e.packet_seq_num != u64::MAX && e.packet_seq_num > prev {
+                SessionCounters::add(&c.sequence_gaps, e.packet_seq_num - prev - 1);
+            }
+        }
+        if e.events_discarded > st.events_discarded {
+            SessionCounters::add(
+                &c.discarded_events,
+                e.events_discarded - st.events_discarded,
+            );
+            st.events_discarded = e.events_discarded;
+        }
     }
 
     /// Releases entries held behind a rotation that finished.

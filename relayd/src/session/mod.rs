@@ -107,6 +107,10 @@ pub struct Session {
     pub live: crate::frontier::Roster<Arc<Stream>>,
     /// Whether the session's writes are waiting for disk space.
     pub disk_full: crate::storage::space::DiskFull,
+    /// What the session received and lost, for the metrics.
+    pub counters: crate::telemetry::SessionCounters,
+    /// The relay's metrics (commit latencies are recorded here).
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Session {
@@ -169,6 +173,8 @@ pub struct Registry {
     expiry_hold: Mutex<Option<Instant>>,
     /// Every session object still alive (listed, or held by a viewer), for retention.
     alive: DashMap<SessionId, std::sync::Weak<Session>>,
+    /// The relay's metrics.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Registry {
@@ -221,6 +227,7 @@ impl Registry {
                 Instant::now(),
             )),
             expired: Mutex::new(Vec::new()),
+            telemetry: Arc::new(crate::telemetry::Telemetry::new()),
             settings,
         }
     }
@@ -248,6 +255,8 @@ impl Registry {
             commit: CommitQueue::default(),
             live: crate::frontier::Roster::default(),
             disk_full: crate::storage::space::DiskFull::default(),
+            counters: crate::telemetry::SessionCounters::default(),
+            telemetry: self.telemetry.clone(),
         });
         self.sessions.insert(id, session.clone());
         self.alive.insert(id, Arc::downgrade(&session));

@@ -108,6 +108,8 @@ pub struct StreamState {
     pub(super) index_committed: u64,
     /// packet_seq_num of the last completed entry.
     pub(super) received_psn: Option<u64>,
+    /// The tracer's cumulative discarded-event count in the last completed entry.
+    pub(super) events_discarded: u64,
     /// Live beacon: the stream is inactive up to this timestamp (`u64::MAX`: active).
     pub(super) beacon_ts_end: u64,
     /// CTF stream class id (from indexes or beacons).
@@ -215,6 +217,7 @@ impl Stream {
                 index_received: 0,
                 index_committed: 0,
                 received_psn: None,
+                events_discarded: 0,
                 beacon_ts_end: u64::MAX,
                 ctf_stream_id: u64::MAX,
                 metadata_received: 0,
@@ -288,6 +291,11 @@ impl StreamState {
     /// Whether the stream is closed (files released, out of the registry).
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Packets complete but not committed yet.
+    pub fn uncommitted(&self) -> u64 {
+        self.index_received.saturating_sub(self.index_committed)
     }
 
     /// Whether a commit has something to do.

@@ -89,7 +89,11 @@ impl Fixture {
     fn commit(&self, s: &Arc<Stream>) {
         self.session
             .commit
-            .commit(std::slice::from_ref(s), Durability::Beacon)
+            .commit(
+                std::slice::from_ref(s),
+                Durability::Beacon,
+                &self.session.telemetry,
+            )
             .unwrap();
     }
 }

@@ -148,7 +148,7 @@ async fn serve(
             Ok(req) => req,
             Err(e) => {
                 let step = viewer.handle_undecodable(header.cmd, &e, Instant::now(), &mut out);
-                finish(conn, step, &mut out, &mut copy_buf).await?;
+                finish(conn, &registry.telemetry, step, &mut out, &mut copy_buf).await?;
                 continue;
             }
         };
@@ -168,7 +168,7 @@ async fn serve(
                 may_hold = false;
                 continue;
             }
-            finish(conn, step, &mut out, &mut copy_buf).await?;
+            finish(conn, &registry.telemetry, step, &mut out, &mut copy_buf).await?;
             break;
         }
     }
@@ -177,6 +177,7 @@ async fn serve(
 /// Writes a step's reply; closes on [`Step::Close`].
 async fn finish(
     conn: &mut TcpStream,
+    telemetry: &crate::telemetry::Telemetry,
     step: Step<Registry>,
     out: &mut [u8],
     copy_buf: &mut Vec<u8>,
@@ -186,6 +187,7 @@ async fn finish(
             io::send_all(conn, out, slice.is_some()).await?;
             if let Some(s) = slice {
                 io::send_file(conn, &s.file, s.offset, s.len, copy_buf).await?;
+                telemetry.live_sent_bytes.increment(s.len);
             }
             Ok(())
         }

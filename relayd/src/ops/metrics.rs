@@ -1,0 +1,58 @@
+//! The `/metrics` exposition: states read from the registry at scrape time, then every family of
+//! [`crate::telemetry::FAMILIES`] rendered by the Prometheus exporter.
+//!
+//! Per-session series carry one label, `session`: the session's directory under the output
+//! folder (`HOST/NAME-DATE`). Cardinality is the number of sessions seen in the last
+//! [`crate::telemetry::SESSION_SERIES_IDLE`]; nothing is labelled per stream or per packet.
+
+use crate::session::Registry;
+use crate::telemetry::SessionCounters;
+
+/// Refreshes the scrape-time states and renders the exposition.
+pub fn render(registry: &Registry) -> String {
+    let t = &registry.telemetry;
+    let sessions = registry.sessions();
+    let mut streams_total = 0usize;
+    let mut viewers = 0usize;
+    for s in &sessions {
+        let label = [("session", s.rel_dir.to_string_lossy().into_owned())];
+        let streams = registry.session_streams(s);
+        let uncommitted: u64 = streams.iter().map(|st| st.lock().uncommitted()).sum();
+        streams_total += streams.len();
+        viewers += s.live.viewers();
+        let c = &s.counters;
+        let counters = [
+            ("trelay_received_bytes_total", &c.bytes),
+            ("trelay_received_packets_total", &c.packets),
+            ("trelay_lost_packets_total", &c.lost_packets),
+            ("trelay_unindexed_packets_total", &c.unindexed_packets),
+            ("trelay_sequence_gaps_total", &c.sequence_gaps),
+            ("trelay_discarded_events_total", &c.discarded_events),
+        ];
+        for (name, value) in counters {
+            t.set_counter(name, &label, SessionCounters::get(value));
+        }
+        t.set_gauge("trelay_session_streams", &label, streams.len() as f64);
+        t.set_gauge("trelay_uncommitted_packets", &label, uncommitted as f64);
+        let full = if s.disk_full.is_full() { 1.0 } else { 0.0 };
+        t.set_gauge("trelay_disk_full", &label, full);
+    }
+    t.set_gauge("trelay_sessions", &[], sessions.len() as f64);
+    t.set_gauge("trelay_streams", &[], streams_total as f64);
+    t.set_gauge("trelay_live_viewers", &[], viewers as f64);
+    t.set_gauge(
+        "trelay_merge_pending_halves",
+        &[],
+        registry.merge.len() as f64,
+    );
+    if let Ok(free) = registry.fs.free_space(&registry.output) {
+        t.set_gauge("trelay_disk_free_bytes", &[], free as f64);
+    }
+    if let Some(n) = super::fds::open_count() {
+        t.set_gauge("trelay_open_fds", &[], n as f64);
+    }
+    if let Some(n) = super::fds::limit() {
+        t.set_gauge("trelay_max_fds", &[], n as f64);
+    }
+    t.render()
+}
