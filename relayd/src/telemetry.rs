@@ -132,6 +132,21 @@ pub const FAMILIES: &[(&str, Option<Unit>, &str)] = &[
         None,
         "The process's file descriptor limit.",
     ),
+    (
+        "trelay_pool_open_files",
+        None,
+        "Stream files holding a descriptor (bounded by max_open_files).",
+    ),
+    (
+        "trelay_pool_max_open_files",
+        None,
+        "The open-file pool's bound (max_open_files).",
+    ),
+    (
+        "trelay_pool_evictions_total",
+        None,
+        "Descriptors the open-file pool closed (reopened on next use).",
+    ),
 ];
 
 /// A listening port kind, the `port` label.

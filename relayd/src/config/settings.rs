@@ -12,6 +12,7 @@
 //! allow_clear = true             # advertise CLEAR_ALLOWED in GET_CONFIGURATION
 //! disk_full_timeout_s = 600      # a session waiting this long for disk space is failed (0: never)
 //! metrics_addr = "127.0.0.1:9100" # /metrics, /healthz, /readyz (off when unset; --metrics-addr wins)
+//! max_open_files = 0             # stream files open at once (0: three quarters of the fd limit)
 //!
 //! [retention]                    # see crate::storage::retention
 //! max_bytes = 0
@@ -64,6 +65,9 @@ pub struct Settings {
     pub disk_full_timeout_s: u64,
     /// Address of the operations listener (`HOST:PORT`): metrics and health. Off when unset.
     pub metrics_addr: Option<String>,
+    /// Stream files holding a descriptor at once ([`crate::storage::pool`]); 0: three quarters
+    /// of the open-file limit, the rest left to connections.
+    pub max_open_files: usize,
     /// Live port settings (`[live]`).
     pub live: crate::live::LiveSettings,
     /// Retention of closed traces (`[retention]`).
@@ -84,6 +88,7 @@ impl Default for Settings {
             allow_clear: true,
             disk_full_timeout_s: 600,
             metrics_addr: None,
+            max_open_files: 0,
             live: crate::live::LiveSettings::default(),
             retention: crate::storage::retention::RetentionSettings::default(),
         }

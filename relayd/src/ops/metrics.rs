@@ -54,5 +54,9 @@ pub fn render(registry: &Registry) -> String {
     if let Some(n) = super::fds::limit() {
         t.set_gauge("trelay_max_fds", &[], n as f64);
     }
+    let pool = crate::storage::pool::pool();
+    t.set_gauge("trelay_pool_open_files", &[], pool.open() as f64);
+    t.set_gauge("trelay_pool_max_open_files", &[], pool.max() as f64);
+    t.set_counter("trelay_pool_evictions_total", &[], pool.evicted());
     t.render()
 }

@@ -129,6 +129,13 @@ impl Relay {
             metrics: metrics.as_ref().map(port),
         };
         let limit = crate::ops::fds::raise_limit();
+        let max_open_files = match config.settings.max_open_files {
+            0 => limit.map_or(usize::MAX, |l| {
+                usize::try_from(l / 4 * 3).unwrap_or(usize::MAX)
+            }),
+            n => n,
+        };
+        crate::storage::pool::pool().set_max(max_open_files);
         if let Some(path) = &config.ports_file {
             let text = serde_json::to_string(&ports).unwrap_or_default();
             crate::storage::output_lock::write_atomically(&fs, path, &(text + "\n")).map_err(
@@ -151,6 +158,7 @@ impl Relay {
             output = %config.output.display(),
             durability = ?config.settings.durability,
             open_file_limit = limit,
+            max_open_files,
             "trelayd started"
         );
         let tracker = TaskTracker::new();
@@ -352,9 +360,14 @@ async fn tick_loop(registry: Arc<Registry>, shutdown: CancellationToken) {
             last_upkeep = now;
             registry.telemetry.upkeep();
         }
+        // Over the open-file bound, only committed files can be closed: commit now rather than
+        // at the next interval, and close what the previous tick's commits made closable.
+        let pool = crate::storage::pool::pool();
+        let over = pool.open() > pool.max();
+        pool.tick();
         registry.expire(now);
         registry.maintain();
-        if now.duration_since(last_commit) >= registry.settings.commit_interval() {
+        if over || now.duration_since(last_commit) >= registry.settings.commit_interval() {
             last_commit = now;
             registry.commit_all();
         }

@@ -14,6 +14,7 @@
 //! directories it created (`ust`, `kernel`) so a rename or delete moves only those.
 
 use crate::storage::layout;
+use crate::storage::pool::Root;
 use crate::storage::tree::{self, Disposal, Release, Releases};
 use crate::storage::{Fs, StorageError};
 use dashmap::DashMap;
@@ -62,6 +63,8 @@ pub struct Chunk {
     session_dir: PathBuf,
     fs: Fs,
     releases: Arc<Releases>,
+    /// The chunk's current directory (absolute), which its open files reopen through.
+    root: Root,
     state: Mutex<ChunkState>,
 }
 
@@ -103,7 +106,9 @@ impl Chunk {
 
     /// Sets the path of a chunk nobody wrote into yet.
     pub fn set_initial_path(&self, path: &str) {
-        lock(&self.state).path = path.to_owned();
+        let mut st = lock(&self.state);
+        st.path = path.to_owned();
+        *lock(&self.root) = self.session_dir.join(path);
     }
 
     /// The file system the chunk lives on.
@@ -177,6 +182,7 @@ impl Chunk {
             &st.top_dirs,
         )?;
         st.path = new_path.to_owned();
+        *lock(&self.root) = self.session_dir.join(new_path);
         Ok(())
     }
 
@@ -204,6 +210,11 @@ impl Chunk {
 }
 
 impl Chunk {
+    /// The chunk's current directory, shared with the files inside it.
+    pub fn root(&self) -> Root {
+        self.root.clone()
+    }
+
     /// A session writing here failed: what it wrote past its last commit is cut at release.
     pub fn mark_torn(&self) {
         lock(&self.state).torn = true;
@@ -228,6 +239,7 @@ impl Drop for Chunk {
             chunk_id: self.key.chunk_id,
             session_dir: self.session_dir.clone(),
             path: st.path.clone(),
+            root: self.root.clone(),
             tops: st.top_dirs.clone(),
             marked: st.marked.clone(),
             torn: st.torn,
@@ -291,6 +303,7 @@ impl ChunkRegistry {
         let chunk = Arc::new(Chunk {
             key,
             creation_ts,
+            root: Arc::new(Mutex::new(session_dir.join(&path))),
             session_dir: session_dir.to_path_buf(),
             fs: self.fs.clone(),
             releases: self.releases.clone(),

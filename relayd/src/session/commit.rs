@@ -236,7 +236,7 @@ impl CommitQueue {
             retired.append(&mut w.retired);
         }
         for (file, end) in &whole {
-            crate::storage::lock::hold_from(file.file(), *end);
+            file.hold_from(*end);
         }
         // 5. chunks the streams left are complete on disk: let them go (archive, delete).
         drop(retired);

@@ -5,7 +5,9 @@
 
 use super::chunk::Chunk;
 use crate::storage::layout::stream_file_name;
+use crate::storage::pool::Location;
 use crate::storage::{IndexFile, StorageError, StorageFile};
+use std::path::Path;
 use std::sync::Arc;
 use trelay_proto::ctf::index::IndexVersion;
 
@@ -20,8 +22,12 @@ pub fn create_data(
 ) -> Result<Arc<StorageFile>, StorageError> {
     let file_name = stream_file_name(name, tracefile_size, file_no, "");
     let fs = chunk.fs().clone();
-    let file = chunk.with_trace_dir(path, |dir| StorageFile::create(&fs, dir.join(&file_name)))?;
-    crate::storage::lock::hold_from(file.file(), 0);
+    let location = Location::InChunk {
+        root: chunk.root(),
+        rel: Path::new(path).join(&file_name),
+    };
+    let file = chunk.with_trace_dir(path, |_| StorageFile::create_at(&fs, location))?;
+    file.hold_from(0);
     Ok(Arc::new(file))
 }
 
@@ -39,7 +45,9 @@ pub fn create_index(
     let file_name = stream_file_name(name, tracefile_size, file_no, ".idx");
     let dir = crate::storage::loss::index_dir(path);
     let fs = chunk.fs().clone();
-    chunk.with_dir(&dir, |d| {
-        IndexFile::create(&fs, d.join(&file_name), data, version)
-    })
+    let location = Location::InChunk {
+        root: chunk.root(),
+        rel: Path::new(&dir).join(&file_name),
+    };
+    chunk.with_dir(&dir, |_| IndexFile::create(&fs, location, data, version))
 }

@@ -5,10 +5,13 @@
 
 use super::error::{Result, StorageError};
 use super::fs::{Fs, Op};
+use super::lock;
+use super::pool::{self, Location, Slot};
 use std::fs::File;
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Zeros for padding writes.
 const ZEROS: [u8; 4096] = [0; 4096];
@@ -16,10 +19,11 @@ const ZEROS: [u8; 4096] = [0; 4096];
 /// Iovec slots of one vectored write.
 const SLOTS: usize = 16;
 
-/// An open file of the output folder.
+/// A file of the output folder, open while the pool ([`super::pool`]) lets it be.
 #[derive(Debug)]
 pub struct StorageFile {
-    file: File,
+    slot: Arc<Slot>,
+    location: Location,
     path: PathBuf,
     fs: Fs,
 }
@@ -27,36 +31,77 @@ pub struct StorageFile {
 impl StorageFile {
     /// Creates `path` (replacing a file of that name) through `fs`.
     pub fn create(fs: &Fs, path: PathBuf) -> Result<StorageFile> {
-        let file = fs
-            .create(&path)
-            .map_err(|e| StorageError::new(Op::Create, &path, e))?;
+        Self::create_at(fs, Location::Fixed(path))
+    }
+
+    /// Creates the file at `location` (replacing a file of that name) through `fs`.
+    pub fn create_at(fs: &Fs, location: Location) -> Result<StorageFile> {
+        let path = location.current();
+        let file = match fs.create(&path) {
+            Err(e) if pool::is_out_of_fds(&e) => {
+                pool::pool().evict(true);
+                fs.create(&path)
+            }
+            r => r,
+        }
+        .map_err(|e| StorageError::new(Op::Create, &path, e))?;
         Ok(StorageFile {
-            file,
+            slot: Slot::new(file, 0),
+            location,
             path,
             fs: fs.clone(),
         })
     }
 
-    /// Opens the existing file `path` (for writing too when `write`).
+    /// Opens the existing file `path` (for writing too when `write`). The pool never closes
+    /// such a file (it holds no committed-frontier lock).
     pub fn open(fs: &Fs, path: PathBuf, write: bool) -> Result<StorageFile> {
         let file = fs
             .open(&path, write)
             .map_err(|e| StorageError::new(Op::Open, &path, e))?;
         Ok(StorageFile {
-            file,
+            slot: Slot::new(file, u64::MAX),
+            location: Location::Fixed(path.clone()),
             path,
             fs: fs.clone(),
         })
     }
 
-    /// The path it was opened at (it may have moved since, with its chunk).
+    /// The path it was created at (it may have moved since, with its chunk).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The open file, for what is not a file operation (advisory locks).
-    pub fn file(&self) -> &File {
-        &self.file
+    /// Where the file is now.
+    pub fn current_path(&self) -> PathBuf {
+        self.location.current()
+    }
+
+    /// Whether it holds a descriptor now (the pool may have closed it).
+    pub fn is_open(&self) -> bool {
+        self.slot.is_open()
+    }
+
+    fn fd_io(&self) -> io::Result<Arc<File>> {
+        self.slot.get(
+            || self.fs.open(&self.location.current(), true),
+            |f, from| lock::hold_from(f, from),
+        )
+    }
+
+    fn fd(&self) -> Result<Arc<File>> {
+        self.fd_io()
+            .map_err(|e| StorageError::new(Op::Open, &self.location.current(), e))
+    }
+
+    /// Holds the committed-frontier lock over `[from, ∞)` and releases what is below it
+    /// ([`lock::hold_from`]); kept across the pool closing and reopening the file.
+    pub fn hold_from(&self, from: u64) {
+        self.slot.locked_from(from);
+        match self.fd() {
+            Ok(f) => lock::hold_from(&f, from),
+            Err(e) => tracing::debug!("cannot move the committed-frontier lock: {e}"),
+        }
     }
 
     fn err(&self, op: Op, e: io::Error) -> StorageError {
@@ -95,12 +140,16 @@ impl StorageFile {
             }
             let at = offset.saturating_add(done);
             let bufs = iov.get(..used).unwrap_or_default();
-            match self.fs.write_at(&self.file, &self.path, bufs, at) {
+            let fd = self.fd()?;
+            match self.fs.write_at(&fd, &self.path, bufs, at) {
                 Ok(0) => {
                     let e = io::Error::from(io::ErrorKind::WriteZero);
                     return Err(self.err(Op::Write, e).needing(total - done));
                 }
-                Ok(n) => done = done.saturating_add(n as u64),
+                Ok(n) => {
+                    done = done.saturating_add(n as u64);
+                    self.slot.wrote(offset.saturating_add(done));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.err(Op::Write, e).needing(total - done)),
             }
@@ -115,9 +164,13 @@ impl StorageFile {
 
     /// Moves up to `len` bytes from `pipe` into the file at `offset`; returns how many moved.
     pub fn splice_in(&self, pipe: BorrowedFd<'_>, offset: u64, len: usize) -> Result<usize> {
-        self.fs
-            .splice_in(pipe, &self.file, &self.path, offset, len)
-            .map_err(|e| self.err(Op::Splice, e).needing(len as u64))
+        let fd = self.fd()?;
+        let n = self
+            .fs
+            .splice_in(pipe, &fd, &self.path, offset, len)
+            .map_err(|e| self.err(Op::Splice, e).needing(len as u64))?;
+        self.slot.wrote(offset.saturating_add(n as u64));
+        Ok(n)
     }
 
     /// Reads exactly `buf.len()` bytes at `offset` (a file that ends first is a corruption).
@@ -125,7 +178,8 @@ impl StorageFile {
         let mut done = 0usize;
         while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
             let at = offset.saturating_add(done as u64);
-            match self.fs.read_at(&self.file, &self.path, rest, at) {
+            let fd = self.fd()?;
+            match self.fs.read_at(&fd, &self.path, rest, at) {
                 Ok(0) => {
                     return Err(StorageError::corruption(
                         Op::Read,
@@ -143,22 +197,27 @@ impl StorageFile {
 
     /// fdatasync.
     pub fn sync_data(&self) -> Result<()> {
+        let fd = self.fd()?;
         self.fs
-            .sync_data(&self.file, &self.path)
+            .sync_data(&fd, &self.path)
             .map_err(|e| self.err(Op::SyncData, e))
     }
 
     /// Sets the length.
     pub fn set_len(&self, len: u64) -> Result<()> {
+        let fd = self.fd()?;
         self.fs
-            .set_len(&self.file, &self.path, len)
-            .map_err(|e| self.err(Op::SetLen, e))
+            .set_len(&fd, &self.path, len)
+            .map_err(|e| self.err(Op::SetLen, e))?;
+        self.slot.cut(len);
+        Ok(())
     }
 
     /// The current length.
     pub fn len(&self) -> Result<u64> {
+        let fd = self.fd()?;
         self.fs
-            .len(&self.file, &self.path)
+            .len(&fd, &self.path)
             .map_err(|e| self.err(Op::Stat, e))
     }
 
@@ -170,7 +229,8 @@ impl StorageFile {
     /// Sends up to `len` bytes from `offset` to the non-blocking socket `sock` (an `io::Error`,
     /// as the socket side of it may be what failed).
     pub fn send_to(&self, sock: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<usize> {
-        self.fs.send_file(sock, &self.file, &self.path, offset, len)
+        let fd = self.fd_io()?;
+        self.fs.send_file(sock, &fd, &self.path, offset, len)
     }
 }
 

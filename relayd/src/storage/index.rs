@@ -8,7 +8,7 @@
 use super::error::{Result, StorageError};
 use super::file::StorageFile;
 use super::fs::{Fs, Op};
-use std::path::PathBuf;
+use super::pool::Location;
 use std::sync::{Arc, Mutex};
 use trelay_proto::ctf::index::{encode_header, IndexEntry, IndexHeader, IndexVersion, HEADER_LEN};
 use trelay_proto::Decoded;
@@ -33,15 +33,15 @@ impl IndexFile {
     /// committed-frontier lock from the end of the header.
     pub fn create(
         fs: &Fs,
-        path: PathBuf,
+        location: impl Into<Location>,
         data: Arc<StorageFile>,
         version: IndexVersion,
     ) -> Result<Arc<IndexFile>> {
-        let file = StorageFile::create(fs, path)?;
+        let file = StorageFile::create_at(fs, location.into())?;
         let mut header = Vec::with_capacity(HEADER_LEN);
         encode_header(version, &mut header);
         file.write_all_at(&header, 0)?;
-        super::lock::hold_from(file.file(), header.len() as u64);
+        file.hold_from(header.len() as u64);
         Ok(Arc::new(IndexFile {
             file,
             data,
@@ -94,8 +94,9 @@ impl IndexFile {
     pub fn advance_committed(&self, n: u64, data_end: u64) {
         let mut c = lock(&self.committed_entries);
         *c = c.saturating_add(n);
-        super::lock::hold_from(self.file.file(), *lock(&self.len));
-        super::lock::hold_from(self.data.file(), data_end);
+        let len = *lock(&self.len);
+        self.file.hold_from(len);
+        self.data.hold_from(data_end);
     }
 
     /// Entries of this file that are committed.

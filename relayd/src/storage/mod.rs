@@ -77,6 +77,7 @@ pub mod layout;
 pub mod lock;
 pub mod loss;
 pub mod output_lock;
+pub mod pool;
 pub mod recovery;
 pub mod retention;
 pub mod space;

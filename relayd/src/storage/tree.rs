@@ -127,6 +127,8 @@ pub struct Release {
     pub session_dir: PathBuf,
     /// The chunk's directory relative to it.
     pub path: String,
+    /// The chunk's current directory, as its files still open (viewers) reopen it.
+    pub root: super::pool::Root,
     /// Top-level directories the chunk created.
     pub tops: BTreeSet<String>,
     /// Directories carrying the open-trace marker (relative to the chunk).
@@ -184,13 +186,10 @@ impl Releases {
             let result = match &r.disposal {
                 Disposal::Archive(name) => create_dir_all(fs, &r.session_dir.join("archives"))
                     .and_then(|()| {
-                        move_dir(
-                            fs,
-                            &r.session_dir,
-                            &r.path,
-                            &format!("archives/{name}"),
-                            &r.tops,
-                        )
+                        let to = format!("archives/{name}");
+                        move_dir(fs, &r.session_dir, &r.path, &to, &r.tops)?;
+                        *lock(&r.root) = r.session_dir.join(to);
+                        Ok(())
                     }),
                 Disposal::Delete => delete(fs, &r.session_dir, &r.path, &r.tops),
                 Disposal::Keep => Ok(()),
