@@ -85,7 +85,7 @@ impl StorageFile {
     fn fd_io(&self) -> io::Result<Arc<File>> {
         self.slot.get(
             || self.fs.open(&self.location.current(), true),
-            |f, from| lock::hold_from(f, from),
+            lock::hold_from,
         )
     }
 
