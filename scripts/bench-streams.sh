@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Many streams: trelayd (release build) receiving a synthetic session of N streams from
 # `trelay-consumer bench`, with an open-file pool smaller than the number of stream files.
-# Prints one markdown row per stream count: throughput, relay CPU, peak RSS, the relay's open
-# descriptors and pool evictions at the end of the run.
+# Prints one markdown row per stream count: throughput, relay CPU, peak RSS, the relay's peak
+# open descriptors (sampled every 200 ms) and the pool's evictions.
 #
 # usage: scripts/bench-streams.sh                     (1,000 and 10,000 streams, 20 s each)
 #        COUNTS="1000" DURATION=5 scripts/bench-streams.sh
@@ -41,7 +41,7 @@ else:
 PY
 }
 
-echo "| streams | max_open_files | MB/s | relay CPU s/GB | peak RSS MiB | open fds at end | pool evictions |"
+echo "| streams | max_open_files | MB/s | relay CPU s/GB | peak RSS MiB | peak open fds | pool evictions |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for n in $COUNTS; do
   run="$WORK/$n"
@@ -53,11 +53,17 @@ for n in $COUNTS; do
   PID=$!
   for _ in $(seq 1 100); do [ -s "$run/ports.json" ] && break; sleep 0.1; done
   read -r control data metrics < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["control"], p["data"], p["metrics"])' "$run/ports.json")
+  # Sample the relay's open descriptors while the load runs; keep the highest.
+  ( peak=0; while kill -0 "$PID" 2>/dev/null; do
+      n_fd=$(ls /proc/"$PID"/fd 2>/dev/null | wc -l); [ "$n_fd" -gt "$peak" ] && peak=$n_fd
+      echo "$peak" >"$run/peak-fds"; sleep 0.2; done ) &
+  SAMPLER=$!
   "$BIN/trelay-consumer" bench --url "net://127.0.0.1:$control:$data" --streams "$n" \
     --connections "$CONNECTIONS" --packet-size "$PACKET" --duration "$DURATION" \
     --json --relay-pid "$PID" >"$run/bench.json"
+  kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
   hwm=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
-  fds=$(metric trelay_open_fds "$metrics")
+  fds=$(cat "$run/peak-fds")
   evicted=$(metric trelay_pool_evictions_total "$metrics")
   python3 - "$run/bench.json" "$n" "$MAX_OPEN" "$hwm" "$fds" "$evicted" <<'PY'
 import json, sys

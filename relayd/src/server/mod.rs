@@ -337,7 +337,16 @@ async fn accept_loop<F, Fut>(
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                tracing::warn!("accept failed: {e}");
+                if crate::storage::pool::is_out_of_fds(&e) {
+                    crate::storage::pool::pool().evict(true);
+                    tracing::warn!(
+                        port = port.label(),
+                        "accept failed: out of file descriptors ({e}); raise the open-file \
+                         limit (LimitNOFILE) or lower max_open_files"
+                    );
+                } else {
+                    tracing::warn!(port = port.label(), "accept failed: {e}");
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }

@@ -18,6 +18,7 @@
 //! | [`loss`] | per-stream loss sidecars |
 //! | [`recovery`] | the open-trace markers and the cut of torn tails at start |
 //! | [`space`] | disk-full episodes and their backoff |
+//! | [`pool`] | the bound on open stream files (`max_open_files`): close idle ones, reopen on use |
 //! | [`retention`] | quotas and maximum age for closed chunks and sessions |
 //!
 //! # On-disk design
