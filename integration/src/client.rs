@@ -84,6 +84,13 @@ pub fn data_header(stream: u64, seq: u64, size: u32, padding: u32) -> Vec<u8> {
 }
 
 impl Control {
+    /// Connects from the loopback address `src`.
+    pub fn connect_from(src: &str, port: u16) -> Result<Control> {
+        Ok(Control {
+            sock: crate::peers::connect_from(src, port)?,
+        })
+    }
+
     /// Connects.
     pub fn connect(port: u16) -> Result<Control> {
         let sock = TcpStream::connect(("127.0.0.1", port))?;

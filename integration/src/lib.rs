@@ -7,6 +7,7 @@ pub mod live;
 pub mod live_feed;
 pub mod live_viewer;
 pub mod lttng;
+pub mod peers;
 pub mod relay;
 pub mod scenario;
 pub mod session;

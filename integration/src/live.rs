@@ -89,7 +89,19 @@ impl LiveClient {
 
     /// Connects, then CONNECT (2.4, as babeltrace2 does) and CREATE_SESSION, both checked.
     pub fn viewer(port: u16) -> Result<LiveClient> {
-        let mut c = LiveClient::connect(port)?;
+        Self::greet(LiveClient::connect(port)?)
+    }
+
+    /// Like [`LiveClient::viewer`], connecting from the loopback address `src`.
+    pub fn viewer_from(src: &str, port: u16) -> Result<LiveClient> {
+        let sock = crate::peers::connect_from(src, port)?;
+        Self::greet(LiveClient {
+            sock,
+            buf: Vec::new(),
+        })
+    }
+
+    fn greet(mut c: LiveClient) -> Result<LiveClient> {
         match c.call(&connect_request(4))? {
             Reply::Other(ViewerReply::Connect(r)) if r.major == 2 && r.minor == 13 => {}
             other => bail!("CONNECT reply {other:?}"),

@@ -74,6 +74,9 @@ pub struct Scenario {
     pub trelayd_args: Vec<&'static str>,
     /// Sessions per relay.
     pub sessions: u32,
+    /// Idle connections opened against trelayd (over its three ports, from 127.0.0.10 to
+    /// 127.0.0.15) before the sessions start, held until they are destroyed.
+    pub idle_connections: usize,
 }
 
 impl Scenario {
@@ -89,6 +92,7 @@ impl Scenario {
             relay_args: vec![],
             trelayd_args: vec![],
             sessions: 1,
+            idle_connections: 0,
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct Outcome {
     pub events: Vec<String>,
     /// trelayd's log.
     pub log: String,
+    /// Of the idle connections, how many trelayd had closed, per port (control, data, live).
+    pub idle_closed: [usize; 3],
     _tmp: tempfile::TempDir,
 }
 
@@ -120,6 +126,19 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
     args.extend(sc.trelayd_args.iter().copied());
     let (mut reference, mut ours) = start_both(tmp.path(), &sc.relay_args, &args)?;
     let ref_out = reference.out.clone();
+    let idle_ports = [ours.ports.control, ours.ports.data, ours.ports.live];
+    let mut idle = crate::peers::IdleFlood::open(
+        &idle_ports,
+        &[
+            "127.0.0.10",
+            "127.0.0.11",
+            "127.0.0.12",
+            "127.0.0.13",
+            "127.0.0.14",
+            "127.0.0.15",
+        ],
+        sc.idle_connections,
+    )?;
     let tag = crate::unique(sc.name);
     let work = Workload::python(tmp.path(), &tag)?;
     let mut guards = Vec::new();
@@ -163,6 +182,8 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
             .with_context(|| format!("destroy {name}\n{}", ours.log_tail()))?;
     }
     drop(guards);
+    let idle_closed = idle_ports.map(|p| idle.closed_on(p));
+    drop(idle);
     reference.stop()?;
     ours.stop_ok()?;
     let want = crate::normalized_events(&ref_out)?;
@@ -197,6 +218,7 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
         ours: ours.out.clone(),
         events: got,
         log,
+        idle_closed,
         _tmp: tmp,
     })
 }

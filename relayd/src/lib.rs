@@ -21,6 +21,7 @@
 pub mod cli;
 pub mod config;
 pub mod frontier;
+pub mod identity;
 pub mod live;
 pub mod merge;
 pub mod ops;

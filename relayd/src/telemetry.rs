@@ -133,6 +133,11 @@ pub const FAMILIES: &[(&str, Option<Unit>, &str)] = &[
         "The process's file descriptor limit.",
     ),
     (
+        "trelay_refused_total",
+        None,
+        "Connections and requests refused (allowlist, limits, deadlines), by port and reason.",
+    ),
+    (
         "trelay_pool_open_files",
         None,
         "Stream files holding a descriptor (bounded by max_open_files).",

@@ -20,6 +20,8 @@
 //! max_age_s = 0
 //! interval_s = 60
 //!
+//! [[peer]], [[viewer]], [limits]  # who may connect, see crate::identity::settings
+//!
 //! [live]                         # live port, see crate::live::LiveSettings
 //! idle_timeout_s = 600
 //! retry_hold_ms = 0
@@ -72,6 +74,14 @@ pub struct Settings {
     pub live: crate::live::LiveSettings,
     /// Retention of closed traces (`[retention]`).
     pub retention: crate::storage::retention::RetentionSettings,
+    /// Allowed senders (`[[peer]]`); empty: anyone may send.
+    #[serde(rename = "peer")]
+    pub peers: Vec<crate::identity::PeerRule>,
+    /// Live viewer permissions (`[[viewer]]`); empty: every viewer sees every session.
+    #[serde(rename = "viewer")]
+    pub viewers: Vec<crate::identity::ViewerRule>,
+    /// Limits against exhaustion (`[limits]`).
+    pub limits: crate::identity::Limits,
 }
 
 impl Default for Settings {
@@ -91,6 +101,9 @@ impl Default for Settings {
             max_open_files: 0,
             live: crate::live::LiveSettings::default(),
             retention: crate::storage::retention::RetentionSettings::default(),
+            peers: Vec::new(),
+            viewers: Vec::new(),
+            limits: crate::identity::Limits::default(),
         }
     }
 }
@@ -160,6 +173,13 @@ impl Settings {
             return bad("max_pending_per_stream and max_pending_total");
         }
         self.live.validate().map_err(SettingsError::Invalid)?;
+        crate::identity::settings::validate(
+            &self.peers,
+            &self.viewers,
+            &self.limits,
+            self.max_metadata_chunk,
+        )
+        .map_err(SettingsError::Invalid)?;
         Ok(())
     }
 

@@ -101,6 +101,8 @@ pub struct Viewer<S: Source> {
     /// Metadata viewer stream of each trace.
     pub(super) metadata_of: HashMap<CtfTraceId, StreamId>,
     last_activity: Instant,
+    /// The live ACL's verdict for this viewer (`None`: sees everything).
+    scope: Option<crate::identity::Scope>,
 }
 
 impl<S: Source> std::fmt::Debug for Viewer<S> {
@@ -127,7 +129,20 @@ impl<S: Source> Viewer<S> {
             streams: HashMap::new(),
             metadata_of: HashMap::new(),
             last_activity: now,
+            scope: None,
         }
+    }
+
+    /// Limits what the viewer may list and attach to (the live ACL); `None`: everything.
+    pub fn with_scope(mut self, scope: Option<crate::identity::Scope>) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    fn visible(&self, info: &super::SessionInfo) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|s| s.allows(&info.hostname, &info.name))
     }
 
     /// When the connection counts as idle and must be closed, if an idle timeout is set.
@@ -250,7 +265,7 @@ impl<S: Source> Viewer<S> {
         src.sessions()
             .iter()
             .map(|s| src.session_info(s))
-            .filter(|i| i.live_timer > 0 && !i.closed)
+            .filter(|i| i.live_timer > 0 && !i.closed && self.visible(i))
             .filter(|i| {
                 // The record's fields are 64 and 255 bytes with a NUL: a longer name could not
                 // be matched exactly by a viewer, so such sessions are never listed.
@@ -281,6 +296,11 @@ impl<S: Source> Viewer<S> {
             return (AttachStatus::Unknown, Vec::new());
         };
         let info = src.session_info(&session);
+        if !self.visible(&info) {
+            // Outside the viewer's ACL: as if the session did not exist.
+            tracing::warn!(peer = %self.peer, viewer = %self.id, session = %id, "ATTACH_SESSION refused by the live ACL");
+            return (AttachStatus::Unknown, Vec::new());
+        }
         if info.live_timer == 0 {
             return (AttachStatus::NotLive, Vec::new());
         }

@@ -54,6 +54,10 @@ pub fn render(registry: &Registry) -> String {
     if let Some(n) = super::fds::limit() {
         t.set_gauge("trelay_max_fds", &[], n as f64);
     }
+    for (port, reason, n) in registry.gate.refusals.snapshot() {
+        let labels = [("port", port.to_owned()), ("reason", reason.to_owned())];
+        t.set_counter("trelay_refused_total", &labels, n);
+    }
     let pool = crate::storage::pool::pool();
     t.set_gauge("trelay_pool_open_files", &[], pool.open() as f64);
     t.set_gauge("trelay_pool_max_open_files", &[], pool.max() as f64);

@@ -16,8 +16,9 @@ mod room;
 mod splice;
 
 use crate::config::Config;
+use crate::identity::Peer;
 use crate::session::Registry;
-use crate::telemetry::{Port, Telemetry};
+use crate::telemetry::Port;
 use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
@@ -217,36 +218,36 @@ impl Relay {
         let accepts = [
             tokio::spawn(accept_loop(
                 control,
-                (true, Port::Control, registry.telemetry.clone()),
+                (true, Port::Control, registry.clone()),
                 conns.clone(),
                 shutdown.clone(),
                 {
                     let r = registry.clone();
                     let sd = shutdown.clone();
-                    move |c| control::handle(c, r.clone(), sd.clone())
+                    move |c, peer| control::handle(c, r.clone(), sd.clone(), peer)
                 },
             )),
             tokio::spawn(accept_loop(
                 data,
-                (false, Port::Data, registry.telemetry.clone()),
+                (false, Port::Data, registry.clone()),
                 conns.clone(),
                 shutdown.clone(),
                 {
                     let r = registry.clone();
                     let sd = shutdown.clone();
                     let rt = data_runtime.as_ref().map(|rt| rt.handle().clone());
-                    move |c| data_threads::handle_on(rt.clone(), c, r.clone(), sd.clone())
+                    move |c, _| data_threads::handle_on(rt.clone(), c, r.clone(), sd.clone())
                 },
             )),
             tokio::spawn(accept_loop(
                 live,
-                (true, Port::Live, registry.telemetry.clone()),
+                (true, Port::Live, registry.clone()),
                 conns.clone(),
                 shutdown.clone(),
                 {
                     let hub = Arc::new(live::Hub::new(registry.clone()));
                     let sd = shutdown.clone();
-                    move |c| live::handle(c, hub.clone(), sd.clone())
+                    move |c, peer| live::handle(c, hub.clone(), sd.clone(), peer)
                 },
             )),
         ];
@@ -311,12 +312,12 @@ pub(crate) async fn read_next(
 
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    (nodelay, port, telemetry): (bool, Port, Arc<Telemetry>),
+    (nodelay, port, registry): (bool, Port, Arc<Registry>),
     conns: TaskTracker,
     shutdown: CancellationToken,
     handler: F,
 ) where
-    F: Fn(TcpStream) -> Fut,
+    F: Fn(TcpStream, Peer) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     loop {
@@ -326,13 +327,19 @@ async fn accept_loop<F, Fut>(
         };
         match accepted {
             Ok((conn, peer)) => {
-                tracing::debug!(%peer, "connection accepted");
+                // Refused connections are closed at once (logged and counted by the gate).
+                let Ok(admitted) = registry.gate.admit(port, peer.ip()) else {
+                    drop(conn);
+                    continue;
+                };
+                tracing::debug!(%peer, name = ?admitted.peer.name, "connection accepted");
                 listener::tune(&conn, nodelay);
-                let counted = telemetry.connection(port);
-                let served = handler(conn);
+                let counted = registry.telemetry.connection(port);
+                let served = handler(conn, admitted.peer.clone());
                 conns.spawn(async move {
                     served.await;
                     drop(counted);
+                    drop(admitted);
                 });
             }
             Err(e) => {

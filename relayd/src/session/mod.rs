@@ -60,6 +60,8 @@ pub struct SessionParams {
     pub sessiond_session_id: u64,
     /// Creation time (seconds since the epoch).
     pub creation_time: u64,
+    /// The sending peer: its configured name, else its address (per-peer limits count by it).
+    pub peer: String,
 }
 
 /// Mutable state of a relay session.
@@ -175,6 +177,8 @@ pub struct Registry {
     alive: DashMap<SessionId, std::sync::Weak<Session>>,
     /// The relay's metrics.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Who may connect, under which name, and the limits.
+    pub gate: Arc<crate::identity::Gate>,
 }
 
 impl Registry {
@@ -228,6 +232,11 @@ impl Registry {
             )),
             expired: Mutex::new(Vec::new()),
             telemetry: Arc::new(crate::telemetry::Telemetry::new()),
+            gate: Arc::new(crate::identity::Gate::new(
+                settings.peers.clone(),
+                settings.viewers.clone(),
+                settings.limits.clone(),
+            )),
             settings,
         }
     }
@@ -261,6 +270,22 @@ impl Registry {
         self.sessions.insert(id, session.clone());
         self.alive.insert(id, Arc::downgrade(&session));
         session
+    }
+
+    /// Sessions open for `peer` ([`SessionParams::peer`]).
+    pub fn sessions_of_peer(&self, peer: &str) -> usize {
+        self.sessions
+            .iter()
+            .filter(|s| s.params.peer == peer)
+            .count()
+    }
+
+    /// Streams open in the sessions of `peer`.
+    pub fn streams_of_peer(&self, peer: &str) -> usize {
+        self.streams
+            .iter()
+            .filter(|s| s.session.params.peer == peer)
+            .count()
     }
 
     /// A session by id.

@@ -143,13 +143,24 @@ pub struct Release {
 #[derive(Debug, Default)]
 pub struct Releases {
     queue: Mutex<Vec<Release>>,
+    /// Chunks (session directory, chunk id) queued or being released right now.
+    unfinished: Mutex<Vec<(PathBuf, u64)>>,
     serial: Mutex<()>,
 }
 
 impl Releases {
     /// Queues a released chunk (no I/O: safe anywhere, `Drop` included).
     pub fn push(&self, r: Release) {
+        lock(&self.unfinished).push((r.session_dir.clone(), r.chunk_id));
         lock(&self.queue).push(r);
+    }
+
+    /// Whether chunk `chunk_id` of the session in `session_dir` is queued or being released
+    /// (TRACE_CHUNK_EXISTS answers yes until its archive or delete is done).
+    pub fn unfinished(&self, session_dir: &Path, chunk_id: u64) -> bool {
+        lock(&self.unfinished)
+            .iter()
+            .any(|(d, id)| *id == chunk_id && d == session_dir)
     }
 
     /// Whether releases wait.
@@ -194,6 +205,15 @@ impl Releases {
                 Disposal::Delete => delete(fs, &r.session_dir, &r.path, &r.tops),
                 Disposal::Keep => Ok(()),
             };
+            {
+                let mut u = lock(&self.unfinished);
+                if let Some(at) = u
+                    .iter()
+                    .position(|(d, id)| *id == r.chunk_id && *d == r.session_dir)
+                {
+                    u.swap_remove(at);
+                }
+            }
             match result {
                 Ok(()) => {
                     tracing::debug!(chunk = r.chunk_id, disposal = ?r.disposal, "chunk released")

@@ -186,7 +186,12 @@ pub(super) fn trace_chunk_exists(
     chunk_id: u64,
 ) -> Option<Flow> {
     let (session, _) = conn.gated()?;
-    let exists = registry.chunks.get(&session.chunk_key(chunk_id)).is_some();
+    // A released chunk exists until its archive (or delete) is done.
+    let exists = registry.chunks.get(&session.chunk_key(chunk_id)).is_some()
+        || registry
+            .chunks
+            .releases()
+            .unfinished(&session.abs_dir, chunk_id);
     conn.reply(Reply::TraceChunkExists(TraceChunkExistsReply {
         ret_code: ReturnCode::OK,
         exists,

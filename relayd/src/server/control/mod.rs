@@ -66,6 +66,8 @@ pub(crate) struct Conn {
     pub out: Vec<u8>,
     /// Peer address for logs.
     pub peer: String,
+    /// Who the peer is (its configured name replaces the hostname it claims).
+    pub identity: crate::identity::Peer,
 }
 
 impl Conn {
@@ -99,7 +101,12 @@ impl Conn {
 }
 
 /// Serves one control connection.
-pub async fn handle(mut sock: TcpStream, registry: Arc<Registry>, shutdown: CancellationToken) {
+pub async fn handle(
+    mut sock: TcpStream,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+    identity: crate::identity::Peer,
+) {
     let peer = sock
         .peer_addr()
         .map(|a| a.to_string())
@@ -109,6 +116,7 @@ pub async fn handle(mut sock: TcpStream, registry: Arc<Registry>, shutdown: Canc
         session: None,
         out: Vec::with_capacity(256),
         peer,
+        identity,
     };
     let mut payload = Vec::new();
     let outcome = serve(&mut sock, &registry, &shutdown, &mut conn, &mut payload).await;
@@ -135,6 +143,9 @@ async fn serve(
 ) -> Result<(), String> {
     let mut drain = None;
     let mut inbox = Inbox::new(INBOX_LEN);
+    let mut greeted = false;
+    let mut budget_slot: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let budget = &mut budget_slot;
     loop {
         if let Some(session) = &conn.session {
             let room = Room {
@@ -144,10 +155,32 @@ async fn serve(
             };
             room.hold().await.map_err(|e| e.to_string())?;
         }
-        let more = inbox
-            .wait_first(sock, INBOX_LEN, shutdown, &mut drain)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
+        let first = inbox.wait_first(sock, INBOX_LEN, shutdown, &mut drain);
+        let more = if greeted {
+            first.await
+        } else {
+            // A peer that sends nothing within the handshake deadline is let go.
+            let limit = registry.gate.limits.handshake_timeout();
+            match tokio::time::timeout(limit, first).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // A refusal, not a session failure: counted, logged under a budget.
+                    let r = &registry.gate.refusals;
+                    r.count("control", "handshake_timeout");
+                    if let Some(skipped) = r.admit_line("handshake_timeout") {
+                        tracing::warn!(
+                            peer = %conn.peer,
+                            skipped,
+                            "control connection closed: nothing received within {limit:?} \
+                             (handshake_timeout_ms)"
+                        );
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        .map_err(|e| format!("read: {e}"))?;
+        greeted = true;
         if !more {
             return Ok(());
         }
@@ -182,7 +215,25 @@ async fn serve(
                     .map_err(|e| format!("read payload: {e}"))?;
                 return Ok::<_, String>((header, true));
             }
-            // A large metadata chunk: what is buffered, then the rest read in place.
+            // A large metadata chunk: what is buffered, then the rest read in place, once the
+            // relay-wide metadata budget has room for it.
+            let kib = u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX);
+            let permit = tokio::time::timeout(
+                registry.gate.limits.handshake_timeout(),
+                registry
+                    .gate
+                    .metadata_budget
+                    .clone()
+                    .acquire_many_owned(kib),
+            )
+            .await;
+            let Ok(Ok(permit)) = permit else {
+                registry.gate.refusals.count("control", "metadata_budget");
+                return Err(format!(
+                    "metadata payload of {len} bytes: the relay-wide metadata budget stays full"
+                ));
+            };
+            *budget = Some(permit);
             payload.clear();
             payload.extend_from_slice(inbox.data());
             inbox.consume(payload.len());
@@ -230,6 +281,10 @@ async fn serve(
         }
         if in_inbox {
             inbox.consume(len);
+        } else {
+            // The large buffer goes back, and its share of the metadata budget with it.
+            *payload = Vec::new();
+            *budget = None;
         }
         if !conn.out.is_empty() {
             sock.write_all(&conn.out)

@@ -94,13 +94,39 @@ pub(super) fn create_session(registry: &Registry, conn: &mut Conn, c: CreateSess
         refuse(conn, "sessiond uuid is all zeros".into());
         return Flow::Continue;
     }
-    let (name, hostname, base_path) = match validate(&c) {
+    let (name, mut hostname, base_path) = match validate(&c) {
         Ok(v) => v,
         Err(e) => {
             refuse(conn, e.to_string());
             return Flow::Continue;
         }
     };
+    if let Some(peer_name) = conn.identity.name.clone() {
+        // An allowed peer writes under its configured name, whatever host it claims.
+        if hostname != peer_name {
+            tracing::warn!(
+                peer = %conn.peer,
+                claimed = %hostname,
+                name = %peer_name,
+                session = %name,
+                "peer claims another hostname: its session goes under its configured name"
+            );
+        }
+        hostname = peer_name;
+    }
+    let key = conn.identity.key();
+    let max = registry.gate.limits.max_sessions_per_peer;
+    if registry.sessions_of_peer(&key) >= max {
+        registry
+            .gate
+            .refusals
+            .count("control", "max_sessions_per_peer");
+        refuse(
+            conn,
+            format!("peer {key} has {max} sessions open (max_sessions_per_peer)"),
+        );
+        return Flow::Continue;
+    }
     let creation_time = if minor.has_trace_chunks() {
         c.creation_time
     } else {
@@ -117,6 +143,7 @@ pub(super) fn create_session(registry: &Registry, conn: &mut Conn, c: CreateSess
         sessiond_uuid: c.sessiond_uuid,
         sessiond_session_id: c.sessiond_session_id,
         creation_time,
+        peer: key,
     });
     if let Some(chunk_id) = c.current_chunk_id {
         match registry.chunks.get(&session.chunk_key(chunk_id)) {

@@ -29,6 +29,18 @@ pub(super) fn add_stream(registry: &Registry, conn: &mut Conn, req: AddStream) -
         Ok(p) => p,
         Err(e) => return Some(refuse(conn, e.to_string())),
     };
+    let key = &session.params.peer;
+    let max = registry.gate.limits.max_streams_per_peer;
+    if registry.streams_of_peer(key) >= max {
+        registry
+            .gate
+            .refusals
+            .count("control", "max_streams_per_peer");
+        return Some(refuse(
+            conn,
+            format!("peer {key} has {max} streams open (max_streams_per_peer)"),
+        ));
+    }
     let Some(chunk) = session.lock().current_chunk.clone() else {
         return Some(refuse(
             conn,

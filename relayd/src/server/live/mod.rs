@@ -57,15 +57,21 @@ enum LiveError {
 }
 
 /// Serves one live connection.
-pub async fn handle(mut conn: TcpStream, hub: Arc<Hub>, shutdown: CancellationToken) {
+pub async fn handle(
+    mut conn: TcpStream,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+    identity: crate::identity::Peer,
+) {
     let peer = conn
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
     let id = ViewerSessionId(hub.next_viewer.fetch_add(1, Ordering::Relaxed));
     hub.connections.fetch_add(1, Ordering::Relaxed);
+    let scope = hub.registry.gate.viewer_scope(identity.ip);
     let mut viewer: Viewer<Registry> =
-        Viewer::new(id, peer.clone(), hub.settings.clone(), Instant::now());
+        Viewer::new(id, peer.clone(), hub.settings.clone(), Instant::now()).with_scope(scope);
     let result = serve(&mut conn, &hub.registry, &mut viewer, &shutdown).await;
     hub.connections.fetch_sub(1, Ordering::Relaxed);
     let attached = viewer.attached_sessions();
@@ -106,8 +112,14 @@ async fn serve(
     let mut payload = [0u8; 32];
     let mut out = Vec::with_capacity(4096);
     let mut copy_buf = Vec::new();
+    // The first command must come within the handshake deadline.
+    let mut handshake = Some(Instant::now() + registry.gate.limits.handshake_timeout());
     loop {
-        let idle = viewer.idle_deadline();
+        let first = handshake.take();
+        let idle = match (viewer.idle_deadline(), first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let read = async {
             let n = read_full(conn, &mut head).await?;
             if !n {
@@ -138,7 +150,18 @@ async fn serve(
         };
         let got = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            _ = sleep => return Err(LiveError::Protocol("idle timeout".into())),
+            _ = sleep => {
+                if first.is_some() {
+                    // Nothing within the handshake deadline: a refusal, logged under a budget.
+                    let r = &registry.gate.refusals;
+                    r.count("live", "handshake_timeout");
+                    if let Some(skipped) = r.admit_line("live_handshake_timeout") {
+                        tracing::warn!(skipped, "viewer connection closed: nothing received within the handshake deadline (handshake_timeout_ms)");
+                    }
+                    return Ok(());
+                }
+                return Err(LiveError::Protocol("idle timeout".into()));
+            }
             r = read => r?,
         };
         let Some((header, body)) = got else {

@@ -1,0 +1,121 @@
+//! Who may connect and what they may do: the `[[peer]]`, `[[viewer]]` and `[limits]` settings.
+//!
+//! ```toml
+//! [[peer]]                       # when any is set, only these addresses may send
+//! cidr = "10.1.0.0/16"
+//! name = "edge-a"                # sessions land under OUTPUT/edge-a/…, whatever host they claim
+//!
+//! [[viewer]]                     # when any is set, live viewers see only what a rule allows
+//! cidr = "127.0.0.0/8"           # viewers connecting from here…
+//! peers = ["edge-*"]             # …see sessions sent by these peers (name globs; default all)
+//! sessions = ["prod-*"]          # …with these session names (globs; default all)
+//!
+//! [limits]
+//! max_connections = 4096         # all ports together
+//! max_connections_per_peer = 512 # per peer address
+//! handshake_timeout_ms = 10000   # control and live: the first message must arrive by then
+//! max_sessions_per_peer = 256
+//! max_streams_per_peer = 65536
+//! metadata_budget = 268435456    # bytes of metadata payload buffered at once, relay-wide
+//! ```
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// One allowed sender.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRule {
+    /// Addresses it connects from.
+    pub cidr: IpNet,
+    /// Its name: the host directory of its sessions (one path component).
+    pub name: String,
+}
+
+/// One live viewer permission.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewerRule {
+    /// Addresses the viewers connect from.
+    pub cidr: IpNet,
+    /// Globs on the sending peer's name (the session's host directory).
+    #[serde(default = "all")]
+    pub peers: Vec<String>,
+    /// Globs on the session name.
+    #[serde(default = "all")]
+    pub sessions: Vec<String>,
+}
+
+fn all() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+/// Limits against exhaustion.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Connections open at once, all ports.
+    pub max_connections: usize,
+    /// Connections open at once from one address.
+    pub max_connections_per_peer: usize,
+    /// How long a control or live connection may take to send its first message (ms).
+    pub handshake_timeout_ms: u64,
+    /// Sessions open at once per peer.
+    pub max_sessions_per_peer: usize,
+    /// Streams open at once per peer.
+    pub max_streams_per_peer: usize,
+    /// Metadata payload bytes buffered at once, relay-wide.
+    pub metadata_budget: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4096,
+            max_connections_per_peer: 512,
+            handshake_timeout_ms: 10_000,
+            max_sessions_per_peer: 256,
+            max_streams_per_peer: 65_536,
+            metadata_budget: 256 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// The handshake deadline.
+    pub fn handshake_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.handshake_timeout_ms)
+    }
+}
+
+/// Checks names and globs; `max_metadata_chunk` must fit in the metadata budget.
+pub fn validate(
+    peers: &[PeerRule],
+    viewers: &[ViewerRule],
+    limits: &Limits,
+    max_metadata_chunk: u64,
+) -> Result<(), String> {
+    for p in peers {
+        crate::storage::layout::component("peer name", &p.name).map_err(|e| e.to_string())?;
+    }
+    for v in viewers {
+        for g in v.peers.iter().chain(&v.sessions) {
+            glob::Pattern::new(g).map_err(|e| format!("viewer glob {g:?}: {e}"))?;
+        }
+    }
+    if limits.max_connections == 0
+        || limits.max_connections_per_peer == 0
+        || limits.handshake_timeout_ms == 0
+        || limits.max_sessions_per_peer == 0
+        || limits.max_streams_per_peer == 0
+    {
+        return Err("[limits] values must be positive".into());
+    }
+    if limits.metadata_budget < max_metadata_chunk {
+        return Err(format!(
+            "[limits] metadata_budget ({}) must be at least max_metadata_chunk ({max_metadata_chunk})",
+            limits.metadata_budget
+        ));
+    }
+    Ok(())
+}
