@@ -15,6 +15,11 @@
 //!   payload writes, chunk directories, locks, loss sidecars, crash recovery, disk-full
 //!   episodes, retention — with the on-disk design in its docs.
 //!
+//! - [`identity`]: who may connect (peer allowlist and names, live ACL) and the limits against
+//!   exhaustion, applied at accept and on requests.
+//! - [`telemetry`], [`ops`]: what the relay counts, and the operations listener (`/metrics`,
+//!   `/healthz`, `/readyz`), systemd notifications, descriptor limits, log format.
+//!
 //! [`run`] runs a whole relay until a cancellation token fires, so tests can start one in-process
 //! on port 0 ([`server::Relay::bind`] tells the ports); [`cli::main`] is the binary's entry.
 
