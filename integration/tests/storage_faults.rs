@@ -158,3 +158,18 @@ async fn a_rotation_archives_the_previous_chunk_once_renames_work() {
     );
     relay.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enospc_creating_a_stream_file_waits_for_space_then_adds_the_stream() {
+    let relay = Relay::start(|_| {}).await;
+    // The first three attempts to create the data file find no space.
+    relay
+        .faults
+        .add(Rule::new(Op::Create, DATA, libc::ENOSPC).times(3));
+    let mut s = relay.session("addfull", 4096).await;
+    assert_eq!(relay.faults.fired(), 3, "the creation was retried");
+    s.send(4).await.unwrap();
+    eventually("4 entries committed", || entries(&relay.out, INDEX) == 4).await;
+    s.close().await.unwrap();
+    relay.finish().await;
+}

@@ -61,6 +61,9 @@ pub(super) fn add_stream(registry: &Registry, conn: &mut Conn, req: AddStream) -
         registry.merge.clone(),
     ) {
         Ok(s) => s,
+        // A full disk: nothing was recorded; the connection waits for space and runs the
+        // command again (no reply meanwhile, so the sender waits too).
+        Err(e) if e.is_no_space() => return Some(Flow::NoSpace(e)),
         Err(e) => {
             return Some(refuse(
                 conn,
