@@ -8,6 +8,7 @@
 //! - [`lttng::live`]: the live viewer protocol (5344), requests and replies.
 //! - [`ctf::index`]: CTF index files (v1.0 and v1.1), header and entries.
 //! - [`ctf::packet`]: the CTF packet header and context as LTTng lays them out.
+//! - [`trelay`]: trelay's own framed, batched, resumable protocol (trelay://).
 //!
 //! ## Decoding contract
 //! Every decoder takes a byte slice and returns [`Decoded::Incomplete`] with the number of bytes it
@@ -34,6 +35,7 @@ pub mod codec;
 pub mod ctf;
 pub mod id;
 pub mod lttng;
+pub mod trelay;
 
 pub use codec::{DecodeError, Decoded, Reader};
 pub use id::{CtfTraceId, NetSeq, SessionId, StreamId, ViewerSessionId};
