@@ -10,6 +10,7 @@
 //! - [`trace`]: reading local LTTng trace directories (streams, index entries, metadata).
 pub mod bench;
 pub mod cli;
+pub mod native;
 pub mod sender;
 pub mod ship;
 pub mod synth;

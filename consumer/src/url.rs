@@ -1,6 +1,7 @@
 //! Relay URLs as LTTng writes them: `net://HOST[:CTRL[:DATA]]` (also `net4://`, and `net6://`
 //! with the address in brackets: `net6://[::1]:5342:5343`). Ports default to 5342 (control) and
-//! 5343 (data).
+//! 5343 (data). `trelay://HOST[:PORT]` (IPv6 in brackets) selects trelay's own protocol on the
+//! control port (default 5342).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -19,13 +20,15 @@ pub struct RelayUrl {
     pub control_port: u16,
     /// Data port.
     pub data_port: u16,
+    /// trelay:// (trelay's own protocol on the control port) rather than the LTTng protocol.
+    pub native: bool,
 }
 
 /// Why a URL is not a relay URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    /// Not `net://`, `net4://` or `net6://`.
-    #[error("{0}: expected net://HOST[:CONTROL_PORT[:DATA_PORT]]")]
+    /// Not `net://`, `net4://`, `net6://` or `trelay://`.
+    #[error("{0}: expected net://HOST[:CONTROL_PORT[:DATA_PORT]] or trelay://HOST[:PORT]")]
     Scheme(String),
     /// Empty host or unterminated bracket.
     #[error("{0}: bad host")]
@@ -38,7 +41,8 @@ pub enum UrlError {
 impl RelayUrl {
     /// Parses a relay URL.
     pub fn parse(url: &str) -> Result<Self, UrlError> {
-        let rest = ["net://", "net4://", "net6://"]
+        let native = url.starts_with("trelay://");
+        let rest = ["net://", "net4://", "net6://", "trelay://"]
             .iter()
             .find_map(|p| url.strip_prefix(p))
             .ok_or_else(|| UrlError::Scheme(url.to_owned()))?;
@@ -70,13 +74,15 @@ impl RelayUrl {
         };
         let control_port = port(DEFAULT_CONTROL_PORT)?;
         let data_port = port(DEFAULT_DATA_PORT)?;
-        if !ports.is_empty() && !ports.starts_with(':') || ports.split(':').count() > 3 {
+        let most = if native { 2 } else { 3 };
+        if !ports.is_empty() && !ports.starts_with(':') || ports.split(':').count() > most {
             return Err(UrlError::Port(url.to_owned()));
         }
         Ok(RelayUrl {
             host: host.to_owned(),
             control_port,
             data_port,
+            native,
         })
     }
 
@@ -99,6 +105,13 @@ impl RelayUrl {
 
 impl fmt::Display for RelayUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.native {
+            return if self.host.contains(':') {
+                write!(f, "trelay://[{}]:{}", self.host, self.control_port)
+            } else {
+                write!(f, "trelay://{}:{}", self.host, self.control_port)
+            };
+        }
         if self.host.contains(':') {
             write!(
                 f,
@@ -147,6 +160,13 @@ mod tests {
             RelayUrl::parse("net://h:1:2").unwrap().to_string(),
             "net://h:1:2"
         );
+        let t = RelayUrl::parse("trelay://h").unwrap();
+        assert!(t.native && t.control_port == 5342);
+        assert_eq!(
+            RelayUrl::parse("trelay://[::1]:7000").unwrap().to_string(),
+            "trelay://[::1]:7000"
+        );
+        assert!(!RelayUrl::parse("net://h").unwrap().native);
     }
 
     #[test]
@@ -159,6 +179,7 @@ mod tests {
             "net://h:1:2:3",
             "net6://[::1",
             "net://h:70000",
+            "trelay://h:1:2",
         ] {
             assert!(RelayUrl::parse(bad).is_err(), "{bad}");
         }

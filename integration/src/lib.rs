@@ -8,6 +8,7 @@ pub mod live_feed;
 pub mod live_viewer;
 pub mod lttng;
 pub mod peers;
+pub mod proxy;
 pub mod relay;
 pub mod scenario;
 pub mod session;

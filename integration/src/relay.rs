@@ -76,14 +76,17 @@ impl Trelayd {
         let child = Command::new(trelayd_bin())
             .args(["-v", "-o"])
             .arg(out)
-            .args([
-                "-C",
-                "tcp://127.0.0.1:0",
-                "-D",
-                "tcp://127.0.0.1:0",
-                "-L",
-                "tcp://127.0.0.1:0",
-            ])
+            .args(
+                [
+                    ("-C", "tcp://127.0.0.1:0"),
+                    ("-D", "tcp://127.0.0.1:0"),
+                    ("-L", "tcp://127.0.0.1:0"),
+                ]
+                .into_iter()
+                // A port given in `extra` replaces the free one.
+                .filter(|(flag, _)| !extra.contains(flag))
+                .flat_map(|(flag, url)| [flag, url]),
+            )
             .arg("--ports-file")
             .arg(&ports_file)
             .args(extra)

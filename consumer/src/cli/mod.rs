@@ -35,7 +35,8 @@ enum Cmd {
 
 #[derive(Debug, clap::Args)]
 struct Common {
-    /// The relay: net://HOST[:CONTROL_PORT[:DATA_PORT]].
+    /// The relay: net://HOST[:CONTROL_PORT[:DATA_PORT]] (the LTTng protocol, any relay) or
+    /// trelay://HOST[:PORT] (trelay's own protocol: batched, acknowledged, resumed after cuts).
     #[arg(long, default_value = "net://127.0.0.1")]
     url: RelayUrl,
     /// Relay session name (default: the trace's name from its metadata).
@@ -61,6 +62,22 @@ struct SendArgs {
     /// Create a live session; beacons every USEC microseconds (default 1000000).
     #[arg(long, value_name = "USEC", num_args = 0..=1, require_equals = true, default_missing_value = "1000000")]
     live: Option<u32>,
+    /// trelay:// only: the guarantee to wait for before exiting 0 (committed: fdatasynced and
+    /// indexed by the relay; received: in the relay's hands).
+    #[arg(long, value_enum, default_value = "committed")]
+    ack: AckArg,
+    /// trelay:// only: how long to keep reconnecting after a cut, or before the relay answers.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    retry_for: f64,
+}
+
+/// `--ack` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AckArg {
+    /// In the relay's hands.
+    Received,
+    /// Durable under the relay's durability contract.
+    Committed,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +142,9 @@ pub fn main() -> ExitCode {
 }
 
 async fn run_send(a: SendArgs) -> anyhow::Result<()> {
+    if a.common.url.native {
+        return run_send_native(a).await;
+    }
     let mut o = ship::SendOptions::new(a.trace_dir, a.common.url);
     o.session = a.common.session;
     o.hostname = a.common.hostname;
@@ -134,7 +154,44 @@ async fn run_send(a: SendArgs) -> anyhow::Result<()> {
     print_report(&r, a.common.json, "sent")
 }
 
+async fn run_send_native(a: SendArgs) -> anyhow::Result<()> {
+    use trelay_proto::trelay::message::AckLevel;
+    let mut o = crate::native::send::NativeSendOptions::new(a.trace_dir, a.common.url);
+    o.session = a.common.session;
+    o.hostname = a.common.hostname;
+    o.live_timer_us = a.live.unwrap_or(0);
+    o.ack = match a.ack {
+        AckArg::Received => AckLevel::Received,
+        AckArg::Committed => AckLevel::Committed,
+    };
+    o.retry_for = Duration::from_secs_f64(a.retry_for.max(0.0));
+    let r = crate::native::send::send(&o).await?;
+    if a.common.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let packets: u64 = r.streams.iter().map(|s| s.packets).sum();
+    println!(
+        "sent {} stream(s), {packets} packets over trelay:// in {:.2} s ({} reconnect(s)); all acknowledged {}; relay path {}",
+        r.streams.len(),
+        r.seconds,
+        r.reconnects,
+        r.ack,
+        r.relay_path
+    );
+    for s in &r.streams {
+        println!(
+            "  {}/{}: {} of {} packets acknowledged",
+            s.path, s.name, s.acknowledged, s.packets
+        );
+    }
+    Ok(())
+}
+
 async fn run_follow(a: FollowArgs) -> anyhow::Result<()> {
+    if a.common.url.native {
+        anyhow::bail!("follow speaks the LTTng protocol only for now: use a net:// URL");
+    }
     let mut o = ship::FollowOptions::new(a.trace_dir, a.common.url);
     o.session = a.common.session;
     o.hostname = a.common.hostname;

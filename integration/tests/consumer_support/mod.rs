@@ -18,6 +18,7 @@ pub fn relay_url(ports: Ports) -> RelayUrl {
         host: "127.0.0.1".into(),
         control_port: ports.control,
         data_port: ports.data,
+        native: false,
     }
 }
 

@@ -13,6 +13,7 @@
 //! disk_full_timeout_s = 600      # a session waiting this long for disk space is failed (0: never)
 //! metrics_addr = "127.0.0.1:9100" # /metrics, /healthz, /readyz (off when unset; --metrics-addr wins)
 //! max_open_files = 0             # stream files open at once (0: three quarters of the fd limit)
+//! resume_timeout_s = 300         # a trelay:// session waits this long for its sender to reconnect
 //!
 //! [retention]                    # see crate::storage::retention
 //! max_bytes = 0
@@ -67,6 +68,8 @@ pub struct Settings {
     pub disk_full_timeout_s: u64,
     /// Address of the operations listener (`HOST:PORT`): metrics and health. Off when unset.
     pub metrics_addr: Option<String>,
+    /// How long a trelay:// session whose sender disconnected waits for it to come back (s).
+    pub resume_timeout_s: u64,
     /// Stream files holding a descriptor at once ([`crate::storage::pool`]); 0: three quarters
     /// of the open-file limit, the rest left to connections.
     pub max_open_files: usize,
@@ -99,6 +102,7 @@ impl Default for Settings {
             disk_full_timeout_s: 600,
             metrics_addr: None,
             max_open_files: 0,
+            resume_timeout_s: 300,
             live: crate::live::LiveSettings::default(),
             retention: crate::storage::retention::RetentionSettings::default(),
             peers: Vec::new(),
@@ -186,6 +190,11 @@ impl Settings {
     /// The commit interval.
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(self.commit_interval_ms)
+    }
+
+    /// How long a disconnected trelay:// session waits for its sender.
+    pub fn resume_timeout(&self) -> Duration {
+        Duration::from_secs(self.resume_timeout_s)
     }
 
     /// The merge deadline.

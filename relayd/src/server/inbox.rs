@@ -26,6 +26,22 @@ impl Inbox {
         }
     }
 
+    /// Appends `bytes` (at most what fits; returns how many), as if they had been read.
+    pub fn preload(&mut self, bytes: &[u8]) -> usize {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let room = self.buf.get_mut(self.end..).unwrap_or_default();
+        let n = bytes.len().min(room.len());
+        room.get_mut(..n)
+            .unwrap_or_default()
+            .copy_from_slice(bytes.get(..n).unwrap_or_default());
+        self.end += n;
+        n
+    }
+
     /// Capacity in bytes.
     pub fn capacity(&self) -> usize {
         self.buf.len()

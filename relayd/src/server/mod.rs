@@ -12,6 +12,7 @@ pub mod data_threads;
 mod inbox;
 mod listener;
 pub mod live;
+pub mod native;
 mod room;
 mod splice;
 

@@ -15,6 +15,7 @@ pub mod files;
 pub mod ingest;
 pub mod loss_log;
 mod metadata;
+pub mod resumable;
 pub mod rotate;
 pub mod stream;
 
@@ -179,6 +180,8 @@ pub struct Registry {
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// Who may connect, under which name, and the limits.
     pub gate: Arc<crate::identity::Gate>,
+    /// trelay:// sessions by the identity their sender chose.
+    pub resumables: resumable::Resumables,
 }
 
 impl Registry {
@@ -232,6 +235,7 @@ impl Registry {
             )),
             expired: Mutex::new(Vec::new()),
             telemetry: Arc::new(crate::telemetry::Telemetry::new()),
+            resumables: resumable::Resumables::default(),
             gate: Arc::new(crate::identity::Gate::new(
                 settings.peers.clone(),
                 settings.viewers.clone(),

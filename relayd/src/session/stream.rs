@@ -272,6 +272,11 @@ impl StreamState {
         !std::mem::replace(&mut self.published, true)
     }
 
+    /// Metadata bytes received (padding included).
+    pub fn metadata_received(&self) -> u64 {
+        self.metadata_received
+    }
+
     /// Whether everything received (index entries and metadata) is committed.
     pub fn all_committed(&self) -> bool {
         self.index_received == self.index_committed

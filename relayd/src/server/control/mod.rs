@@ -120,8 +120,13 @@ pub async fn handle(
     };
     let mut payload = Vec::new();
     let outcome = serve(&mut sock, &registry, &shutdown, &mut conn, &mut payload).await;
+    if let Ok(Some(first)) = &outcome {
+        // trelay:// on the control port: its own handler from here on.
+        super::native::serve(&mut sock, first, &registry, &shutdown, &conn.identity).await;
+        return;
+    }
     let aborted = match &outcome {
-        Ok(()) => false,
+        Ok(_) => false,
         Err(why) => {
             tracing::error!(peer = %conn.peer, session = ?conn.session.as_ref().map(|s| s.id.0), "control connection closed: {why}");
             true
@@ -140,7 +145,7 @@ async fn serve(
     shutdown: &CancellationToken,
     conn: &mut Conn,
     payload: &mut Vec<u8>,
-) -> Result<(), String> {
+) -> Result<Option<Vec<u8>>, String> {
     let mut drain = None;
     let mut inbox = Inbox::new(INBOX_LEN);
     let mut greeted = false;
@@ -175,15 +180,26 @@ async fn serve(
                              (handshake_timeout_ms)"
                         );
                     }
-                    return Ok(());
+                    return Ok(None);
                 }
             }
         }
         .map_err(|e| format!("read: {e}"))?;
-        greeted = true;
         if !more {
-            return Ok(());
+            return Ok(None);
         }
+        if !greeted {
+            // The first bytes tell trelay:// (its magic) from an LTTng control header.
+            let magic = trelay_proto::trelay::MAGIC.len();
+            tokio::time::timeout(MESSAGE_TIMEOUT, inbox.fill(sock, magic, INBOX_LEN))
+                .await
+                .map_err(|_| "peer stalled in its first message".to_owned())?
+                .map_err(|e| format!("read: {e}"))?;
+            if trelay_proto::trelay::is_magic(inbox.data()) {
+                return Ok(Some(inbox.data().to_vec()));
+            }
+        }
+        greeted = true;
         let (hdr, in_inbox) = tokio::time::timeout(MESSAGE_TIMEOUT, async {
             inbox
                 .fill(sock, HEADER_LEN, INBOX_LEN)

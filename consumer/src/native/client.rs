@@ -1,0 +1,291 @@
+//! One trelay:// connection from the sender's side: the hello exchange, header messages with
+//! their data frames, and a reader task that takes the relay's replies and acknowledgements as
+//! they come (so neither side ever blocks writing while the other does).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use trelay_proto::trelay::assembler::{Assembler, Event};
+use trelay_proto::trelay::frame::{self, Kind, DATA_FOLLOWS, END, HEADER_LEN};
+use trelay_proto::trelay::hello::{self, Hello};
+use trelay_proto::trelay::message::{AckLevel, Message};
+use trelay_proto::trelay::MAGIC;
+use trelay_proto::Decoded;
+
+/// Largest frame payload this sender accepts.
+pub const MAX_FRAME: u32 = 1 << 20;
+
+/// How long a reply may take.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why a trelay:// exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NativeError {
+    /// The connection failed or was cut.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The relay said no.
+    #[error("relay error {code}: {message}")]
+    Relay {
+        /// Its code.
+        code: u32,
+        /// Its reason.
+        message: String,
+    },
+    /// The relay broke the protocol.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// No answer in time.
+    #[error("no reply from the relay within {0:?}")]
+    Timeout(Duration),
+}
+
+impl NativeError {
+    /// Whether reconnecting may help (a cut, a stall), as opposed to a refusal.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, NativeError::Io(_) | NativeError::Timeout(_))
+    }
+}
+
+/// Acknowledged message counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Acked {
+    /// Messages the relay received.
+    pub received: u64,
+    /// Messages whose data the relay committed.
+    pub committed: u64,
+}
+
+/// A trelay:// connection.
+#[derive(Debug)]
+pub struct NativeConn {
+    w: OwnedWriteHalf,
+    replies: mpsc::Receiver<Result<Message, NativeError>>,
+    acks: watch::Receiver<Acked>,
+    reader: tokio::task::JoinHandle<()>,
+    max_frame: u32,
+    /// Messages sent and completed on this connection.
+    pub sent: u64,
+    out: Vec<u8>,
+}
+
+impl Drop for NativeConn {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl NativeConn {
+    /// Connects and exchanges hellos.
+    pub async fn connect(addr: SocketAddr) -> Result<NativeConn, NativeError> {
+        let mut sock = TcpStream::connect(addr).await?;
+        sock.set_nodelay(true)?;
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(&MAGIC);
+        let ours = Hello {
+            version: hello::VERSION,
+            max_frame: MAX_FRAME,
+            features: 0,
+        };
+        ours.encode(&mut out);
+        sock.write_all(&out).await?;
+        let mut head = [0u8; HEADER_LEN + hello::LEN];
+        tokio::time::timeout(REPLY_TIMEOUT, sock.read_exact(&mut head))
+            .await
+            .map_err(|_| NativeError::Timeout(REPLY_TIMEOUT))??;
+        let theirs = match frame::decode(&head, frame::HELLO_MAX) {
+            Ok(Decoded::Done { msg, .. }) if msg.kind == Kind::Hello => {
+                Hello::decode(msg.payload).map_err(|e| NativeError::Protocol(e.to_string()))?
+            }
+            Ok(Decoded::Done { msg, .. }) if msg.kind == Kind::Error => {
+                return Err(NativeError::Protocol("refused at hello".into()))
+            }
+            _ => return Err(NativeError::Protocol("no hello from the relay".into())),
+        };
+        let max_frame = ours.agree(&theirs);
+        let (r, w) = sock.into_split();
+        let (tx, replies) = mpsc::channel(16);
+        let (ack_tx, acks) = watch::channel(Acked::default());
+        let reader = tokio::spawn(read_loop(r, max_frame, tx, ack_tx));
+        Ok(NativeConn {
+            w,
+            replies,
+            acks,
+            reader,
+            max_frame,
+            sent: 0,
+            out: Vec::with_capacity(64 << 10),
+        })
+    }
+
+    /// The agreed maximum frame payload.
+    pub fn max_frame(&self) -> u32 {
+        self.max_frame
+    }
+
+    /// What the relay acknowledged so far.
+    pub fn acked(&self) -> Acked {
+        *self.acks.borrow()
+    }
+
+    /// Sends a header message with no data.
+    pub async fn send(&mut self, m: &Message) -> Result<(), NativeError> {
+        self.send_with(m, &[]).await
+    }
+
+    /// Sends a header message followed by `data` (concatenated) in data frames.
+    pub async fn send_with(&mut self, m: &Message, data: &[&[u8]]) -> Result<(), NativeError> {
+        let bytes = m
+            .to_bytes()
+            .map_err(|e| NativeError::Protocol(e.to_string()))?;
+        self.out.clear();
+        let has_data = data.iter().any(|d| !d.is_empty());
+        let chunks: Vec<&[u8]> = bytes.chunks(self.max_frame as usize).collect();
+        for (i, c) in chunks.iter().enumerate() {
+            let last = i + 1 == chunks.len();
+            let flags = match (last, has_data) {
+                (true, true) => DATA_FOLLOWS,
+                (true, false) => END,
+                _ => 0,
+            };
+            frame::encode(Kind::Header, flags, c, &mut self.out);
+        }
+        if has_data {
+            let parts: Vec<&[u8]> = data.iter().copied().filter(|d| !d.is_empty()).collect();
+            for (i, part) in parts.iter().enumerate() {
+                let last_part = i + 1 == parts.len();
+                frame::encode_split(Kind::Data, part, self.max_frame, last_part, &mut self.out);
+                if self.out.len() >= 256 << 10 {
+                    self.w.write_all(&self.out).await?;
+                    self.out.clear();
+                }
+            }
+        }
+        self.w.write_all(&self.out).await?;
+        self.out.clear();
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// The relay's next header message (a reply).
+    pub async fn reply(&mut self) -> Result<Message, NativeError> {
+        match tokio::time::timeout(REPLY_TIMEOUT, self.replies.recv()).await {
+            Err(_) => Err(NativeError::Timeout(REPLY_TIMEOUT)),
+            Ok(None) => Err(NativeError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(Some(r)) => r,
+        }
+    }
+
+    /// Sends `m` and waits for the relay's reply.
+    pub async fn request(&mut self, m: &Message) -> Result<Message, NativeError> {
+        self.send(m).await?;
+        self.reply().await
+    }
+
+    /// Waits until messages up to `upto` are acknowledged at `level` (or the reader ends).
+    pub async fn wait_acked(&mut self, level: AckLevel, upto: u64) -> Result<(), NativeError> {
+        let reached = |a: &Acked| match level {
+            AckLevel::Received => a.received.max(a.committed) >= upto,
+            AckLevel::Committed => a.committed >= upto,
+        };
+        let wait = self.acks.wait_for(reached);
+        match tokio::time::timeout(REPLY_TIMEOUT, wait).await {
+            Err(_) => Err(NativeError::Timeout(REPLY_TIMEOUT)),
+            Ok(Ok(_)) => Ok(()),
+            // The reader ended: its error (if any) waits in the reply channel.
+            Ok(Err(_)) => match self.replies.try_recv() {
+                Ok(Err(e)) => Err(e),
+                _ => Err(NativeError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            },
+        }
+    }
+}
+
+async fn read_loop(
+    mut r: OwnedReadHalf,
+    max_frame: u32,
+    replies: mpsc::Sender<Result<Message, NativeError>>,
+    acks: watch::Sender<Acked>,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+    let mut asm = Assembler::new();
+    // The relay's hello was consumed by `connect`: the assembler starts past it.
+    let hello = {
+        let mut h = Vec::new();
+        Hello {
+            version: hello::VERSION,
+            max_frame,
+            features: 0,
+        }
+        .encode(&mut h);
+        h
+    };
+    if let Ok(Decoded::Done { msg, .. }) = frame::decode(&hello, frame::HELLO_MAX) {
+        let _ = asm.feed(msg);
+    }
+    let mut tmp = vec![0u8; 64 << 10];
+    loop {
+        let mut used_total = 0;
+        loop {
+            let rest = buf.get(used_total..).unwrap_or_default();
+            match frame::decode(rest, max_frame) {
+                Ok(Decoded::Done { msg, used }) => {
+                    used_total += used;
+                    match asm.feed(msg) {
+                        Ok(Some(Event::Header { msg, .. })) => {
+                            if replies.send(Ok(msg)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(Some(Event::Ack(a))) => acks.send_modify(|x| match a.level {
+                            AckLevel::Received => x.received = x.received.max(a.upto),
+                            AckLevel::Committed => x.committed = x.committed.max(a.upto),
+                        }),
+                        Ok(Some(Event::Error(e))) => {
+                            let _ = replies
+                                .send(Err(NativeError::Relay {
+                                    code: e.code,
+                                    message: e.message,
+                                }))
+                                .await;
+                            return;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let _ = replies
+                                .send(Err(NativeError::Protocol(e.to_string())))
+                                .await;
+                            return;
+                        }
+                    }
+                }
+                Ok(Decoded::Incomplete { .. }) => break,
+                Err(e) => {
+                    let _ = replies
+                        .send(Err(NativeError::Protocol(e.to_string())))
+                        .await;
+                    return;
+                }
+            }
+        }
+        buf.drain(..used_total);
+        match r.read(&mut tmp).await {
+            Ok(0) => {
+                let _ = replies
+                    .send(Err(NativeError::Io(
+                        std::io::ErrorKind::UnexpectedEof.into(),
+                    )))
+                    .await;
+                return;
+            }
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            Err(e) => {
+                let _ = replies.send(Err(NativeError::Io(e))).await;
+                return;
+            }
+        }
+    }
+}

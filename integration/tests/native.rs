@@ -1,0 +1,136 @@
+//! trelay:// end to end: `trelay-consumer send --url trelay://…` into trelayd, through a proxy
+//! that cuts the connection at random byte offsets, into a relay that starts after the sender,
+//! and beside a stock-protocol sender on the same relay; babeltrace2 reads the relay's copy
+//! exactly like the original every time, in one session directory.
+
+mod consumer_support;
+
+use anyhow::{ensure, Result};
+use consumer_support::{assert_same_output, runtime};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use trelay_consumer::native::send::{send, NativeReport, NativeSendOptions};
+use trelay_consumer::synth::{write_trace_dir, SynthTrace};
+use trelay_consumer::url::RelayUrl;
+use trelay_integration::proxy::{cuts, Proxy};
+use trelay_integration::relay::Trelayd;
+use trelay_proto::trelay::message::AckLevel;
+
+/// A synthetic trace of `streams` streams × `packets` packets of 4 KiB under `root`.
+fn trace(root: &Path, name: &str, streams: u32, packets: u64) -> PathBuf {
+    let t = SynthTrace::new("native-host", name, 4096);
+    let dir = root.join(name);
+    write_trace_dir(&t, &dir.join("ust/uid/0/64-bit"), streams, packets).unwrap();
+    dir
+}
+
+fn url(port: u16) -> RelayUrl {
+    RelayUrl::parse(&format!("trelay://127.0.0.1:{port}")).unwrap()
+}
+
+fn opts(dir: &Path, port: u16, ack: AckLevel) -> NativeSendOptions {
+    let mut o = NativeSendOptions::new(dir.to_path_buf(), url(port));
+    o.ack = ack;
+    o.progress = false;
+    o.retry_for = Duration::from_secs(60);
+    o.batch_bytes = 64 << 10;
+    o
+}
+
+/// The relay's copy reads like the original, and holds each packet once.
+fn check_copy(relay: &Trelayd, local: &Path, r: &NativeReport, packets: u64) -> Result<()> {
+    let copy = relay.out.join(&r.relay_path);
+    assert_same_output(local, &copy)?;
+    let report = trelay_viewer::check::check(&copy)?;
+    ensure!(report.problems.is_empty(), "{:#?}", report.problems);
+    ensure!(
+        report.entries == packets,
+        "{} index entries for {packets} packets",
+        report.entries
+    );
+    let sessions = std::fs::read_dir(relay.out.join("native-host"))?.count();
+    ensure!(sessions == 1, "{sessions} session directories");
+    Ok(())
+}
+
+#[test]
+fn a_trace_sent_over_trelay_reads_back_identically_at_both_ack_levels() -> Result<()> {
+    for ack in [AckLevel::Committed, AckLevel::Received] {
+        let tmp = tempfile::tempdir()?;
+        let local = trace(tmp.path(), "plain", 3, 40);
+        let mut relay = Trelayd::start(tmp.path(), &[])?;
+        let r = runtime().block_on(send(&opts(&local, relay.ports.control, ack)))?;
+        ensure!(r.reconnects == 0);
+        ensure!(r.streams.iter().all(|s| s.acknowledged == 40), "{r:?}");
+        relay.stop_ok()?;
+        check_copy(&relay, &local, &r, 120)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn cuts_at_random_offsets_lose_nothing_and_write_nothing_twice() -> Result<()> {
+    for seed in [1u64, 7, 42] {
+        let tmp = tempfile::tempdir()?;
+        let local = trace(tmp.path(), "cut", 3, 60);
+        let mut relay = Trelayd::start(tmp.path(), &[])?;
+        let rt = runtime();
+        let r = rt.block_on(async {
+            let target = ([127, 0, 0, 1], relay.ports.control).into();
+            // 60 × 3 packets of 4 KiB: ~740 KB on the wire, cut 6 times within it.
+            let proxy = Proxy::start(target, cuts(seed, 6, 700_000)).await?;
+            let r = send(&opts(&local, proxy.addr.port(), AckLevel::Committed)).await?;
+            let made = proxy.cut.load(std::sync::atomic::Ordering::SeqCst);
+            ensure!(made >= 3, "seed {seed}: only {made} cuts happened");
+            ensure!(r.reconnects as usize >= made, "seed {seed}: {r:?}");
+            anyhow::Ok(r)
+        })?;
+        relay.stop_ok()?;
+        check_copy(&relay, &local, &r, 180)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_relay_that_starts_after_the_sender_gets_the_whole_trace() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let local = trace(tmp.path(), "late", 2, 30);
+    let port = trelay_integration::relay::free_ports()?.control;
+    let o = opts(&local, port, AckLevel::Committed);
+    let sender = std::thread::spawn(move || runtime().block_on(send(&o)));
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = tmp.path().join("out");
+    let control = format!("tcp://127.0.0.1:{port}");
+    let mut relay = Trelayd::start_with_output(tmp.path(), &out, &["-C", &control])?;
+    let r = sender.join().expect("the sender thread")?;
+    ensure!(
+        r.reconnects > 0,
+        "the relay was there before the sender: {r:?}"
+    );
+    relay.stop_ok()?;
+    check_copy(&relay, &local, &r, 60)?;
+    Ok(())
+}
+
+#[test]
+fn stock_and_trelay_senders_share_one_relay() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let native = trace(tmp.path(), "nat", 2, 50);
+    let stock = trace(tmp.path(), "stock", 2, 50);
+    let mut relay = Trelayd::start(tmp.path(), &[])?;
+    let rt = runtime();
+    let (n, s) = rt.block_on(async {
+        let mut so = trelay_consumer::ship::SendOptions::new(
+            stock.clone(),
+            consumer_support::relay_url(relay.ports),
+        );
+        so.progress = false;
+        let no = opts(&native, relay.ports.control, AckLevel::Committed);
+        tokio::join!(send(&no), trelay_consumer::ship::send(&so))
+    });
+    let (n, s) = (n?, s?);
+    relay.stop_ok()?;
+    assert_same_output(&native, &relay.out.join(&n.relay_path))?;
+    assert_same_output(&stock, &relay.out.join(&s.relay_path))?;
+    Ok(())
+}

@@ -1,0 +1,484 @@
+//! The state of one trelay:// connection and what each message does.
+
+use super::batch::{Batch, MetadataIn};
+use super::NativeError;
+use crate::identity::Peer;
+use crate::session::resumable::Resumable;
+use crate::session::{Registry, SessionParams, Stream};
+use crate::storage::layout;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use trelay_proto::trelay::assembler::Event;
+use trelay_proto::trelay::frame::{self, Kind, END};
+use trelay_proto::trelay::message::{Ack, AckLevel, AddStream, Message, Open, Opened, Resume};
+use trelay_proto::NetSeq;
+
+/// How long a commit requested by the sender may take before the connection gives up on it.
+const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The session this connection serves.
+struct Bound {
+    uuid: [u8; 16],
+    r: Arc<Resumable>,
+    generation: u64,
+    ack: AckLevel,
+}
+
+/// What the current message's data frames go to.
+enum Pending {
+    None,
+    Packets(Batch),
+    Metadata(MetadataIn),
+}
+
+/// One trelay:// connection.
+pub(super) struct Conn<'a> {
+    pub(super) registry: &'a Arc<Registry>,
+    pub(super) shutdown: &'a CancellationToken,
+    identity: &'a Peer,
+    peer: String,
+    bound: Option<Bound>,
+    pending: Pending,
+    /// Messages completed on this connection (what acks count).
+    done: u64,
+    out: Vec<u8>,
+    max_frame: u32,
+    closed: bool,
+}
+
+impl<'a> Conn<'a> {
+    pub(super) fn new(
+        registry: &'a Arc<Registry>,
+        shutdown: &'a CancellationToken,
+        identity: &'a Peer,
+        peer: String,
+    ) -> Self {
+        Conn {
+            registry,
+            shutdown,
+            identity,
+            peer,
+            bound: None,
+            pending: Pending::None,
+            done: 0,
+            out: Vec::with_capacity(256),
+            max_frame: frame::HELLO_MAX,
+            closed: false,
+        }
+    }
+
+    pub(super) fn set_max_frame(&mut self, max: u32) {
+        self.max_frame = max;
+    }
+
+    /// The end of the input between messages: fine; inside one: the message is lost.
+    pub(super) fn eof(&self) -> Result<(), NativeError> {
+        match self.pending {
+            Pending::None => Ok(()),
+            _ => Err(NativeError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+        }
+    }
+
+    /// Handles one event; true when the session closed and the connection ends.
+    pub(super) async fn handle(
+        &mut self,
+        event: Event<'_>,
+        sock: &mut TcpStream,
+    ) -> Result<bool, NativeError> {
+        if let Some(b) = &self.bound {
+            if !b.r.owned_by(b.generation) {
+                return Err(NativeError::Superseded);
+            }
+        }
+        match event {
+            Event::Hello(_) => Err(NativeError::Protocol("a second hello".into())),
+            Event::Ack(_) => Err(NativeError::Protocol("acks go from the relay".into())),
+            Event::Error(e) => Err(NativeError::Protocol(format!(
+                "the sender gave up: {} ({})",
+                e.message, e.code
+            ))),
+            Event::Reset => {
+                self.abandon();
+                Ok(false)
+            }
+            Event::Header { msg, data } => self.header(msg, data, sock).await,
+            Event::Data { bytes, end } => {
+                match &mut self.pending {
+                    Pending::Packets(b) => b.feed(self.registry, self.shutdown, bytes).await?,
+                    Pending::Metadata(m) => m.feed(bytes)?,
+                    Pending::None => return Err(NativeError::Protocol("stray data".into())),
+                }
+                if end {
+                    match std::mem::replace(&mut self.pending, Pending::None) {
+                        Pending::Packets(b) => b.finish()?,
+                        Pending::Metadata(m) => m.finish(self.registry, self.shutdown).await?,
+                        Pending::None => {}
+                    }
+                    self.completed(sock).await?;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    fn abandon(&mut self) {
+        if let Pending::Packets(b) = std::mem::replace(&mut self.pending, Pending::None) {
+            b.abort();
+        }
+    }
+
+    fn bound(&self) -> Result<&Bound, NativeError> {
+        self.bound
+            .as_ref()
+            .ok_or_else(|| NativeError::Protocol("no session opened yet".into()))
+    }
+
+    fn stream(&self, n: u32) -> Result<Arc<Stream>, NativeError> {
+        self.bound()?
+            .r
+            .stream(n)
+            .ok_or_else(|| NativeError::Refused(format!("unknown stream {n}")))
+    }
+
+    async fn header(
+        &mut self,
+        msg: Message,
+        data: bool,
+        sock: &mut TcpStream,
+    ) -> Result<bool, NativeError> {
+        let needs_data = matches!(msg, Message::Packets(_) | Message::Metadata { .. });
+        if needs_data != data {
+            return Err(NativeError::Protocol(format!(
+                "{} {} data frames",
+                name(&msg),
+                if data { "must not have" } else { "needs" }
+            )));
+        }
+        match msg {
+            Message::Open(o) => self.open(o)?,
+            Message::AddStream(a) => self.add_stream(a)?,
+            Message::Packets(p) => {
+                let stream = self.stream(p.stream)?;
+                let cap = self.registry.settings.max_packet_size;
+                self.pending = Pending::Packets(Batch::new(stream, p.packets, cap)?);
+                return Ok(false);
+            }
+            Message::Metadata {
+                stream,
+                offset,
+                len,
+            } => {
+                let stream = self.stream(stream)?;
+                let m = MetadataIn::new(self.registry, stream, offset, len).await?;
+                self.pending = Pending::Metadata(m);
+                return Ok(false);
+            }
+            Message::StreamsSent => {
+                let b = self.bound()?;
+                let session = b.r.session.clone();
+                let streams = self.registry.session_streams(&session);
+                let mut any = false;
+                for s in &streams {
+                    any |= s.lock().publish();
+                }
+                if any {
+                    session.lock().new_streams = true;
+                }
+                self.registry.request_commit(&session, streams);
+            }
+            Message::Commit => {
+                self.commit().await?;
+                self.done = self.done.saturating_add(1);
+                self.ack(AckLevel::Committed, sock).await?;
+                return Ok(false);
+            }
+            Message::CloseStream { stream, last_seq } => {
+                let s = self.stream(stream)?;
+                s.request_close(last_seq.map_or(NetSeq::UNSET, NetSeq));
+                let aborted = s.session.lock().aborted;
+                self.registry.try_close_stream(&s, aborted);
+            }
+            Message::Close => {
+                self.close().await?;
+                self.done = self.done.saturating_add(1);
+                self.ack(AckLevel::Committed, sock).await?;
+                return Ok(true);
+            }
+            Message::Opened(_) | Message::StreamAdded { .. } => {
+                return Err(NativeError::Protocol(format!(
+                    "{} goes from the relay",
+                    name(&msg)
+                )))
+            }
+        }
+        self.completed(sock).await?;
+        Ok(false)
+    }
+
+    /// A message is complete: count it, send its replies and, at the received level, its ack.
+    async fn completed(&mut self, sock: &mut TcpStream) -> Result<(), NativeError> {
+        self.done = self.done.saturating_add(1);
+        if self
+            .bound
+            .as_ref()
+            .is_some_and(|b| b.ack == AckLevel::Received)
+        {
+            self.push_ack(AckLevel::Received);
+        }
+        self.flush(sock).await
+    }
+
+    fn push_ack(&mut self, level: AckLevel) {
+        let mut p = Vec::with_capacity(Ack::LEN);
+        Ack {
+            level,
+            upto: self.done,
+        }
+        .encode(&mut p);
+        frame::encode(Kind::Ack, END, &p, &mut self.out);
+    }
+
+    async fn ack(&mut self, level: AckLevel, sock: &mut TcpStream) -> Result<(), NativeError> {
+        self.push_ack(level);
+        self.flush(sock).await
+    }
+
+    async fn flush(&mut self, sock: &mut TcpStream) -> Result<(), NativeError> {
+        if !self.out.is_empty() {
+            sock.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, msg: &Message) -> Result<(), NativeError> {
+        let bytes = msg
+            .to_bytes()
+            .map_err(|e| NativeError::Protocol(e.to_string()))?;
+        frame::encode_split(Kind::Header, &bytes, self.max_frame, true, &mut self.out);
+        Ok(())
+    }
+
+    fn open(&mut self, o: Open) -> Result<(), NativeError> {
+        if self.bound.is_some() {
+            return Err(NativeError::Protocol("a second Open".into()));
+        }
+        let refuse = |e: layout::NameError| NativeError::Refused(e.to_string());
+        let name = layout::component("session name", &o.name)
+            .map_err(refuse)?
+            .to_owned();
+        let mut hostname = layout::component("hostname", &o.hostname)
+            .map_err(refuse)?
+            .to_owned();
+        if let Some(n) = &self.identity.name {
+            hostname = n.clone();
+        }
+        let registry = self.registry;
+        let (r, resumed) = match registry.resumables.get(&o.session) {
+            Some(r) => (r, true),
+            None => {
+                let key = self.identity.key();
+                let max = registry.gate.limits.max_sessions_per_peer;
+                if registry.sessions_of_peer(&key) >= max {
+                    registry
+                        .gate
+                        .refusals
+                        .count("control", "max_sessions_per_peer");
+                    return Err(NativeError::Refused(format!(
+                        "peer {key} has {max} sessions open (max_sessions_per_peer)"
+                    )));
+                }
+                let session = registry.create_session(SessionParams {
+                    name,
+                    hostname,
+                    base_path: String::new(),
+                    live_timer: o.live_timer_us,
+                    snapshot: false,
+                    name_has_time: false,
+                    minor: 13,
+                    sessiond_uuid: o.session,
+                    sessiond_session_id: 0,
+                    creation_time: o.creation_time,
+                    peer: key,
+                });
+                let (chunk, _) = registry.chunks.publish(
+                    session.chunk_key(0),
+                    o.creation_time,
+                    &session.abs_dir,
+                    None,
+                    String::new,
+                );
+                session.lock().current_chunk = Some(chunk);
+                (registry.resumables.insert(o.session, session), false)
+            }
+        };
+        if resumed && r.session.params.peer != self.identity.key() {
+            // Only the peer that opened a session may resume it.
+            registry.gate.refusals.count("control", "resume_other_peer");
+            return Err(NativeError::Refused(
+                "that session belongs to another peer".into(),
+            ));
+        }
+        if let Some(why) = r.session.lock().failed.clone() {
+            return Err(NativeError::Storage(format!("the session failed: {why}")));
+        }
+        let generation = r.take_over();
+        let session = r.session.clone();
+        tracing::info!(
+            peer = %self.peer,
+            session = %session.id,
+            name = %session.params.name,
+            resumed,
+            ack = ?o.ack,
+            "trelay:// session opened"
+        );
+        self.bound = Some(Bound {
+            uuid: o.session,
+            r,
+            generation,
+            ack: o.ack,
+        });
+        self.reply(&Message::Opened(Opened {
+            session_id: session.id.0,
+            path: session.rel_dir.to_string_lossy().into_owned(),
+            resumed,
+        }))
+    }
+
+    fn add_stream(&mut self, a: AddStream) -> Result<(), NativeError> {
+        let registry = self.registry;
+        let b = self.bound()?;
+        let r = b.r.clone();
+        let stream = match r.stream(a.stream) {
+            Some(s) => s,
+            None => {
+                let refuse = |e: layout::NameError| NativeError::Refused(e.to_string());
+                let name = layout::component("channel name", &a.channel)
+                    .map_err(refuse)?
+                    .to_owned();
+                let path = layout::relative_path("stream path", &a.path, false).map_err(refuse)?;
+                let session = r.session.clone();
+                let max = registry.gate.limits.max_streams_per_peer;
+                if registry.streams_of_peer(&session.params.peer) >= max {
+                    registry
+                        .gate
+                        .refusals
+                        .count("control", "max_streams_per_peer");
+                    return Err(NativeError::Refused(format!(
+                        "{max} streams open (max_streams_per_peer)"
+                    )));
+                }
+                let chunk = session
+                    .lock()
+                    .current_chunk
+                    .clone()
+                    .ok_or_else(|| NativeError::Storage("the session has no chunk".into()))?;
+                let id = registry.next_stream_id();
+                let trace = registry.trace_id(&session, &path);
+                let s = Stream::new(
+                    id,
+                    session,
+                    trace,
+                    name,
+                    path,
+                    a.tracefile_size,
+                    a.tracefile_count,
+                    chunk,
+                    registry.merge.clone(),
+                )
+                .map_err(|e| NativeError::Storage(format!("cannot create the stream: {e}")))?;
+                registry.insert_stream(s.clone());
+                crate::session::chunk::lock(&r.streams).insert(a.stream, s.clone());
+                s
+            }
+        };
+        let resume = resume_of(&stream);
+        self.reply(&Message::StreamAdded {
+            stream: a.stream,
+            resume,
+        })
+    }
+
+    async fn commit(&mut self) -> Result<(), NativeError> {
+        let session = self.bound()?.r.session.clone();
+        let streams = self.registry.session_streams(&session);
+        self.registry.request_commit(&session, streams);
+        session.commit.idle(COMMIT_WAIT).await;
+        if let Some(why) = session.lock().failed.clone() {
+            return Err(NativeError::Storage(format!("the session failed: {why}")));
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), NativeError> {
+        let b = self.bound()?;
+        let (uuid, r) = (b.uuid, b.r.clone());
+        let streams: Vec<Arc<Stream>> = crate::session::chunk::lock(&r.streams)
+            .values()
+            .cloned()
+            .collect();
+        for s in &streams {
+            let last = s.lock().last_complete_seq(s.index_version.is_some());
+            s.request_close(last);
+        }
+        self.commit().await?;
+        self.registry.close_session(&r.session, false, false);
+        self.registry.resumables.remove(&uuid);
+        self.closed = true;
+        tracing::info!(session = %r.session.id, "trelay:// session closed");
+        Ok(())
+    }
+
+    /// The connection is gone: an unfinished packet is cut off; the session waits for its
+    /// sender to come back for `resume_timeout_s`. Returns the session id, if any.
+    pub(super) async fn disconnected(&mut self) -> Option<u64> {
+        self.abandon();
+        let b = self.bound.take()?;
+        let id = b.r.session.id.0;
+        if self.closed || !b.r.owned_by(b.generation) {
+            return Some(id);
+        }
+        let registry = self.registry.clone();
+        let wait = registry.settings.resume_timeout();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if b.r.owned_by(b.generation) && registry.resumables.get(&b.uuid).is_some() {
+                tracing::warn!(session = %b.r.session.id, "trelay:// sender did not come back within resume_timeout_s: session closed");
+                registry.resumables.remove(&b.uuid);
+                registry.close_session(&b.r.session, false, true);
+            }
+        });
+        Some(id)
+    }
+}
+
+/// Where the relay's copy of `stream` ends (the sender resends from there).
+fn resume_of(stream: &Stream) -> Resume {
+    let st = stream.lock();
+    let last = st.last_complete_seq(stream.index_version.is_some());
+    Resume {
+        next_seq: if last.is_unset() {
+            0
+        } else {
+            last.0.saturating_add(1)
+        },
+        metadata: st.metadata_received(),
+    }
+}
+
+fn name(m: &Message) -> &'static str {
+    match m {
+        Message::Open(_) => "Open",
+        Message::Opened(_) => "Opened",
+        Message::AddStream(_) => "AddStream",
+        Message::StreamAdded { .. } => "StreamAdded",
+        Message::Packets(_) => "Packets",
+        Message::Metadata { .. } => "Metadata",
+        Message::StreamsSent => "StreamsSent",
+        Message::Commit => "Commit",
+        Message::CloseStream { .. } => "CloseStream",
+        Message::Close => "Close",
+    }
+}

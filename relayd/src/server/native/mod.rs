@@ -1,0 +1,171 @@
+//! trelay:// on the control port: a connection that starts with [`trelay_proto::trelay::MAGIC`]
+//! is served here instead of by the LTTng control handler.
+//!
+//! The loop reads frames into one fixed buffer, feeds them to the assembler and hands each event
+//! to the connection state ([`conn`]); packet data is written from that buffer to the stream
+//! files ([`batch`]) without another copy. A dropped connection leaves its session open for
+//! `resume_timeout_s`: the sender reconnects, opens the same session identity again, learns
+//! where each stream's data ends, and resends from there.
+
+mod batch;
+mod conn;
+
+use super::inbox::Inbox;
+use crate::session::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use trelay_proto::trelay::assembler::Assembler;
+use trelay_proto::trelay::frame::{self, HEADER_LEN, HELLO_MAX};
+use trelay_proto::trelay::hello::{self, Hello};
+use trelay_proto::trelay::message::ErrorFrame;
+use trelay_proto::trelay::MAGIC;
+use trelay_proto::Decoded;
+
+/// Largest frame payload the relay accepts.
+pub const MAX_FRAME: u32 = 1 << 20;
+
+/// How long the peer may stall in the middle of a frame.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a trelay:// connection ended early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NativeError {
+    /// The socket failed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer broke the protocol.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The request was refused (names, limits, unknown stream).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The data could not be stored (the session failed, or the disk stayed full).
+    #[error("storage: {0}")]
+    Storage(String),
+    /// A newer connection took the session over.
+    #[error("superseded by a newer connection of the same session")]
+    Superseded,
+}
+
+impl NativeError {
+    fn code(&self) -> Option<u32> {
+        match self {
+            NativeError::Protocol(_) => Some(ErrorFrame::PROTOCOL),
+            NativeError::Refused(_) => Some(ErrorFrame::REFUSED),
+            NativeError::Storage(_) => Some(ErrorFrame::STORAGE),
+            NativeError::Io(_) | NativeError::Superseded => None,
+        }
+    }
+}
+
+/// Serves a trelay:// connection whose first bytes (`first`, the magic included) were already
+/// read by the control handler.
+pub async fn serve(
+    sock: &mut TcpStream,
+    first: &[u8],
+    registry: &Arc<Registry>,
+    shutdown: &CancellationToken,
+    identity: &crate::identity::Peer,
+) {
+    let peer = sock
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let mut conn = conn::Conn::new(registry, shutdown, identity, peer.clone());
+    let result = run(sock, first, &mut conn).await;
+    let end = conn.disconnected().await;
+    match result {
+        Ok(()) => tracing::debug!(%peer, "trelay:// connection ended"),
+        Err(NativeError::Io(e)) => {
+            tracing::info!(%peer, session = ?end, "trelay:// connection lost: {e}")
+        }
+        Err(e) => {
+            tracing::warn!(%peer, session = ?end, "trelay:// connection closed: {e}");
+            if let Some(code) = e.code() {
+                let mut out = Vec::new();
+                let mut payload = Vec::new();
+                ErrorFrame {
+                    code,
+                    message: e.to_string(),
+                }
+                .encode(&mut payload);
+                frame::encode(frame::Kind::Error, frame::END, &payload, &mut out);
+                let _ = sock.write_all(&out).await;
+            }
+        }
+    }
+}
+
+async fn run(
+    sock: &mut TcpStream,
+    first: &[u8],
+    conn: &mut conn::Conn<'_>,
+) -> Result<(), NativeError> {
+    let cap = (MAX_FRAME as usize)
+        .saturating_add(HEADER_LEN)
+        .saturating_mul(2);
+    let mut inbox = Inbox::new(cap);
+    inbox.preload(first);
+    inbox.fill(sock, MAGIC.len(), cap).await?;
+    inbox.consume(MAGIC.len());
+    let mut asm = Assembler::new();
+    let mut max = HELLO_MAX;
+    let mut drain = None;
+    let ours = Hello {
+        version: hello::VERSION,
+        max_frame: MAX_FRAME,
+        features: hello::FEATURE_COMMITTED_ACKS,
+    };
+    loop {
+        if !inbox
+            .wait_first(sock, cap, conn.shutdown, &mut drain)
+            .await?
+        {
+            return conn.eof();
+        }
+        let used = loop {
+            match frame::decode(inbox.data(), max) {
+                Ok(Decoded::Done { used, .. }) => break used,
+                Ok(Decoded::Incomplete { needed }) => {
+                    tokio::time::timeout(FRAME_TIMEOUT, inbox.fill(sock, needed, cap))
+                        .await
+                        .map_err(|_| NativeError::Protocol("peer stalled in a frame".into()))??;
+                }
+                Err(e) => return Err(NativeError::Protocol(e.to_string())),
+            }
+        };
+        let Ok(Decoded::Done { msg: f, .. }) = frame::decode(inbox.data(), max) else {
+            return Err(NativeError::Protocol("frame vanished".into()));
+        };
+        let event = asm
+            .feed(f)
+            .map_err(|e| NativeError::Protocol(e.to_string()))?;
+        if let Some(event) = event {
+            if let trelay_proto::trelay::assembler::Event::Hello(h) = &event {
+                if h.version != hello::VERSION {
+                    return Err(NativeError::Protocol(format!(
+                        "protocol version {} (this relay speaks {})",
+                        h.version,
+                        hello::VERSION
+                    )));
+                }
+                max = ours.agree(h);
+                conn.set_max_frame(max);
+                let mut out = Vec::new();
+                Hello {
+                    max_frame: max,
+                    ..ours
+                }
+                .encode(&mut out);
+                sock.write_all(&out).await?;
+            } else if conn.handle(event, sock).await? {
+                return Ok(());
+            }
+        }
+        inbox.consume(used);
+    }
+}
