@@ -45,6 +45,15 @@ impl Drop for Proxy {
 impl Proxy {
     /// Starts a proxy to `target` cutting at the offsets in `cuts` (sorted).
     pub async fn start(target: SocketAddr, cuts: Vec<u64>) -> std::io::Result<Proxy> {
+        Self::start_paced(target, cuts, None).await
+    }
+
+    /// Like [`Proxy::start`], forwarding at most `rate` bytes a second towards the target.
+    pub async fn start_paced(
+        target: SocketAddr,
+        cuts: Vec<u64>,
+        rate: Option<u64>,
+    ) -> std::io::Result<Proxy> {
         let l = TcpListener::bind("127.0.0.1:0").await?;
         let addr = l.local_addr()?;
         let cut = Arc::new(AtomicUsize::new(0));
@@ -56,7 +65,14 @@ impl Proxy {
                 let Ok(up) = TcpStream::connect(target).await else {
                     continue;
                 };
-                tokio::spawn(pipe(client, up, sent.clone(), plan.clone(), c.clone()));
+                tokio::spawn(pipe(
+                    client,
+                    up,
+                    sent.clone(),
+                    plan.clone(),
+                    c.clone(),
+                    rate,
+                ));
             }
         });
         Ok(Proxy { addr, cut, task })
@@ -69,6 +85,7 @@ async fn pipe(
     sent: Arc<AtomicU64>,
     plan: Arc<Mutex<Vec<u64>>>,
     cut: Arc<AtomicUsize>,
+    rate: Option<u64>,
 ) {
     let _ = client.set_nodelay(true);
     let _ = up.set_nodelay(true);
@@ -82,10 +99,14 @@ async fn pipe(
             }
         }
     });
-    let mut b = vec![0u8; 64 << 10];
+    let mut b = vec![0u8; 16 << 10];
     while let Ok(n) = cr.read(&mut b).await {
         if n == 0 {
             break;
+        }
+        if let Some(rate) = rate {
+            let pause = std::time::Duration::from_secs_f64(n as f64 / rate.max(1) as f64);
+            tokio::time::sleep(pause).await;
         }
         let at = sent.load(Ordering::SeqCst);
         let next = {

@@ -134,3 +134,51 @@ fn stock_and_trelay_senders_share_one_relay() -> Result<()> {
     assert_same_output(&stock, &relay.out.join(&s.relay_path))?;
     Ok(())
 }
+
+#[test]
+fn a_relay_killed_mid_send_and_restarted_resumes_into_the_same_session() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let local = trace(tmp.path(), "kill", 3, 1500);
+    let port = trelay_integration::relay::free_ports()?.control;
+    let control = format!("tcp://127.0.0.1:{port}");
+    let out = tmp.path().join("out");
+    let mut relay = Trelayd::start_with_output(&tmp.path().join("r1"), &out, &["-C", &control])?;
+    // The sender goes through a proxy that paces it at 4 MB/s (18 MB in all), so the kill
+    // lands in the middle of the send.
+    let mut o = opts(&local, port, AckLevel::Committed);
+    o.batch_bytes = 16 << 10;
+    let sender = std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let target = ([127, 0, 0, 1], port).into();
+            let proxy = Proxy::start_paced(target, Vec::new(), Some(4_000_000)).await?;
+            o.url = url(proxy.addr.port());
+            anyhow::Ok(send(&o).await?)
+        })
+    });
+    // Once some packets are committed, kill the relay where it stands.
+    let idx = |out: &Path| {
+        trelay_integration::files_under(out)
+            .iter()
+            .filter(|f| f.to_string_lossy().ends_with(".idx"))
+            .map(|f| std::fs::metadata(out.join(f)).map(|m| m.len()).unwrap_or(0))
+            .sum::<u64>()
+    };
+    trelay_integration::wait_for(Duration::from_secs(20), "packets committed", || {
+        idx(&out) > 16 * 3 + 64 * 100
+    })?;
+    relay.kill9()?;
+    let before = idx(&out);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut relay = Trelayd::start_with_output(&tmp.path().join("r2"), &out, &["-C", &control])?;
+    let r = sender.join().expect("the sender thread")?;
+    ensure!(r.reconnects > 0, "the sender never lost the relay: {r:?}");
+    relay.stop_ok()?;
+    ensure!(idx(&out) > before, "nothing was sent after the restart");
+    ensure!(
+        relay.log_text().contains("reopened after a restart"),
+        "{}",
+        relay.log_tail()
+    );
+    check_copy(&relay, &local, &r, 4500)?;
+    Ok(())
+}

@@ -51,3 +51,38 @@ pub fn create_index(
     };
     chunk.with_dir(&dir, |_| IndexFile::create(&fs, location, data, version))
 }
+
+/// Opens the existing data file of stream `name` (tracefile 0) in `chunk`/`path` to append to it
+/// (a trelay:// session resumed after a restart).
+pub fn reopen_data(
+    chunk: &Chunk,
+    path: &str,
+    name: &str,
+) -> Result<Arc<StorageFile>, StorageError> {
+    let file_name = stream_file_name(name, 0, 0, "");
+    let fs = chunk.fs().clone();
+    let location = Location::InChunk {
+        root: chunk.root(),
+        rel: Path::new(path).join(&file_name),
+    };
+    let file = chunk.with_trace_dir(path, |_| StorageFile::reopen_at(&fs, location))?;
+    Ok(Arc::new(file))
+}
+
+/// Opens the existing index file of stream `name` (tracefile 0); returns it and its entries.
+pub fn reopen_index(
+    data: Arc<StorageFile>,
+    chunk: &Chunk,
+    path: &str,
+    name: &str,
+    version: IndexVersion,
+) -> Result<(Arc<IndexFile>, u64), StorageError> {
+    let file_name = stream_file_name(name, 0, 0, ".idx");
+    let dir = crate::storage::loss::index_dir(path);
+    let fs = chunk.fs().clone();
+    let location = Location::InChunk {
+        root: chunk.root(),
+        rel: Path::new(&dir).join(&file_name),
+    };
+    chunk.with_dir(&dir, |_| IndexFile::reopen(&fs, location, data, version))
+}

@@ -14,6 +14,7 @@ pub mod commit;
 pub mod files;
 pub mod ingest;
 pub mod loss_log;
+pub mod manifest;
 mod metadata;
 pub mod resumable;
 pub mod rotate;

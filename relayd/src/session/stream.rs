@@ -178,7 +178,104 @@ impl Stream {
         let index_version =
             (!is_metadata && session.uses_index()).then(|| IndexVersion::for_minor(session.minor));
         let data = super::files::create_data(&chunk, &path, &name, tracefile_size, 0)?;
-        Ok(Arc::new(Stream {
+        Ok(Self::assemble(
+            id,
+            session,
+            trace_id,
+            name,
+            path,
+            (tracefile_size, tracefile_count),
+            (is_metadata, index_version),
+            chunk,
+            merge,
+            data,
+        ))
+    }
+
+    /// Reopens a stream whose files survived a restart of the relay (a trelay:// session
+    /// resumed: crash recovery already cut them to what was committed), to go on appending.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reopen(
+        id: StreamId,
+        session: Arc<Session>,
+        trace_id: CtfTraceId,
+        name: String,
+        path: String,
+        chunk: Arc<Chunk>,
+        merge: Arc<MergeTable>,
+    ) -> Result<Arc<Stream>, StorageError> {
+        let is_metadata = name == "metadata";
+        let index_version =
+            (!is_metadata && session.uses_index()).then(|| IndexVersion::for_minor(session.minor));
+        let data = super::files::reopen_data(&chunk, &path, &name)?;
+        let len = data.len()?;
+        let index = match index_version {
+            Some(v) => Some(super::files::reopen_index(
+                data.clone(),
+                &chunk,
+                &path,
+                &name,
+                v,
+            )?),
+            None => None,
+        };
+        let last = match &index {
+            Some((idx, n)) if *n > 0 => Some(idx.read_entry(n - 1)?),
+            _ => None,
+        };
+        let s = Self::assemble(
+            id,
+            session,
+            trace_id,
+            name,
+            path,
+            (0, 0),
+            (is_metadata, index_version),
+            chunk,
+            merge,
+            data,
+        );
+        {
+            let mut st = s.lock();
+            st.size_current = len;
+            st.published = true;
+            if is_metadata {
+                st.metadata_received = len;
+                st.metadata_committed = len;
+            }
+            if let Some((idx, n)) = index {
+                st.files.insert(0, idx.clone());
+                st.index = Some(idx);
+                st.index_received = n;
+                st.index_committed = n;
+                if n > 0 {
+                    st.prev_data_seq = NetSeq(n - 1);
+                    st.prev_index_seq = NetSeq(n - 1);
+                }
+                if let Some(e) = last {
+                    st.received_psn = Some(e.packet_seq_num);
+                    st.events_discarded = e.events_discarded;
+                    st.last_end = Some((0, e.offset.saturating_add(e.packet_size / 8)));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        id: StreamId,
+        session: Arc<Session>,
+        trace_id: CtfTraceId,
+        name: String,
+        path: String,
+        (tracefile_size, tracefile_count): (u64, u64),
+        (is_metadata, index_version): (bool, Option<IndexVersion>),
+        chunk: Arc<Chunk>,
+        merge: Arc<MergeTable>,
+        data: Arc<StorageFile>,
+    ) -> Arc<Stream> {
+        Arc::new(Stream {
             id,
             session,
             trace_id,
@@ -228,7 +325,7 @@ impl Stream {
                 lost_packets: 0,
                 unindexed_packets: 0,
             }),
-        }))
+        })
     }
 
     /// Locks the stream state (never hold the guard across an `.await`).

@@ -67,6 +67,26 @@ impl StorageFile {
         })
     }
 
+    /// Opens the existing file at `location` for writing more (a session resumed after a
+    /// restart); its committed-frontier lock is taken from its end.
+    pub fn reopen_at(fs: &Fs, location: Location) -> Result<StorageFile> {
+        let path = location.current();
+        let file = fs
+            .open(&path, true)
+            .map_err(|e| StorageError::new(Op::Open, &path, e))?;
+        let len = fs
+            .len(&file, &path)
+            .map_err(|e| StorageError::new(Op::Stat, &path, e))?;
+        let f = StorageFile {
+            slot: Slot::new(file, len),
+            location,
+            path,
+            fs: fs.clone(),
+        };
+        f.hold_from(len);
+        Ok(f)
+    }
+
     /// The path it was created at (it may have moved since, with its chunk).
     pub fn path(&self) -> &Path {
         &self.path

@@ -51,6 +51,38 @@ impl IndexFile {
         }))
     }
 
+    /// Opens an existing index file (crash recovery left only whole, committed entries) to
+    /// append to it, paired with `data`; returns it and its number of entries.
+    pub fn reopen(
+        fs: &Fs,
+        location: impl Into<Location>,
+        data: Arc<StorageFile>,
+        version: IndexVersion,
+    ) -> Result<(Arc<IndexFile>, u64)> {
+        let file = StorageFile::reopen_at(fs, location.into())?;
+        let len = file.len()?;
+        let entry = u64::from(IndexHeader::new(version).entry_len).max(1);
+        let body = len.saturating_sub(HEADER_LEN as u64);
+        if len < HEADER_LEN as u64 || body % entry != 0 {
+            return Err(StorageError::corruption(
+                Op::Read,
+                file.path(),
+                "index file is not a header and whole entries",
+            ));
+        }
+        let entries = body / entry;
+        Ok((
+            Arc::new(IndexFile {
+                file,
+                data,
+                version,
+                len: Mutex::new(len),
+                committed_entries: Mutex::new(entries),
+            }),
+            entries,
+        ))
+    }
+
     /// The index file.
     pub fn file(&self) -> &StorageFile {
         &self.file

@@ -3,6 +3,7 @@
 use super::batch::{Batch, MetadataIn};
 use super::NativeError;
 use crate::identity::Peer;
+use crate::session::manifest::{self, Manifest, ManifestStream};
 use crate::session::resumable::Resumable;
 use crate::session::{Registry, SessionParams, Stream};
 use crate::storage::layout;
@@ -24,6 +25,28 @@ struct Bound {
     r: Arc<Resumable>,
     generation: u64,
     ack: AckLevel,
+}
+
+/// The manifest of `r`'s session as it stands (streams sorted by the sender's numbers).
+fn manifest_of(r: &Resumable) -> Manifest {
+    let s = &r.session;
+    let mut streams: Vec<ManifestStream> = crate::session::chunk::lock(&r.streams)
+        .iter()
+        .map(|(n, st)| ManifestStream {
+            n: *n,
+            channel: st.name.clone(),
+            path: st.path.clone(),
+        })
+        .collect();
+    streams.sort_by_key(|m| m.n);
+    Manifest {
+        name: s.params.name.clone(),
+        hostname: s.params.hostname.clone(),
+        live_timer_us: s.params.live_timer,
+        creation_time: s.params.creation_time,
+        peer: s.params.peer.clone(),
+        streams,
+    }
 }
 
 /// What the current message's data frames go to.
@@ -278,41 +301,47 @@ impl<'a> Conn<'a> {
         let registry = self.registry;
         let (r, resumed) = match registry.resumables.get(&o.session) {
             Some(r) => (r, true),
-            None => {
-                let key = self.identity.key();
-                let max = registry.gate.limits.max_sessions_per_peer;
-                if registry.sessions_of_peer(&key) >= max {
-                    registry
-                        .gate
-                        .refusals
-                        .count("control", "max_sessions_per_peer");
-                    return Err(NativeError::Refused(format!(
-                        "peer {key} has {max} sessions open (max_sessions_per_peer)"
-                    )));
+            None => match manifest::read(&registry.fs, &registry.output, &o.session) {
+                // The relay restarted since: reopen the session from its manifest.
+                Some(m) => (self.revive(&o, m)?, true),
+                None => {
+                    let key = self.identity.key();
+                    let max = registry.gate.limits.max_sessions_per_peer;
+                    if registry.sessions_of_peer(&key) >= max {
+                        registry
+                            .gate
+                            .refusals
+                            .count("control", "max_sessions_per_peer");
+                        return Err(NativeError::Refused(format!(
+                            "peer {key} has {max} sessions open (max_sessions_per_peer)"
+                        )));
+                    }
+                    let session = registry.create_session(SessionParams {
+                        name,
+                        hostname,
+                        base_path: String::new(),
+                        live_timer: o.live_timer_us,
+                        snapshot: false,
+                        name_has_time: false,
+                        minor: 13,
+                        sessiond_uuid: o.session,
+                        sessiond_session_id: 0,
+                        creation_time: o.creation_time,
+                        peer: key,
+                    });
+                    let (chunk, _) = registry.chunks.publish(
+                        session.chunk_key(0),
+                        o.creation_time,
+                        &session.abs_dir,
+                        None,
+                        String::new,
+                    );
+                    session.lock().current_chunk = Some(chunk);
+                    let r = registry.resumables.insert(o.session, session);
+                    self.save_manifest(&o.session, &r)?;
+                    (r, false)
                 }
-                let session = registry.create_session(SessionParams {
-                    name,
-                    hostname,
-                    base_path: String::new(),
-                    live_timer: o.live_timer_us,
-                    snapshot: false,
-                    name_has_time: false,
-                    minor: 13,
-                    sessiond_uuid: o.session,
-                    sessiond_session_id: 0,
-                    creation_time: o.creation_time,
-                    peer: key,
-                });
-                let (chunk, _) = registry.chunks.publish(
-                    session.chunk_key(0),
-                    o.creation_time,
-                    &session.abs_dir,
-                    None,
-                    String::new,
-                );
-                session.lock().current_chunk = Some(chunk);
-                (registry.resumables.insert(o.session, session), false)
-            }
+            },
         };
         if resumed && r.session.params.peer != self.identity.key() {
             // Only the peer that opened a session may resume it.
@@ -345,6 +374,76 @@ impl<'a> Conn<'a> {
             path: session.rel_dir.to_string_lossy().into_owned(),
             resumed,
         }))
+    }
+
+    fn save_manifest(&self, uuid: &[u8; 16], r: &Resumable) -> Result<(), NativeError> {
+        manifest::write(
+            &self.registry.fs,
+            &self.registry.output,
+            uuid,
+            &manifest_of(r),
+        )
+        .map_err(|e| NativeError::Storage(format!("cannot record the session: {e}")))
+    }
+
+    /// Reopens the session of `o` from its manifest after a restart of the relay.
+    fn revive(&self, o: &Open, m: Manifest) -> Result<Arc<Resumable>, NativeError> {
+        let registry = self.registry;
+        if m.peer != self.identity.key() {
+            registry.gate.refusals.count("control", "resume_other_peer");
+            return Err(NativeError::Refused(
+                "that session belongs to another peer".into(),
+            ));
+        }
+        let session = registry.create_session(SessionParams {
+            name: m.name.clone(),
+            hostname: m.hostname.clone(),
+            base_path: String::new(),
+            live_timer: m.live_timer_us,
+            snapshot: false,
+            name_has_time: false,
+            minor: 13,
+            sessiond_uuid: o.session,
+            sessiond_session_id: 0,
+            creation_time: m.creation_time,
+            peer: m.peer.clone(),
+        });
+        let (chunk, _) = registry.chunks.publish(
+            session.chunk_key(0),
+            m.creation_time,
+            &session.abs_dir,
+            None,
+            String::new,
+        );
+        session.lock().current_chunk = Some(chunk.clone());
+        let r = registry.resumables.insert(o.session, session.clone());
+        for ms in &m.streams {
+            let trace = registry.trace_id(&session, &ms.path);
+            let s = Stream::reopen(
+                registry.next_stream_id(),
+                session.clone(),
+                trace,
+                ms.channel.clone(),
+                ms.path.clone(),
+                chunk.clone(),
+                registry.merge.clone(),
+            );
+            let s = match s {
+                Ok(s) => s,
+                Err(e) => {
+                    registry.resumables.remove(&o.session);
+                    registry.close_session(&session, true, true);
+                    return Err(NativeError::Storage(format!(
+                        "cannot reopen stream {}/{}: {e}",
+                        ms.path, ms.channel
+                    )));
+                }
+            };
+            registry.insert_stream(s.clone());
+            crate::session::chunk::lock(&r.streams).insert(ms.n, s);
+        }
+        tracing::info!(session = %session.id, path = %session.rel_dir.display(), streams = m.streams.len(), "trelay:// session reopened after a restart");
+        Ok(r)
     }
 
     fn add_stream(&mut self, a: AddStream) -> Result<(), NativeError> {
@@ -391,6 +490,7 @@ impl<'a> Conn<'a> {
                 .map_err(|e| NativeError::Storage(format!("cannot create the stream: {e}")))?;
                 registry.insert_stream(s.clone());
                 crate::session::chunk::lock(&r.streams).insert(a.stream, s.clone());
+                self.save_manifest(&b.uuid, &r)?;
                 s
             }
         };
@@ -426,6 +526,7 @@ impl<'a> Conn<'a> {
         self.commit().await?;
         self.registry.close_session(&r.session, false, false);
         self.registry.resumables.remove(&uuid);
+        manifest::remove(&self.registry.fs, &self.registry.output, &uuid);
         self.closed = true;
         tracing::info!(session = %r.session.id, "trelay:// session closed");
         Ok(())
@@ -447,6 +548,7 @@ impl<'a> Conn<'a> {
             if b.r.owned_by(b.generation) && registry.resumables.get(&b.uuid).is_some() {
                 tracing::warn!(session = %b.r.session.id, "trelay:// sender did not come back within resume_timeout_s: session closed");
                 registry.resumables.remove(&b.uuid);
+                manifest::remove(&registry.fs, &registry.output, &b.uuid);
                 registry.close_session(&b.r.session, false, true);
             }
         });

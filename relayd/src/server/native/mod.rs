@@ -2,8 +2,8 @@
 //! is served here instead of by the LTTng control handler.
 //!
 //! The loop reads frames into one fixed buffer, feeds them to the assembler and hands each event
-//! to the connection state ([`conn`]); packet data is written from that buffer to the stream
-//! files ([`batch`]) without another copy. A dropped connection leaves its session open for
+//! to the connection state (`conn`); packet data is written from that buffer to the stream
+//! files (`batch`) without another copy. A dropped connection leaves its session open for
 //! `resume_timeout_s`: the sender reconnects, opens the same session identity again, learns
 //! where each stream's data ends, and resends from there.
 

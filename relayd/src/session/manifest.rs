@@ -1,0 +1,88 @@
+//! What a trelay:// session needs to be resumed after the relay restarts: its creation
+//! parameters and its streams, in `OUTPUT/.trelay-sessions/<identity>.json` (replaced
+//! atomically whenever a stream is added, removed when the session closes). Crash recovery cuts
+//! the session's files to what was committed; the next Open of the same identity reopens them
+//! and the sender resends from there.
+
+use crate::storage::{Fs, Op, StorageError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Directory of the manifests under the output root.
+pub const DIR: &str = ".trelay-sessions";
+
+/// One stream of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestStream {
+    /// The sender's number for it.
+    pub n: u32,
+    /// Channel name.
+    pub channel: String,
+    /// Trace directory.
+    pub path: String,
+}
+
+/// A resumable session on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Session name (validated when it was opened).
+    pub name: String,
+    /// Host directory name.
+    pub hostname: String,
+    /// Live timer in µs.
+    pub live_timer_us: u32,
+    /// Creation time, which names the session directory.
+    pub creation_time: u64,
+    /// The peer that owns it.
+    pub peer: String,
+    /// Its streams.
+    pub streams: Vec<ManifestStream>,
+}
+
+fn hex(uuid: &[u8; 16]) -> String {
+    uuid.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the manifest of `uuid` lives.
+pub fn path(output: &Path, uuid: &[u8; 16]) -> PathBuf {
+    output.join(DIR).join(format!("{}.json", hex(uuid)))
+}
+
+/// Writes (replaces) the manifest of `uuid`.
+pub fn write(fs: &Fs, output: &Path, uuid: &[u8; 16], m: &Manifest) -> Result<(), StorageError> {
+    let dir = output.join(DIR);
+    fs.create_dir_all(&dir)
+        .map_err(|e| StorageError::new(Op::CreateDir, &dir, e))?;
+    let text = serde_json::to_string(m).unwrap_or_default();
+    crate::storage::output_lock::write_atomically(fs, &path(output, uuid), &text)
+}
+
+/// Reads the manifest of `uuid`, if there is a valid one.
+pub fn read(fs: &Fs, output: &Path, uuid: &[u8; 16]) -> Option<Manifest> {
+    let p = path(output, uuid);
+    let f = crate::storage::StorageFile::open(fs, p.clone(), false).ok()?;
+    let len = usize::try_from(f.len().ok()?).ok()?;
+    if len > 16 << 20 {
+        tracing::warn!(path = %p.display(), "session manifest too large: ignored");
+        return None;
+    }
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, 0).ok()?;
+    match serde_json::from_slice(&buf) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(path = %p.display(), "unreadable session manifest: {e}");
+            None
+        }
+    }
+}
+
+/// Removes the manifest of `uuid` (the session closed).
+pub fn remove(fs: &Fs, output: &Path, uuid: &[u8; 16]) {
+    let p = path(output, uuid);
+    if let Err(e) = fs.remove_file(&p) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %p.display(), "cannot remove the session manifest: {e}");
+        }
+    }
+}
