@@ -297,7 +297,7 @@ async fn setup(
 }
 
 /// Runs futures concurrently on the current task and collects their outputs in order.
-async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in futs {
         set.push(Box::pin(f));

@@ -109,7 +109,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         hostname: a.hostname,
         label: a.label,
     };
-    let r = bench(&o).await?;
+    let r = if o.url.native {
+        crate::native::bench::bench(&o).await?
+    } else {
+        bench(&o).await?
+    };
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {

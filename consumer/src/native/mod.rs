@@ -2,5 +2,6 @@
 //! protocol on one connection, [`send::send`] ships a local trace with it and resumes after
 //! cuts.
 
+pub mod bench;
 pub mod client;
 pub mod send;

@@ -13,6 +13,9 @@ use super::{Side, Transcript};
 
 /// Decodes a control connection.
 pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript) {
+    if client.is_some_and(super::native::is_native) {
+        return super::native::dissect(client, server, t);
+    }
     let Some(client) = client else {
         t.error(Side::Server, 0, "replies on the control port can only be decoded with the sender's bytes (the .client file)");
         return;

@@ -1,4 +1,5 @@
-//! `dissect`: the three LTTng relay protocols as readable messages, one per line.
+//! `dissect`: the three LTTng relay protocols, and trelay:// on the control port, as readable
+//! messages, one per line.
 //!
 //! Input is either a pcap capture ([`pcap`], reassembled per connection and direction by
 //! [`tcp`]) or the bytes of one direction of one connection (as `pcap-streams.py` writes them:
@@ -12,6 +13,7 @@
 pub mod control;
 pub mod data;
 pub mod live;
+pub mod native;
 pub mod pcap;
 mod replies;
 pub mod tcp;
