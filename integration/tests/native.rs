@@ -182,3 +182,91 @@ fn a_relay_killed_mid_send_and_restarted_resumes_into_the_same_session() -> Resu
     check_copy(&relay, &local, &r, 4500)?;
     Ok(())
 }
+
+/// Copies the finished trace `full` into `local` a few packets at a time (data before index),
+/// as a tracer writing it would, then returns.
+fn grow(full: &Path, local: &Path, streams: u32, packets: u64, steps: u64) {
+    let sub = "ust/uid/0/64-bit";
+    let (src, dst) = (full.join(sub), local.join(sub));
+    std::fs::create_dir_all(dst.join("index")).unwrap();
+    std::fs::copy(src.join("metadata"), dst.join("metadata")).unwrap();
+    let per = packets.div_ceil(steps);
+    for step in 0..steps {
+        for s in 0..streams {
+            let name = format!("channel0_{s}");
+            let data = std::fs::read(src.join(&name)).unwrap();
+            let idx = std::fs::read(src.join("index").join(format!("{name}.idx"))).unwrap();
+            let entry = u32::from_be_bytes(idx[12..16].try_into().unwrap()) as usize;
+            let pkt = data.len() as u64 / packets;
+            let (a, b) = (step * per, ((step + 1) * per).min(packets));
+            use std::io::Write;
+            let mut d = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dst.join(&name))
+                .unwrap();
+            d.write_all(&data[(a * pkt) as usize..(b * pkt) as usize])
+                .unwrap();
+            let mut i = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dst.join("index").join(format!("{name}.idx")))
+                .unwrap();
+            if step == 0 {
+                i.write_all(&idx[..16]).unwrap();
+            }
+            i.write_all(&idx[16 + a as usize * entry..16 + b as usize * entry])
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+#[test]
+fn follow_ships_a_growing_trace_through_cuts_and_a_relay_restart() -> Result<()> {
+    use trelay_consumer::native::follow::{follow, NativeFollowOptions};
+    let tmp = tempfile::tempdir()?;
+    let full = trace(tmp.path(), "grow", 2, 200);
+    let local = tmp.path().join("local");
+    let port = trelay_integration::relay::free_ports()?.control;
+    let control = format!("tcp://127.0.0.1:{port}");
+    let out = tmp.path().join("out");
+    let mut relay = Trelayd::start_with_output(&tmp.path().join("r1"), &out, &["-C", &control])?;
+    std::fs::create_dir_all(&local)?;
+    let writer = {
+        let (full, local) = (full.clone(), local.clone());
+        std::thread::spawn(move || grow(&full, &local, 2, 200, 20))
+    };
+    let follower = {
+        let local = local.clone();
+        std::thread::spawn(move || {
+            runtime().block_on(async move {
+                let target = ([127, 0, 0, 1], port).into();
+                let proxy = Proxy::start(target, cuts(5, 4, 1_500_000)).await?;
+                let mut o = NativeFollowOptions::new(local, url(proxy.addr.port()));
+                o.watch_session = false;
+                o.idle_timeout = Some(Duration::from_secs(3));
+                o.progress = false;
+                o.retry_for = Duration::from_secs(60);
+                o.live_timer_us = 200_000;
+                let r = follow(&o, std::future::pending::<()>()).await?;
+                anyhow::Ok((r, proxy.cut.load(std::sync::atomic::Ordering::SeqCst)))
+            })
+        })
+    };
+    // Half-way through, the relay dies and comes back.
+    std::thread::sleep(Duration::from_millis(1500));
+    relay.kill9()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut relay = Trelayd::start_with_output(&tmp.path().join("r2"), &out, &["-C", &control])?;
+    writer.join().expect("the writer");
+    let (r, cut) = follower.join().expect("the follower")?;
+    ensure!(r.reconnects as usize > cut, "{r:?} with {cut} cuts");
+    relay.stop_ok()?;
+    let copy = relay.out.join(&r.relay_path);
+    assert_same_output(&full, &copy)?;
+    let report = trelay_viewer::check::check(&copy)?;
+    ensure!(report.problems.is_empty(), "{:#?}", report.problems);
+    ensure!(report.entries == 400, "{} entries", report.entries);
+    Ok(())
+}

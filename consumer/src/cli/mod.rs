@@ -102,6 +102,9 @@ struct FollowArgs {
     /// How often files are checked for new packets, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     poll_ms: u64,
+    /// trelay:// only: how long to keep reconnecting after a cut or a relay restart.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    retry_for: f64,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -190,7 +193,24 @@ async fn run_send_native(a: SendArgs) -> anyhow::Result<()> {
 
 async fn run_follow(a: FollowArgs) -> anyhow::Result<()> {
     if a.common.url.native {
-        anyhow::bail!("follow speaks the LTTng protocol only for now: use a net:// URL");
+        let mut o = crate::native::follow::NativeFollowOptions::new(a.trace_dir, a.common.url);
+        o.session = a.common.session;
+        o.hostname = a.common.hostname;
+        o.live_timer_us = a.live.max(1);
+        o.idle_timeout = a.idle_timeout.map(Duration::from_secs_f64);
+        o.watch_session = !a.no_session_watch;
+        o.poll = Duration::from_millis(a.poll_ms.max(1));
+        o.retry_for = Duration::from_secs_f64(a.retry_for.max(0.0));
+        let r = crate::native::follow::follow(&o, shutdown_signal()).await?;
+        if a.common.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            println!(
+                "followed {} stream(s) over trelay://: {} packets ({:.2} MB) committed, {} beacon(s), {} reconnect(s) in {:.2} s; relay path {}",
+                r.streams, r.packets, r.bytes as f64 / 1e6, r.beacons, r.reconnects, r.seconds, r.relay_path
+            );
+        }
+        return Ok(());
     }
     let mut o = ship::FollowOptions::new(a.trace_dir, a.common.url);
     o.session = a.common.session;

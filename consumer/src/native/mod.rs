@@ -4,4 +4,5 @@
 
 pub mod bench;
 pub mod client;
+pub mod follow;
 pub mod send;

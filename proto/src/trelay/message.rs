@@ -89,7 +89,8 @@ pub struct AddStream {
     pub tracefile_count: u64,
 }
 
-/// Where a stream's committed data ends: resend from here.
+/// Where a stream's committed data ends: resend from here (the relay drops what it already
+/// received again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Resume {
     /// Sequence number of the first packet the relay has not committed.
@@ -179,6 +180,15 @@ pub enum Message {
     },
     /// Sender: every stream added so far may be shown to live viewers.
     StreamsSent,
+    /// Sender: live beacon — stream `stream` has nothing until `timestamp_end`.
+    Beacon {
+        /// The sender's stream number.
+        stream: u32,
+        /// The stream is idle up to this clock value.
+        timestamp_end: u64,
+        /// CTF stream class id (for viewers' INACTIVE replies).
+        stream_id: u64,
+    },
     /// Sender: commit everything sent so far, acknowledge at the committed level.
     Commit,
     /// Sender: the stream ends after packet `last_seq` (`None`: no packet).

@@ -374,6 +374,16 @@ impl StreamState {
         self.metadata_received
     }
 
+    /// Metadata bytes committed.
+    pub fn metadata_committed(&self) -> u64 {
+        self.metadata_committed
+    }
+
+    /// Index entries committed.
+    pub fn entries_committed(&self) -> u64 {
+        self.index_committed
+    }
+
     /// Whether everything received (index entries and metadata) is committed.
     pub fn all_committed(&self) -> bool {
         self.index_received == self.index_committed

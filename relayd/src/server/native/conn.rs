@@ -211,6 +211,29 @@ impl<'a> Conn<'a> {
                 }
                 self.registry.request_commit(&session, streams);
             }
+            Message::Beacon {
+                stream,
+                timestamp_end,
+                stream_id,
+            } => {
+                let s = self.stream(stream)?;
+                let last = s.lock().last_complete_seq(s.index_version.is_some());
+                let half = crate::session::IndexHalf {
+                    packet_size: 0,
+                    content_size: 0,
+                    timestamp_begin: 0,
+                    timestamp_end,
+                    events_discarded: 0,
+                    stream_id,
+                    stream_instance_id: u64::MAX,
+                    packet_seq_num: u64::MAX,
+                };
+                s.add_index(last, half)
+                    .map_err(|e| NativeError::Protocol(e.to_string()))?;
+                if s.session.params.live_timer > 0 {
+                    self.registry.request_commit(&s.session, [s.clone()]);
+                }
+            }
             Message::Commit => {
                 self.commit().await?;
                 self.done = self.done.saturating_add(1);
@@ -556,17 +579,15 @@ impl<'a> Conn<'a> {
     }
 }
 
-/// Where the relay's copy of `stream` ends (the sender resends from there).
+/// Where the relay's committed copy of `stream` ends: the sender resends from there (what the
+/// relay received beyond it is dropped again as it comes, and committed with the rest), so a
+/// sender never forgets data the relay could still lose.
 fn resume_of(stream: &Stream) -> Resume {
     let st = stream.lock();
-    let last = st.last_complete_seq(stream.index_version.is_some());
     Resume {
-        next_seq: if last.is_unset() {
-            0
-        } else {
-            last.0.saturating_add(1)
-        },
-        metadata: st.metadata_received(),
+        // Sequence numbers of trelay:// streams start at 0 with no gap, one entry each.
+        next_seq: st.entries_committed(),
+        metadata: st.metadata_committed(),
     }
 }
 
@@ -579,6 +600,7 @@ fn name(m: &Message) -> &'static str {
         Message::Packets(_) => "Packets",
         Message::Metadata { .. } => "Metadata",
         Message::StreamsSent => "StreamsSent",
+        Message::Beacon { .. } => "Beacon",
         Message::Commit => "Commit",
         Message::CloseStream { .. } => "CloseStream",
         Message::Close => "Close",
