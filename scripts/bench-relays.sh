@@ -65,6 +65,29 @@ print(round(int(m.group(1))/float(m.group(2))/1e6))')
 rm -f "$WORK/dd.test"
 echo "bench-relays: disk ${DISK_MBPS} MB/s with fdatasync" >&2
 
+# Loopback TCP bandwidth: 2 GiB through one connection, 1 MiB writes (the ceiling of the
+# 256 KiB rows).
+LOOPBACK_MBPS=$(python3 - <<'PY'
+import socket, threading, time
+N = 2 << 30
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+def sink():
+    c, _ = srv.accept(); buf = bytearray(1 << 20); got = 0
+    while got < N:
+        n = c.recv_into(buf)
+        if not n: break
+        got += n
+t = threading.Thread(target=sink); t.start()
+s = socket.create_connection(srv.getsockname()); chunk = b"\0" * (1 << 20)
+start = time.time(); sent = 0
+while sent < N:
+    s.sendall(chunk); sent += len(chunk)
+s.close(); t.join()
+print(round(N / (time.time() - start) / 1e6))
+PY
+)
+echo "bench-relays: loopback TCP ${LOOPBACK_MBPS} MB/s" >&2
+
 # start_relay LABEL -> sets PID CTRL DATA OUT (three attempts: a picked port may be taken).
 start_relay() {
   for _ in 1 2 3; do
@@ -86,8 +109,8 @@ try_start_relay() {
         -L "tcp://127.0.0.1:$LIVE" >"$WORK/$label.log" 2>&1 &
       PID=$!
       ;;
-    trelayd-*)
-      local mode=${label#trelayd-}
+    trelayd-* | trelay-*)
+      local mode=${label#*-}
       rm -f "$WORK/ports.json"
       "$BIN/trelayd" -o "$OUT" -C tcp://127.0.0.1:0 -D tcp://127.0.0.1:0 -L tcp://127.0.0.1:0 \
         --durability="$mode" --ports-file "$WORK/ports.json" >"$WORK/$label.log" 2>&1 &
@@ -113,7 +136,9 @@ stop_relay() {
 # packets were never indexed, and a fresh process keeps runs independent). Each row runs REPEAT
 # times with the relays taking turns, so a slow spell of the machine hits all of them; the report
 # shows the median of each relay's runs.
-RELAYS="lttng-relayd trelayd-none trelayd-beacon"
+# trelay-*: trelayd again, the load going over trelay:// (batched, acknowledged; indexed rows
+# only, as trelay:// always indexes).
+RELAYS=${RELAYS:-"lttng-relayd trelayd-none trelayd-beacon trelay-none trelay-beacon"}
 for size in $SIZES; do
   for streams in $STREAMS; do
     for index in $INDEX; do
@@ -121,10 +146,13 @@ for size in $SIZES; do
         for relay in $RELAYS; do
           flag=()
           [ "$index" = no ] && flag=(--no-index)
+          case $relay in trelay-*) [ "$index" = no ] && continue ;; esac
           sync
           start_relay "$relay"
           echo "bench-relays: $relay $size x$streams index=$index run $run/$REPEAT (pid $PID)" >&2
-          if ! timeout $((DURATION + 300)) "$BIN/trelay-consumer" bench --url "net://127.0.0.1:$CTRL:$DATA" \
+          url="net://127.0.0.1:$CTRL:$DATA"
+          case $relay in trelay-*) url="trelay://127.0.0.1:$CTRL" ;; esac
+          if ! timeout $((DURATION + 300)) "$BIN/trelay-consumer" bench --url "$url" \
             --streams "$streams" --packet-size "$size" --duration "$DURATION" --index-window "$WINDOW" \
             "${flag[@]}" --relay-pid "$PID" --label "$relay" --session "b-$relay-$size-$streams-$index-$run" \
             --json | tee -a "$RESULTS" >&2; then
@@ -161,7 +189,12 @@ and are copied below.
 - Relays: $(lttng-relayd --version 2>&1 | head -1); trelayd from this commit with \`--durability=none\`
   (no fsync, like lttng-relayd) and \`--durability=beacon\` (fdatasync of data then index at every
   commit). All three write to the same disk, measured at **${DISK_MBPS} MB/s** with
-  \`dd bs=1M count=512 conv=fdatasync\`.
+  \`dd bs=1M count=512 conv=fdatasync\`. Loopback TCP carries **${LOOPBACK_MBPS} MB/s** through one
+  connection (1 MiB writes).
+- \`trelay-none\` and \`trelay-beacon\`: trelayd again (same two modes), the load going over
+  trelay:// (\`docs/TRELAY-PROTOCOL.md\`): packets in batches of 256 KiB with their index fields,
+  a commit requested every 16 MiB and acknowledged at the committed level, the run ending when
+  the relay acknowledged the close. Indexed rows only.
 - Load: \`trelay-consumer bench --duration ${DURATION} --index-window ${WINDOW}\` for every run: synthetic
   64-bit LTTng packets (84-byte header and context, 64-byte events, zero padding) on one
   control+data connection pair; with index, every packet is followed by its SEND_INDEX and (window

@@ -159,18 +159,21 @@ impl Batch {
                 .unwrap_or(usize::MAX)
                 .min(bytes.len());
             let (now, rest) = bytes.split_at(n);
+            // The usual case: the whole content is here; it goes with its padding in one write.
+            let whole = self.got == 0 && n as u64 == content;
             if let Some(slot) = &self.slot {
                 let at = slot.offset.saturating_add(self.got);
                 let file = slot.file.clone();
+                let padding = if whole { u64::from(p.padding) } else { 0 };
                 with_room(registry, &self.stream, shutdown, || {
-                    file.write_all_at(now, at)
+                    file.write_padded(at, now, padding)
                 })
                 .await?;
             }
             self.got = self.got.saturating_add(n as u64);
             bytes = rest;
             if self.got == content {
-                self.end_packet(registry, shutdown, p).await?;
+                self.end_packet(registry, shutdown, p, whole).await?;
             }
         }
         Ok(())
@@ -181,6 +184,7 @@ impl Batch {
         registry: &Registry,
         shutdown: &CancellationToken,
         p: PacketMeta,
+        padded: bool,
     ) -> Result<(), NativeError> {
         self.at = self.at.saturating_add(1);
         self.got = 0;
@@ -189,7 +193,7 @@ impl Batch {
         };
         let content = u64::from(p.content);
         let padding = u64::from(p.padding);
-        if padding > 0 {
+        if padding > 0 && !padded {
             let file = slot.file.clone();
             let at = slot.offset.saturating_add(content);
             let zeros = with_room(registry, &self.stream, shutdown, || {
