@@ -1,7 +1,8 @@
 //! `send --url trelay://…`: ship a finished local trace over trelay://, resuming after cuts.
 //!
-//! The trace is read once into a plan: per stream its packets (from the index file or the
-//! packet headers) and per trace its metadata file. Each pass connects, opens the session under
+//! The plan holds per stream where its packets are (its index file, or its packet headers) and
+//! per trace its metadata; packets are read again lazily at every pass, so memory does not grow
+//! with the trace. Each pass connects, opens the session under
 //! the same identity, learns from the relay where each stream's data ends, and sends the rest:
 //! metadata first, then packets in `timestamp_begin` order, batched per stream. A pass that
 //! loses its connection is retried with exponential backoff until `retry_for` runs out; the
@@ -116,8 +117,11 @@ pub struct NativeReport {
 struct PlanStream {
     trace: usize,
     name: String,
+    file: walk::StreamFile,
+    word: trelay_proto::ctf::packet::WordSize,
     data: std::fs::File,
-    packets: Vec<IndexEntry>,
+    /// Packets in the local stream.
+    packets: u64,
 }
 
 struct PlanTrace {
@@ -125,11 +129,11 @@ struct PlanTrace {
     metadata: Vec<u8>,
 }
 
+/// What to send: per stream where its packets are (read again, lazily, at every pass), per
+/// trace its metadata. Memory does not grow with the trace's length.
 struct Plan {
     traces: Vec<PlanTrace>,
     streams: Vec<PlanStream>,
-    /// `(stream, packet)` in `timestamp_begin` order.
-    order: Vec<(usize, usize)>,
 }
 
 fn plan(dir: &std::path::Path) -> Result<(Plan, Vec<walk::TraceDir>), NativeSendError> {
@@ -142,49 +146,34 @@ fn plan(dir: &std::path::Path) -> Result<(Plan, Vec<walk::TraceDir>), NativeSend
     for (t, d) in dirs.iter().enumerate() {
         let tsdl = read_tsdl(&d.metadata).unwrap_or_default();
         let word = word_size(&tsdl);
-        let metadata = std::fs::read(&d.metadata).map_err(|e| TraceError::io(&d.metadata, e))?;
+        let metadata =
+            std::fs::read(&d.metadata).map_err(|e| TraceError::io(&d.metadata, e))?;
         traces.push(PlanTrace {
             path: d.relay_path.clone(),
             metadata,
         });
         for f in &d.streams {
             let mut src = PacketSource::open(f, word, false)?;
-            let mut packets = Vec::new();
-            while let Some(e) = src.next_packet()? {
-                packets.push(e);
+            let mut packets = 0u64;
+            while src.next_packet()?.is_some() {
+                packets += 1;
             }
             let data = std::fs::File::open(&f.data).map_err(|e| TraceError::io(&f.data, e))?;
             streams.push(PlanStream {
                 trace: t,
                 name: f.name.clone(),
+                file: f.clone(),
+                word,
                 data,
                 packets,
             });
         }
     }
-    let mut heap = BinaryHeap::new();
-    let mut next = vec![0usize; streams.len()];
-    for (s, st) in streams.iter().enumerate() {
-        if let Some(e) = st.packets.first() {
-            heap.push(Reverse((e.timestamp_begin, s)));
-        }
-    }
-    let mut order = Vec::new();
-    while let Some(Reverse((_, s))) = heap.pop() {
-        order.push((s, next[s]));
-        next[s] += 1;
-        if let Some(e) = streams[s].packets.get(next[s]) {
-            heap.push(Reverse((e.timestamp_begin, s)));
-        }
-    }
-    Ok((
-        Plan {
-            traces,
-            streams,
-            order,
-        },
-        dirs,
-    ))
+    Ok((Plan { traces, streams }, dirs))
+}
+
+fn local(e: TraceError) -> NativeError {
+    NativeError::Protocol(format!("local trace: {e}"))
 }
 
 fn identity() -> [u8; 16] {
@@ -236,8 +225,8 @@ pub async fn send(opts: &NativeSendOptions) -> Result<NativeReport, NativeSendEr
                     .map(|s| StreamReport {
                         path: plan.traces[s.trace].path.clone(),
                         name: s.name.clone(),
-                        packets: s.packets.len() as u64,
-                        acknowledged: s.packets.len() as u64,
+                        packets: s.packets,
+                        acknowledged: s.packets,
                     })
                     .collect();
                 return Ok(NativeReport {
@@ -354,16 +343,34 @@ async fn pass(
             .await?;
         }
     }
-    // Packets the relay lacks, batched per stream in timestamp order.
+    // Packets the relay lacks, in timestamp order (a k-way merge over the streams' index
+    // entries, read lazily), batched per stream.
+    let mut srcs = Vec::with_capacity(plan.streams.len());
+    let mut heads: Vec<Option<IndexEntry>> = Vec::with_capacity(plan.streams.len());
+    let mut heap = BinaryHeap::new();
+    for (i, st) in plan.streams.iter().enumerate() {
+        let mut src = PacketSource::open(&st.file, st.word, false).map_err(local)?;
+        for _ in 0..next_seq[i] {
+            if src.next_packet().map_err(local)?.is_none() {
+                break;
+            }
+        }
+        let head = src.next_packet().map_err(local)?;
+        if let Some(e) = &head {
+            heap.push(Reverse((e.timestamp_begin, i)));
+        }
+        heads.push(head);
+        srcs.push(src);
+    }
     let mut buf = Vec::with_capacity(opts.batch_bytes + (1 << 16));
     let mut metas: Vec<PacketMeta> = Vec::new();
     let mut batch_stream = usize::MAX;
     let mut since_commit = 0u64;
     let mut pending_commit: Option<u64> = None;
-    for &(s, p) in &plan.order {
-        if (p as u64) < next_seq[s] {
+    while let Some(Reverse((_, s))) = heap.pop() {
+        let Some(e) = heads[s].take() else {
             continue;
-        }
+        };
         if batch_stream != s || buf.len() >= opts.batch_bytes || metas.len() >= MAX_BATCH {
             flush(&mut c, batch_stream, &mut metas, &mut buf, totals).await?;
             batch_stream = s;
@@ -381,8 +388,7 @@ async fn pass(
             }
         }
         let st = &plan.streams[s];
-        let e = &st.packets[p];
-        let content = content_len(e);
+        let content = content_len(&e);
         let total = e.packet_size / 8;
         let at = buf.len();
         buf.resize(at + content as usize, 0);
@@ -390,16 +396,22 @@ async fn pass(
             .read_exact_at(&mut buf[at..], e.offset)
             .map_err(NativeError::Io)?;
         metas.push(PacketMeta {
-            seq: p as u64,
+            seq: next_seq[s],
             content: content as u32,
             padding: (total - content) as u32,
-            index: Some(index_fields(e)),
+            index: Some(index_fields(&e)),
         });
+        next_seq[s] += 1;
         since_commit += total;
+        let next = srcs[s].next_packet().map_err(local)?;
+        if let Some(n) = &next {
+            heap.push(Reverse((n.timestamp_begin, s)));
+        }
+        heads[s] = next;
     }
     flush(&mut c, batch_stream, &mut metas, &mut buf, totals).await?;
     for (n, s) in plan.streams.iter().enumerate() {
-        let last_seq = (!s.packets.is_empty()).then(|| s.packets.len() as u64 - 1);
+        let last_seq = s.packets.checked_sub(1);
         c.send(&Message::CloseStream {
             stream: n as u32,
             last_seq,
