@@ -154,13 +154,27 @@ impl NativeConn {
             frame::encode(Kind::Header, flags, c, &mut self.out);
         }
         if has_data {
+            // Frame headers go through the small buffer; large payloads are written from where
+            // they are, not copied.
             let parts: Vec<&[u8]> = data.iter().copied().filter(|d| !d.is_empty()).collect();
             for (i, part) in parts.iter().enumerate() {
                 let last_part = i + 1 == parts.len();
-                frame::encode_split(Kind::Data, part, self.max_frame, last_part, &mut self.out);
-                if self.out.len() >= 256 << 10 {
-                    self.w.write_all(&self.out).await?;
-                    self.out.clear();
+                let mut chunks = part.chunks(self.max_frame as usize).peekable();
+                while let Some(c) = chunks.next() {
+                    let end = last_part && chunks.peek().is_none();
+                    frame::encode_header(
+                        Kind::Data,
+                        if end { END } else { 0 },
+                        c.len() as u32,
+                        &mut self.out,
+                    );
+                    if c.len() >= 16 << 10 {
+                        self.w.write_all(&self.out).await?;
+                        self.out.clear();
+                        self.w.write_all(c).await?;
+                    } else {
+                        self.out.extend_from_slice(c);
+                    }
                 }
             }
         }

@@ -146,8 +146,7 @@ fn plan(dir: &std::path::Path) -> Result<(Plan, Vec<walk::TraceDir>), NativeSend
     for (t, d) in dirs.iter().enumerate() {
         let tsdl = read_tsdl(&d.metadata).unwrap_or_default();
         let word = word_size(&tsdl);
-        let metadata =
-            std::fs::read(&d.metadata).map_err(|e| TraceError::io(&d.metadata, e))?;
+        let metadata = std::fs::read(&d.metadata).map_err(|e| TraceError::io(&d.metadata, e))?;
         traces.push(PlanTrace {
             path: d.relay_path.clone(),
             metadata,
