@@ -28,10 +28,21 @@ impl LiveBabeltrace {
     /// Starts babeltrace2 on `net://127.0.0.1:PORT/host/HOST/SESSION`, ending when the session
     /// ends (`session-not-found-action="end"`); output files are `dir/TAG.out|err`.
     pub fn start(dir: &Path, tag: &str, port: u16, session: &str) -> Result<LiveBabeltrace> {
+        Self::start_for(dir, tag, port, &hostname(), session)
+    }
+
+    /// Like [`LiveBabeltrace::start`] for a session of host `host`.
+    pub fn start_for(
+        dir: &Path,
+        tag: &str,
+        port: u16,
+        host: &str,
+        session: &str,
+    ) -> Result<LiveBabeltrace> {
         std::fs::create_dir_all(dir)?;
         let out = dir.join(format!("{tag}.out"));
         let err = dir.join(format!("{tag}.err"));
-        let url = format!("net://127.0.0.1:{port}/host/{}/{session}", hostname());
+        let url = format!("net://127.0.0.1:{port}/host/{host}/{session}");
         let child = Command::new("babeltrace2")
             .arg("--component=src.ctf.lttng-live")
             .arg(format!(
