@@ -270,3 +270,44 @@ fn follow_ships_a_growing_trace_through_cuts_and_a_relay_restart() -> Result<()>
     ensure!(report.entries == 400, "{} entries", report.entries);
     Ok(())
 }
+
+#[test]
+fn large_frames_are_spliced_and_survive_cuts_in_their_middle() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let local = trace(tmp.path(), "splice", 2, 600);
+    let mut relay = Trelayd::start(tmp.path(), &[])?;
+    let rt = runtime();
+    let r = rt.block_on(async {
+        let target = ([127, 0, 0, 1], relay.ports.control).into();
+        // ~4.9 MB in 1 MiB frames, cut 5 times.
+        let proxy = Proxy::start(target, cuts(11, 5, 4_500_000)).await?;
+        let mut o = opts(&local, proxy.addr.port(), AckLevel::Committed);
+        o.batch_bytes = 1 << 20;
+        let r = send(&o).await?;
+        ensure!(proxy.cut.load(std::sync::atomic::Ordering::SeqCst) >= 3);
+        anyhow::Ok(r)
+    })?;
+    // And once without cuts, straight to the relay.
+    let again = trace(tmp.path(), "splice2", 2, 600);
+    let mut o = opts(&again, relay.ports.control, AckLevel::Received);
+    o.batch_bytes = 1 << 20;
+    let r2 = rt.block_on(send(&o))?;
+    relay.stop_ok()?;
+    check_copy_of(&relay, &local, &r, 1200)?;
+    check_copy_of(&relay, &again, &r2, 1200)?;
+    Ok(())
+}
+
+/// Like `check_copy`, with several sessions under the host.
+fn check_copy_of(relay: &Trelayd, local: &Path, r: &NativeReport, packets: u64) -> Result<()> {
+    let copy = relay.out.join(&r.relay_path);
+    assert_same_output(local, &copy)?;
+    let report = trelay_viewer::check::check(&copy)?;
+    ensure!(report.problems.is_empty(), "{:#?}", report.problems);
+    ensure!(
+        report.entries == packets,
+        "{} index entries for {packets} packets",
+        report.entries
+    );
+    Ok(())
+}

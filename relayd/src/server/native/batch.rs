@@ -245,6 +245,98 @@ impl Batch {
         Ok(())
     }
 
+    /// Takes the next `len` data bytes of the batch straight from `sock`: the kernel moves a
+    /// packet's content into its file through `splicer`'s pipe; resent packets the relay has
+    /// are read and dropped.
+    pub(super) async fn splice(
+        &mut self,
+        registry: &Registry,
+        shutdown: &CancellationToken,
+        sock: &mut tokio::net::TcpStream,
+        splicer: &mut crate::server::splice::Splicer,
+        mut len: u64,
+    ) -> Result<(), NativeError> {
+        use crate::server::splice::CopyError;
+        let mut scratch = [0u8; 16 << 10];
+        while len > 0 {
+            let Some(p) = self.packets.get(self.at).copied() else {
+                return Err(NativeError::Protocol(
+                    "more data than the batch announced".into(),
+                ));
+            };
+            let content = u64::from(p.content);
+            let skip = p.seq < self.next;
+            if !skip && p.seq > self.next {
+                return Err(NativeError::Protocol(format!(
+                    "packet {} after {}: a gap in the stream",
+                    p.seq,
+                    self.next.saturating_sub(1)
+                )));
+            }
+            let mut n = content.saturating_sub(self.got).min(len);
+            let step = n;
+            if skip {
+                while n > 0 {
+                    let k = usize::try_from(n).unwrap_or(usize::MAX).min(scratch.len());
+                    let buf = scratch.get_mut(..k).unwrap_or_default();
+                    tokio::io::AsyncReadExt::read_exact(sock, buf).await?;
+                    n -= k as u64;
+                }
+            } else {
+                if self.slot.is_none() {
+                    let total = content.saturating_add(u64::from(p.padding));
+                    let stream = self.stream.clone();
+                    let slot = with_room(registry, &stream, shutdown, || {
+                        match stream.begin_packet(NetSeq(p.seq), content, total) {
+                            Ok(slot) => Ok(Ok(slot)),
+                            Err(IngestError::Storage(_, e)) => Err(e),
+                            Err(e) => Ok(Err(e)),
+                        }
+                    })
+                    .await?
+                    .map_err(|e| NativeError::Protocol(e.to_string()))?;
+                    self.slot = Some(slot);
+                }
+                let Some(slot) = &self.slot else {
+                    return Err(NativeError::Protocol("no packet slot".into()));
+                };
+                let mut at = slot.offset.saturating_add(self.got);
+                let file = slot.file.clone();
+                let room = Room {
+                    registry,
+                    session: &self.stream.session,
+                    shutdown,
+                };
+                let mut attempt = 0;
+                loop {
+                    match splicer.copy(sock, &file, &mut at, &mut n).await {
+                        Ok(()) => break,
+                        Err(CopyError::Net(e)) => return Err(NativeError::Io(e)),
+                        Err(CopyError::Storage(e)) if e.is_no_space() => {
+                            room.wait(e, attempt)
+                                .await
+                                .map_err(|g| NativeError::Storage(g.to_string()))?;
+                            attempt = attempt.saturating_add(1);
+                        }
+                        Err(CopyError::Storage(e)) => {
+                            self.stream.session.fail(e.to_string());
+                            return Err(NativeError::Storage(e.to_string()));
+                        }
+                    }
+                }
+                if attempt > 0 {
+                    room.cleared();
+                }
+            }
+            self.got = self.got.saturating_add(step);
+            len -= step;
+            if self.got == content {
+                self.end_packet(registry, shutdown, p, false).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The batch's data ended: every packet must be whole.
     pub(super) fn finish(self) -> Result<(), NativeError> {
         if self.at != self.packets.len() {

@@ -146,6 +146,27 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// Whether the current message's data goes to a packet batch (it may then be spliced).
+    pub(super) fn takes_packets(&self) -> bool {
+        matches!(self.pending, Pending::Packets(_))
+    }
+
+    /// Splices the next `len` data bytes of the current batch from `sock` into its files.
+    pub(super) async fn splice(
+        &mut self,
+        sock: &mut TcpStream,
+        splicer: &mut crate::server::splice::Splicer,
+        len: u64,
+    ) -> Result<(), NativeError> {
+        match &mut self.pending {
+            Pending::Packets(b) => {
+                b.splice(self.registry, self.shutdown, sock, splicer, len)
+                    .await
+            }
+            _ => Err(NativeError::Protocol("stray data".into())),
+        }
+    }
+
     fn abandon(&mut self) {
         if let Pending::Packets(b) = std::mem::replace(&mut self.pending, Pending::None) {
             b.abort();

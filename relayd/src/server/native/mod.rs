@@ -100,6 +100,64 @@ pub async fn serve(
     }
 }
 
+/// Data frames this large that are not already buffered are spliced from the socket.
+const SPLICE_MIN: u64 = 64 << 10;
+
+/// When the next frame is a large data frame of a packet batch whose payload has not arrived
+/// yet, takes it without copying it: what is buffered goes through the assembler, the rest is
+/// spliced from the socket into the stream files. Returns whether it did.
+async fn spliced(
+    sock: &mut TcpStream,
+    inbox: &mut Inbox,
+    asm: &mut Assembler,
+    conn: &mut conn::Conn<'_>,
+    splicer: &mut super::splice::Splicer,
+    max: u32,
+) -> Result<bool, NativeError> {
+    if !conn.takes_packets() || inbox.len() < HEADER_LEN {
+        return Ok(false);
+    }
+    let data = inbox.data();
+    let (kind, flags) = (data.first().copied(), data.get(1).copied().unwrap_or(0));
+    let needed = match frame::decode(data, max) {
+        Ok(Decoded::Incomplete { needed }) => needed,
+        _ => return Ok(false),
+    };
+    let len = needed.saturating_sub(HEADER_LEN) as u64;
+    if kind != Some(frame::Kind::Data.to_u8()) || len < SPLICE_MIN {
+        return Ok(false);
+    }
+    inbox.consume(HEADER_LEN);
+    // The buffered head of the payload, through the assembler like any data.
+    let have = inbox.len().min(len as usize);
+    let head = frame::Frame {
+        kind: frame::Kind::Data,
+        flags: flags & !frame::END,
+        payload: inbox.data().get(..have).unwrap_or_default(),
+    };
+    let event = asm
+        .feed(head)
+        .map_err(|e| NativeError::Protocol(e.to_string()))?;
+    if let Some(event) = event {
+        conn.handle(event, sock).await?;
+    }
+    inbox.consume(have);
+    conn.splice(sock, splicer, len - have as u64).await?;
+    // The frame's end, with its flags.
+    let tail = frame::Frame {
+        kind: frame::Kind::Data,
+        flags,
+        payload: &[],
+    };
+    let event = asm
+        .feed(tail)
+        .map_err(|e| NativeError::Protocol(e.to_string()))?;
+    if let Some(event) = event {
+        conn.handle(event, sock).await?;
+    }
+    Ok(true)
+}
+
 async fn run(
     sock: &mut TcpStream,
     first: &[u8],
@@ -120,12 +178,18 @@ async fn run(
         max_frame: MAX_FRAME,
         features: hello::FEATURE_COMMITTED_ACKS,
     };
+    let mut splicer = super::splice::Splicer::new().ok();
     loop {
         if !inbox
             .wait_first(sock, cap, conn.shutdown, &mut drain)
             .await?
         {
             return conn.eof();
+        }
+        if let Some(sp) = splicer.as_mut().filter(|s| !s.disabled) {
+            if spliced(sock, &mut inbox, &mut asm, conn, sp, max).await? {
+                continue;
+            }
         }
         let used = loop {
             match frame::decode(inbox.data(), max) {
