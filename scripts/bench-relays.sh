@@ -7,7 +7,8 @@
 # usage: scripts/bench-relays.sh            (3 runs of 4 s per row and relay)
 #        DURATION=2 REPEAT=1 SIZES="4K" STREAMS="1" scripts/bench-relays.sh
 # Environment: DURATION (s per run), REPEAT (runs per row and relay; the report shows the
-# median), SIZES, STREAMS, INDEX ("yes no"), WINDOW (SEND_INDEX
+# median), SIZES, STREAMS, INDEX ("yes no"), MANY (connection pairs of the many-senders rows,
+# "8 32"; empty for none), RELAYS, WINDOW (SEND_INDEX
 # replies left in flight, 0 = like lttng-consumerd), WORK (scratch directory, on the disk to
 # measure; default a new directory under /tmp), KEEP=1 to keep it.
 set -euo pipefail
@@ -18,6 +19,7 @@ REPEAT=${REPEAT:-3}
 SIZES=${SIZES:-"4K 256K"}
 STREAMS=${STREAMS:-"1 4"}
 INDEX=${INDEX:-"yes no"}
+MANY=${MANY:-"8 32"}
 WINDOW=${WINDOW:-0}
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN="$TARGET/release"
@@ -139,31 +141,42 @@ stop_relay() {
 # trelay-*: trelayd again, the load going over trelay:// (batched, acknowledged; indexed rows
 # only, as trelay:// always indexes).
 RELAYS=${RELAYS:-"lttng-relayd trelayd-none trelayd-beacon trelay-none trelay-beacon"}
+# run_row SIZE STREAMS INDEX CONNECTIONS: REPEAT runs of every relay, taking turns.
+run_row() {
+  local size=$1 streams=$2 index=$3 conns=$4
+  for run in $(seq 1 "$REPEAT"); do
+    for relay in $RELAYS; do
+      flag=()
+      [ "$index" = no ] && flag=(--no-index)
+      case $relay in trelay-*) [ "$index" = no ] && continue ;; esac
+      sync
+      start_relay "$relay"
+      echo "bench-relays: $relay $size x$streams/$conns index=$index run $run/$REPEAT (pid $PID)" >&2
+      url="net://127.0.0.1:$CTRL:$DATA"
+      case $relay in trelay-*) url="trelay://127.0.0.1:$CTRL" ;; esac
+      if ! timeout $((DURATION + 300)) "$BIN/trelay-consumer" bench --url "$url" \
+        --streams "$streams" --connections "$conns" --packet-size "$size" --duration "$DURATION" \
+        --index-window "$WINDOW" "${flag[@]}" --relay-pid "$PID" --label "$relay" \
+        --session "b-$relay-$size-$streams-$conns-$index-$run" --json | tee -a "$RESULTS" >&2; then
+        echo "bench-relays: $relay $size x$streams/$conns index=$index FAILED" >&2
+      fi
+      stop_relay
+      rm -rf "${OUT:?}"
+    done
+  done
+}
+
 for size in $SIZES; do
   for streams in $STREAMS; do
     for index in $INDEX; do
-      for run in $(seq 1 "$REPEAT"); do
-        for relay in $RELAYS; do
-          flag=()
-          [ "$index" = no ] && flag=(--no-index)
-          case $relay in trelay-*) [ "$index" = no ] && continue ;; esac
-          sync
-          start_relay "$relay"
-          echo "bench-relays: $relay $size x$streams index=$index run $run/$REPEAT (pid $PID)" >&2
-          url="net://127.0.0.1:$CTRL:$DATA"
-          case $relay in trelay-*) url="trelay://127.0.0.1:$CTRL" ;; esac
-          if ! timeout $((DURATION + 300)) "$BIN/trelay-consumer" bench --url "$url" \
-            --streams "$streams" --packet-size "$size" --duration "$DURATION" --index-window "$WINDOW" \
-            "${flag[@]}" --relay-pid "$PID" --label "$relay" --session "b-$relay-$size-$streams-$index-$run" \
-            --json | tee -a "$RESULTS" >&2; then
-            echo "bench-relays: $relay $size x$streams index=$index FAILED" >&2
-          fi
-          stop_relay
-          rm -rf "${OUT:?}"
-        done
-      done
+      run_row "$size" "$streams" "$index" 1
     done
   done
+done
+# Many senders: one stream per connection pair (each pair a relay session of its own), 4 KiB
+# indexed packets, where lttng-relayd's single ingest thread is the limit.
+for conns in $MANY; do
+  run_row 4K "$conns" yes "$conns"
 done
 
 mkdir -p docs

@@ -112,7 +112,8 @@ fn panel(
                 }
             );
         }
-        let (size, streams, index) = *key;
+        let (size, streams, conns, index) = *key;
+        let streams = super::report::streams_text(streams, conns);
         let _ = writeln!(
             out,
             r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{} ×{streams}</text><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,

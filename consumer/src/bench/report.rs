@@ -7,8 +7,17 @@ use std::fmt::Write as _;
 
 use super::BenchReport;
 
-/// One matrix row: packet size, streams, whether SEND_INDEX was sent.
-pub type RowKey = (usize, u32, bool);
+/// One matrix row: packet size, streams, connection pairs, whether SEND_INDEX was sent.
+pub type RowKey = (usize, u32, u32, bool);
+
+/// The streams column: `4`, or `32 (8 conns)` with several connection pairs.
+pub fn streams_text(streams: u32, connections: u32) -> String {
+    if connections > 1 {
+        format!("{streams} ({connections} conns)")
+    } else {
+        streams.to_string()
+    }
+}
 
 /// Results grouped by matrix row then label, labels in first-seen order. A row measured several
 /// times for one label (repeated runs) reads as the median of its runs.
@@ -39,7 +48,7 @@ impl Matrix {
                 m.labels.push(label.clone());
             }
             m.rows
-                .entry((r.packet_size, r.streams, r.index))
+                .entry((r.packet_size, r.streams, r.connections, r.index))
                 .or_default()
                 .entry(label)
                 .or_default()
@@ -120,11 +129,12 @@ fn table(
     }
     s.push('\n');
     for key in m.rows.keys() {
-        let (size, streams, index) = *key;
+        let (size, streams, conns, index) = *key;
         let _ = write!(
             s,
-            "| {} | {streams} | {} |",
+            "| {} | {} | {} |",
             size_text(size),
+            streams_text(streams, conns),
             if index { "yes" } else { "no" }
         );
         let base = m.get(key, baseline, f);
@@ -294,7 +304,7 @@ mod tests {
 
     #[test]
     fn repeated_runs_read_as_their_median() {
-        let key = (4096, 1, true);
+        let key = (4096, 1, 1, true);
         let m = Matrix::new(vec![
             rep("a", 4096, true, 10.0, 3.0),
             rep("a", 4096, true, 90.0, 1.0),
