@@ -51,6 +51,33 @@ struct Common {
     /// Print the report as JSON on standard output.
     #[arg(long)]
     json: bool,
+    /// trelay:// only: speak TLS, trusting the relay certificates this CA (PEM) signed.
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
+    /// trelay:// over TLS: this sender's certificate (PEM), its identity on the relay.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+    /// trelay:// over TLS: the key of --cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
+}
+
+impl Common {
+    fn tls(&self) -> anyhow::Result<Option<crate::native::client::ClientTls>> {
+        match &self.ca {
+            None if self.cert.is_some() => anyhow::bail!("--cert needs --ca"),
+            None => Ok(None),
+            Some(_) if !self.url.native => anyhow::bail!("TLS (--ca) is for trelay:// URLs"),
+            Some(ca) => Ok(Some(
+                crate::native::client::ClientTls::new(
+                    ca,
+                    self.cert.as_deref(),
+                    self.key.as_deref(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            )),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -159,7 +186,9 @@ async fn run_send(a: SendArgs) -> anyhow::Result<()> {
 
 async fn run_send_native(a: SendArgs) -> anyhow::Result<()> {
     use trelay_proto::trelay::message::AckLevel;
+    let tls = a.common.tls()?;
     let mut o = crate::native::send::NativeSendOptions::new(a.trace_dir, a.common.url);
+    o.tls = tls;
     o.session = a.common.session;
     o.hostname = a.common.hostname;
     o.live_timer_us = a.live.unwrap_or(0);

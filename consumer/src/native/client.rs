@@ -4,9 +4,69 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+
+/// TLS towards the relay: the roots that sign its certificate, and optionally this sender's
+/// client certificate (`--ca`, `--cert`, `--key`).
+#[derive(Clone)]
+pub struct ClientTls {
+    config: std::sync::Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls").finish_non_exhaustive()
+    }
+}
+
+fn pem_certs(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    rustls_pemfile::certs(&mut &data[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl ClientTls {
+    /// Trusts the CA certificates in `ca`; presents `cert` + `key` when both are given.
+    pub fn new(
+        ca: &std::path::Path,
+        cert: Option<&std::path::Path>,
+        key: Option<&std::path::Path>,
+    ) -> Result<ClientTls, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in pem_certs(ca)? {
+            roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+        }
+        #[allow(deprecated)] // ring: no extra C toolchain to build
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let b = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots);
+        let config = match (cert, key) {
+            (Some(c), Some(k)) => {
+                let data = std::fs::read(k).map_err(|e| format!("{}: {e}", k.display()))?;
+                let key = rustls_pemfile::private_key(&mut &data[..])
+                    .map_err(|e| format!("{}: {e}", k.display()))?
+                    .ok_or_else(|| format!("{}: no private key", k.display()))?;
+                b.with_client_auth_cert(pem_certs(c)?, key)
+                    .map_err(|e| e.to_string())?
+            }
+            (None, None) => b.with_no_client_auth(),
+            _ => return Err("--cert and --key go together".into()),
+        };
+        Ok(ClientTls {
+            config: std::sync::Arc::new(config),
+        })
+    }
+}
 use tokio::sync::{mpsc, watch};
 use trelay_proto::trelay::assembler::{Assembler, Event};
 use trelay_proto::trelay::frame::{self, Kind, DATA_FOLLOWS, END, HEADER_LEN};
@@ -60,9 +120,8 @@ pub struct Acked {
 }
 
 /// A trelay:// connection.
-#[derive(Debug)]
 pub struct NativeConn {
-    w: OwnedWriteHalf,
+    w: Writer,
     replies: mpsc::Receiver<Result<Message, NativeError>>,
     acks: watch::Receiver<Acked>,
     reader: tokio::task::JoinHandle<()>,
@@ -70,6 +129,15 @@ pub struct NativeConn {
     /// Messages sent and completed on this connection.
     pub sent: u64,
     out: Vec<u8>,
+}
+
+impl std::fmt::Debug for NativeConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeConn")
+            .field("max_frame", &self.max_frame)
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for NativeConn {
@@ -81,8 +149,36 @@ impl Drop for NativeConn {
 impl NativeConn {
     /// Connects and exchanges hellos.
     pub async fn connect(addr: SocketAddr) -> Result<NativeConn, NativeError> {
-        let mut sock = TcpStream::connect(addr).await?;
+        Self::connect_with(addr, None, "").await
+    }
+
+    /// Connects (over TLS with `tls`, checking the relay's certificate for `host`) and
+    /// exchanges hellos. The magic goes inside TLS.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        tls: Option<&ClientTls>,
+        host: &str,
+    ) -> Result<NativeConn, NativeError> {
+        let sock = TcpStream::connect(addr).await?;
         sock.set_nodelay(true)?;
+        match tls {
+            None => {
+                let (r, w) = sock.into_split();
+                Self::greet(Box::new(r), Box::new(w)).await
+            }
+            Some(t) => {
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|e| NativeError::Protocol(format!("server name {host}: {e}")))?;
+                let s = tokio_rustls::TlsConnector::from(t.config.clone())
+                    .connect(name, sock)
+                    .await?;
+                let (r, w) = tokio::io::split(s);
+                Self::greet(Box::new(r), Box::new(w)).await
+            }
+        }
+    }
+
+    async fn greet(mut sock_r: Reader, mut sock_w: Writer) -> Result<NativeConn, NativeError> {
         let mut out = Vec::with_capacity(64);
         out.extend_from_slice(&MAGIC);
         let ours = Hello {
@@ -91,9 +187,10 @@ impl NativeConn {
             features: 0,
         };
         ours.encode(&mut out);
-        sock.write_all(&out).await?;
+        sock_w.write_all(&out).await?;
+        sock_w.flush().await?;
         let mut head = [0u8; HEADER_LEN + hello::LEN];
-        tokio::time::timeout(REPLY_TIMEOUT, sock.read_exact(&mut head))
+        tokio::time::timeout(REPLY_TIMEOUT, sock_r.read_exact(&mut head))
             .await
             .map_err(|_| NativeError::Timeout(REPLY_TIMEOUT))??;
         let theirs = match frame::decode(&head, frame::HELLO_MAX) {
@@ -106,7 +203,7 @@ impl NativeConn {
             _ => return Err(NativeError::Protocol("no hello from the relay".into())),
         };
         let max_frame = ours.agree(&theirs);
-        let (r, w) = sock.into_split();
+        let (r, w) = (sock_r, sock_w);
         let (tx, replies) = mpsc::channel(16);
         let (ack_tx, acks) = watch::channel(Acked::default());
         let reader = tokio::spawn(read_loop(r, max_frame, tx, ack_tx));
@@ -179,6 +276,7 @@ impl NativeConn {
             }
         }
         self.w.write_all(&self.out).await?;
+        self.w.flush().await?;
         self.out.clear();
         self.sent += 1;
         Ok(())
@@ -219,7 +317,7 @@ impl NativeConn {
 }
 
 async fn read_loop(
-    mut r: OwnedReadHalf,
+    mut r: Reader,
     max_frame: u32,
     replies: mpsc::Sender<Result<Message, NativeError>>,
     acks: watch::Sender<Acked>,

@@ -46,6 +46,8 @@ pub struct NativeSendOptions {
     pub batch_bytes: usize,
     /// Print a line on standard error at each reconnect.
     pub progress: bool,
+    /// TLS towards the relay (its `[tls]` port), when set.
+    pub tls: Option<super::client::ClientTls>,
 }
 
 impl NativeSendOptions {
@@ -61,6 +63,7 @@ impl NativeSendOptions {
             retry_for: Duration::from_secs(300),
             batch_bytes: 1 << 20,
             progress: true,
+            tls: None,
         }
     }
 }
@@ -291,7 +294,7 @@ async fn pass(
         .await?
         .next()
         .ok_or_else(|| NativeError::Io(std::io::ErrorKind::NotFound.into()))?;
-    let mut c = NativeConn::connect(addr).await?;
+    let mut c = NativeConn::connect_with(addr, opts.tls.as_ref(), &opts.url.host).await?;
     let path = match c.request(&Message::Open(open.clone())).await? {
         Message::Opened(o) => o.path,
         other => return Err(NativeError::Protocol(format!("Open answered {other:?}"))),

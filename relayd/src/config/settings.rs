@@ -22,6 +22,7 @@
 //! interval_s = 60
 //!
 //! [[peer]], [[viewer]], [limits]  # who may connect, see crate::identity::settings
+//! [tls]                          # trelay:// over TLS, see crate::identity::tls
 //!
 //! [live]                         # live port, see crate::live::LiveSettings
 //! idle_timeout_s = 600
@@ -85,6 +86,8 @@ pub struct Settings {
     pub viewers: Vec<crate::identity::ViewerRule>,
     /// Limits against exhaustion (`[limits]`).
     pub limits: crate::identity::Limits,
+    /// trelay:// over TLS (`[tls]`), off when unset.
+    pub tls: Option<crate::identity::tls::TlsSettings>,
 }
 
 impl Default for Settings {
@@ -108,6 +111,7 @@ impl Default for Settings {
             peers: Vec::new(),
             viewers: Vec::new(),
             limits: crate::identity::Limits::default(),
+            tls: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod acl;
 pub mod refusals;
 pub mod settings;
+pub mod tls;
 
 pub use acl::Scope;
 pub use settings::{Limits, PeerRule, ViewerRule};

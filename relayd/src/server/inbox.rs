@@ -5,7 +5,6 @@
 use std::io;
 use std::time::Instant;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 /// Received bytes not yet consumed: `buf[start..end]`.
@@ -76,7 +75,7 @@ impl Inbox {
     /// false at the end of the connection. Does nothing when bytes are already buffered.
     pub async fn wait_first(
         &mut self,
-        sock: &mut TcpStream,
+        sock: &mut (impl tokio::io::AsyncRead + Unpin),
         limit: usize,
         shutdown: &CancellationToken,
         drain: &mut Option<Instant>,
@@ -95,7 +94,12 @@ impl Inbox {
     /// Reads until at least `min` bytes are buffered (`min` at most the capacity), asking each
     /// read for up to `limit` buffered bytes in all (more than `min` lets following messages come
     /// along). The end of the connection before `min` is an error.
-    pub async fn fill(&mut self, sock: &mut TcpStream, min: usize, limit: usize) -> io::Result<()> {
+    pub async fn fill(
+        &mut self,
+        sock: &mut (impl tokio::io::AsyncRead + Unpin),
+        min: usize,
+        limit: usize,
+    ) -> io::Result<()> {
         if min > self.buf.len() {
             return Err(io::ErrorKind::InvalidInput.into());
         }
@@ -122,6 +126,7 @@ impl Inbox {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
 
     async fn pair() -> (TcpStream, TcpStream) {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

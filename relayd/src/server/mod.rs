@@ -40,6 +40,9 @@ pub struct BoundPorts {
     /// Operations port (metrics and health), when `--metrics-addr` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<u16>,
+    /// trelay:// over TLS, when `[tls]` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<u16>,
 }
 
 /// Why the relay could not start or stopped with an error.
@@ -64,6 +67,9 @@ pub enum RelayError {
     /// Another relay uses the output directory (or its lock file cannot be taken).
     #[error(transparent)]
     OutputLocked(#[from] crate::storage::output_lock::OutputLockError),
+    /// The TLS settings are unusable.
+    #[error("[tls]: {0}")]
+    Tls(String),
     /// The ports file could not be written.
     #[error("cannot write ports file {path}: {source}")]
     PortsFile {
@@ -81,6 +87,7 @@ pub struct Relay {
     data: TcpListener,
     live: TcpListener,
     metrics: Option<TcpListener>,
+    tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     ports: BoundPorts,
     registry: Arc<Registry>,
     tracker: TaskTracker,
@@ -123,12 +130,24 @@ impl Relay {
             ),
             None => None,
         };
+        let tls = match &config.settings.tls {
+            Some(t) => {
+                let acceptor = crate::identity::tls::server_config(t).map_err(RelayError::Tls)?;
+                let l = listener::bind_addr(&t.addr).map_err(|source| RelayError::Bind {
+                    url: t.addr.clone(),
+                    source,
+                })?;
+                Some((l, acceptor))
+            }
+            None => None,
+        };
         let port = |l: &TcpListener| listener::local(l).map(|a| a.port()).unwrap_or(0);
         let ports = BoundPorts {
             control: port(&control),
             data: port(&data),
             live: port(&live),
             metrics: metrics.as_ref().map(port),
+            tls: tls.as_ref().map(|(l, _)| port(l)),
         };
         let limit = crate::ops::fds::raise_limit();
         let max_open_files = match config.settings.max_open_files {
@@ -149,7 +168,8 @@ impl Relay {
         }
         let listening = [("control", &control), ("data", &data), ("live", &live)]
             .into_iter()
-            .chain(metrics.as_ref().map(|m| ("metrics", m)));
+            .chain(metrics.as_ref().map(|m| ("metrics", m)))
+            .chain(tls.as_ref().map(|(l, _)| ("trelay-tls", l)));
         for (kind, l) in listening {
             match listener::local(l) {
                 Ok(addr) => tracing::info!(port = kind, %addr, "listening"),
@@ -176,6 +196,7 @@ impl Relay {
             data,
             live,
             metrics,
+            tls,
             ports,
             registry,
             tracker,
@@ -200,6 +221,7 @@ impl Relay {
             data,
             live,
             metrics,
+            tls,
             registry,
             tracker,
             output_lock,
@@ -252,6 +274,15 @@ impl Relay {
                 },
             )),
         ];
+        let tls_task = tls.map(|(l, config)| {
+            tokio::spawn(tls_loop(
+                l,
+                tokio_rustls::TlsAcceptor::from(config),
+                registry.clone(),
+                conns.clone(),
+                shutdown.clone(),
+            ))
+        });
         let tick = tokio::spawn(tick_loop(registry.clone(), shutdown.clone()));
         listening.store(true, std::sync::atomic::Ordering::Release);
         crate::ops::systemd::ready("listening");
@@ -260,6 +291,9 @@ impl Relay {
         tracing::info!("shutting down: no new connections, finishing messages in hand");
         for a in accepts {
             let _ = a.await;
+        }
+        if let Some(t) = tls_task {
+            let _ = t.await;
         }
         conns.close();
         conns.wait().await;
@@ -289,7 +323,7 @@ const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(3);
 /// read (messages in flight are received, not dropped) until the connection goes quiet for
 /// [`DRAIN_IDLE`] or [`DRAIN_MAX`] passed; then `Ok(0)` ends the connection like an EOF.
 pub(crate) async fn read_next(
-    sock: &mut TcpStream,
+    sock: &mut (impl tokio::io::AsyncRead + Unpin),
     buf: &mut [u8],
     shutdown: &CancellationToken,
     drain_since: &mut Option<Instant>,
@@ -358,6 +392,71 @@ async fn accept_loop<F, Fut>(
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// Accepts trelay:// over TLS: the gate first, then the handshake (within the handshake
+/// deadline), then the trelay:// handler; a verified client certificate names the peer.
+async fn tls_loop(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    registry: Arc<Registry>,
+    conns: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let (sock, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(port = "trelay-tls", "accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(admitted) = registry.gate.admit(Port::Control, addr.ip()) else {
+            continue;
+        };
+        listener::tune(&sock, true);
+        let counted = registry.telemetry.connection(Port::Control);
+        let (acceptor, registry, shutdown) = (acceptor.clone(), registry.clone(), shutdown.clone());
+        conns.spawn(async move {
+            let limit = registry.gate.limits.handshake_timeout();
+            let tls = match tokio::time::timeout(limit, acceptor.accept(sock)).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => {
+                    registry.gate.refusals.count("trelay-tls", "tls_handshake");
+                    if let Some(skipped) = registry.gate.refusals.admit_line("tls_handshake") {
+                        tracing::warn!(peer = %addr, skipped, "TLS handshake refused: {e}");
+                    }
+                    return;
+                }
+                Err(_) => {
+                    registry
+                        .gate
+                        .refusals
+                        .count("trelay-tls", "handshake_timeout");
+                    return;
+                }
+            };
+            let mut peer = admitted.peer.clone();
+            let name = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(crate::identity::tls::certificate_name);
+            if name.is_some() {
+                peer.name = name;
+            }
+            let mut tls = tls;
+            native::serve(&mut tls, addr.to_string(), &[], &registry, &shutdown, &peer).await;
+            drop(counted);
+            drop(admitted);
+        });
     }
 }
 

@@ -122,7 +122,8 @@ pub async fn handle(
     let outcome = serve(&mut sock, &registry, &shutdown, &mut conn, &mut payload).await;
     if let Ok(Some(first)) = &outcome {
         // trelay:// on the control port: its own handler from here on.
-        super::native::serve(&mut sock, first, &registry, &shutdown, &conn.identity).await;
+        let peer = conn.peer.clone();
+        super::native::serve(&mut sock, peer, first, &registry, &shutdown, &conn.identity).await;
         return;
     }
     let aborted = match &outcome {

@@ -108,7 +108,7 @@ impl<'a> Conn<'a> {
     pub(super) async fn handle(
         &mut self,
         event: Event<'_>,
-        sock: &mut TcpStream,
+        sock: &mut impl super::Link,
     ) -> Result<bool, NativeError> {
         if let Some(b) = &self.bound {
             if !b.r.owned_by(b.generation) {
@@ -190,7 +190,7 @@ impl<'a> Conn<'a> {
         &mut self,
         msg: Message,
         data: bool,
-        sock: &mut TcpStream,
+        sock: &mut impl super::Link,
     ) -> Result<bool, NativeError> {
         let needs_data = matches!(msg, Message::Packets(_) | Message::Metadata { .. });
         if needs_data != data {
@@ -285,7 +285,7 @@ impl<'a> Conn<'a> {
     }
 
     /// A message is complete: count it, send its replies and, at the received level, its ack.
-    async fn completed(&mut self, sock: &mut TcpStream) -> Result<(), NativeError> {
+    async fn completed(&mut self, sock: &mut impl super::Link) -> Result<(), NativeError> {
         self.done = self.done.saturating_add(1);
         if self
             .bound
@@ -307,12 +307,16 @@ impl<'a> Conn<'a> {
         frame::encode(Kind::Ack, END, &p, &mut self.out);
     }
 
-    async fn ack(&mut self, level: AckLevel, sock: &mut TcpStream) -> Result<(), NativeError> {
+    async fn ack(
+        &mut self,
+        level: AckLevel,
+        sock: &mut impl super::Link,
+    ) -> Result<(), NativeError> {
         self.push_ack(level);
         self.flush(sock).await
     }
 
-    async fn flush(&mut self, sock: &mut TcpStream) -> Result<(), NativeError> {
+    async fn flush(&mut self, sock: &mut impl super::Link) -> Result<(), NativeError> {
         if !self.out.is_empty() {
             sock.write_all(&self.out).await?;
             self.out.clear();

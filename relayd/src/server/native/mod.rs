@@ -24,6 +24,24 @@ use trelay_proto::trelay::message::ErrorFrame;
 use trelay_proto::trelay::MAGIC;
 use trelay_proto::Decoded;
 
+/// A connection trelay:// runs over: plain TCP (whose payloads can be spliced) or TLS.
+pub trait Link: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {
+    /// The TCP socket itself, when the bytes on it are the protocol's (no TLS).
+    fn tcp(&mut self) -> Option<&mut TcpStream>;
+}
+
+impl Link for TcpStream {
+    fn tcp(&mut self) -> Option<&mut TcpStream> {
+        Some(self)
+    }
+}
+
+impl Link for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&mut self) -> Option<&mut TcpStream> {
+        None
+    }
+}
+
 /// Largest frame payload the relay accepts.
 pub const MAX_FRAME: u32 = 1 << 20;
 
@@ -64,17 +82,14 @@ impl NativeError {
 
 /// Serves a trelay:// connection whose first bytes (`first`, the magic included) were already
 /// read by the control handler.
-pub async fn serve(
-    sock: &mut TcpStream,
+pub async fn serve<S: Link>(
+    sock: &mut S,
+    peer: String,
     first: &[u8],
     registry: &Arc<Registry>,
     shutdown: &CancellationToken,
     identity: &crate::identity::Peer,
 ) {
-    let peer = sock
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?".into());
     let mut conn = conn::Conn::new(registry, shutdown, identity, peer.clone());
     let result = run(sock, first, &mut conn).await;
     let end = conn.disconnected().await;
@@ -106,15 +121,15 @@ const SPLICE_MIN: u64 = 64 << 10;
 /// When the next frame is a large data frame of a packet batch whose payload has not arrived
 /// yet, takes it without copying it: what is buffered goes through the assembler, the rest is
 /// spliced from the socket into the stream files. Returns whether it did.
-async fn spliced(
-    sock: &mut TcpStream,
+async fn spliced<S: Link>(
+    sock: &mut S,
     inbox: &mut Inbox,
     asm: &mut Assembler,
     conn: &mut conn::Conn<'_>,
     splicer: &mut super::splice::Splicer,
     max: u32,
 ) -> Result<bool, NativeError> {
-    if !conn.takes_packets() || inbox.len() < HEADER_LEN {
+    if !conn.takes_packets() || inbox.len() < HEADER_LEN || sock.tcp().is_none() {
         return Ok(false);
     }
     let data = inbox.data();
@@ -142,7 +157,10 @@ async fn spliced(
         conn.handle(event, sock).await?;
     }
     inbox.consume(have);
-    conn.splice(sock, splicer, len - have as u64).await?;
+    let Some(tcp) = sock.tcp() else {
+        return Err(NativeError::Protocol("splice without a socket".into()));
+    };
+    conn.splice(tcp, splicer, len - have as u64).await?;
     // The frame's end, with its flags.
     let tail = frame::Frame {
         kind: frame::Kind::Data,
@@ -158,8 +176,8 @@ async fn spliced(
     Ok(true)
 }
 
-async fn run(
-    sock: &mut TcpStream,
+async fn run<S: Link>(
+    sock: &mut S,
     first: &[u8],
     conn: &mut conn::Conn<'_>,
 ) -> Result<(), NativeError> {

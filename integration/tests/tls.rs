@@ -1,0 +1,116 @@
+//! trelay:// over TLS with client certificates made by the test: a sender whose certificate the
+//! relay's CA signed ships a trace that lands under the certificate's name and reads back
+//! identically; a sender without a client certificate, or with one from another CA, is refused.
+
+mod consumer_support;
+
+use anyhow::{ensure, Result};
+use consumer_support::{assert_same_output, runtime};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use std::path::Path;
+use std::time::Duration;
+use trelay_consumer::native::client::ClientTls;
+use trelay_consumer::native::send::{send, NativeSendOptions};
+use trelay_consumer::synth::{write_trace_dir, SynthTrace};
+use trelay_consumer::url::RelayUrl;
+use trelay_integration::relay::Trelayd;
+
+/// A CA, and a certificate named `cn` (with the SANs `sans`) it signed: `(ca.pem, cert.pem,
+/// key.pem)` written under `dir/tag.*`.
+fn ca(dir: &Path, tag: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, format!("{tag} CA"));
+    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(dir.join(format!("{tag}-ca.pem")), ca.pem()).unwrap();
+    ca
+}
+
+fn issue(dir: &Path, ca: &CertifiedIssuer<'_, KeyPair>, name: &str, sans: &[&str]) {
+    let mut p =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, name);
+    let key = KeyPair::generate().unwrap();
+    let cert = p.signed_by(&key, ca).unwrap();
+    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+}
+
+fn tls_port(dir: &Path) -> u16 {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ports.json")).unwrap()).unwrap();
+    v["tls"].as_u64().unwrap() as u16
+}
+
+fn opts(local: &Path, port: u16, tls: ClientTls) -> NativeSendOptions {
+    let url = RelayUrl::parse(&format!("trelay://127.0.0.1:{port}")).unwrap();
+    let mut o = NativeSendOptions::new(local.to_path_buf(), url);
+    o.progress = false;
+    o.retry_for = Duration::from_secs(2);
+    o.tls = Some(tls);
+    o
+}
+
+#[test]
+fn mutual_tls_names_the_peer_and_refuses_strangers() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let relay_ca = ca(d, "relay");
+    issue(d, &relay_ca, "relay", &["127.0.0.1", "localhost"]);
+    issue(d, &relay_ca, "edge-a", &[]);
+    let other_ca = ca(d, "other");
+    issue(d, &other_ca, "mallory", &[]);
+    let cfg = d.join("trelay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[tls]\naddr = \"127.0.0.1:0\"\ncert = \"{0}/relay.pem\"\nkey = \"{0}/relay.key\"\nclient_ca = \"{0}/relay-ca.pem\"\n",
+            d.display()
+        ),
+    )?;
+    let mut relay = Trelayd::start(d, &["--config", &cfg.display().to_string()])?;
+    let port = tls_port(d);
+    let t = SynthTrace::new("claimed-host", "tlstrace", 4096);
+    let local = d.join("tlstrace");
+    write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 40)?;
+    let ca_pem = d.join("relay-ca.pem");
+    let rt = runtime();
+
+    // A certificate of the relay's CA: the trace lands under its name, whole.
+    let good = ClientTls::new(
+        &ca_pem,
+        Some(&d.join("edge-a.pem")),
+        Some(&d.join("edge-a.key")),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let r = rt.block_on(send(&opts(&local, port, good)))?;
+    ensure!(
+        r.relay_path.starts_with("edge-a/tlstrace"),
+        "{}",
+        r.relay_path
+    );
+    assert_same_output(&local, &relay.out.join(&r.relay_path))?;
+
+    // No client certificate, or one of another CA: refused.
+    let none = ClientTls::new(&ca_pem, None, None).map_err(anyhow::Error::msg)?;
+    ensure!(rt.block_on(send(&opts(&local, port, none))).is_err());
+    let stranger = ClientTls::new(
+        &ca_pem,
+        Some(&d.join("mallory.pem")),
+        Some(&d.join("mallory.key")),
+    )
+    .map_err(anyhow::Error::msg)?;
+    ensure!(rt.block_on(send(&opts(&local, port, stranger))).is_err());
+    relay.stop_ok()?;
+    ensure!(
+        !relay.out.join("claimed-host").exists(),
+        "the claimed hostname was used"
+    );
+    ensure!(
+        relay.log_text().contains("TLS handshake refused"),
+        "{}",
+        relay.log_tail()
+    );
+    Ok(())
+}

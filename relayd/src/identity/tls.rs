@@ -1,0 +1,106 @@
+//! TLS for trelay:// (`[tls]`): a listener of its own whose connections speak trelay:// inside
+//! TLS (rustls). With `client_ca`, a sender must present a certificate that CA signed, and the
+//! certificate's name (its common name, else its first DNS name) is the peer's identity: the
+//! host directory of its sessions and the name the live ACL matches.
+//!
+//! ```toml
+//! [tls]
+//! addr = "0.0.0.0:5346"          # where trelay:// over TLS is served
+//! cert = "/etc/trelay/relay.pem" # the relay's certificate chain (PEM)
+//! key = "/etc/trelay/relay.key"  # its private key (PEM)
+//! client_ca = "/etc/trelay/ca.pem" # optional: require client certificates from this CA
+//! ```
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `[tls]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Listen address (`HOST:PORT`).
+    pub addr: String,
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+    /// CA whose client certificates are required, PEM (none: no client certificate asked).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Reads the certificates of a PEM file.
+pub fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut &data[..]).collect();
+    let certs = certs.map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// Reads the private key of a PEM file.
+pub fn key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    rustls_pemfile::private_key(&mut &data[..])
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .ok_or_else(|| format!("{}: no private key", path.display()))
+}
+
+// ring, not aws-lc: no cmake or nasm needed to build the relay.
+#[allow(deprecated)]
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The server configuration these settings describe.
+pub fn server_config(s: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, String> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match &s.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in certs(ca)? {
+                roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .map_err(|e| e.to_string())?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(certs(&s.cert)?, key(&s.key)?)
+        .map_err(|e| format!("{}: {e}", s.cert.display()))?;
+    Ok(Arc::new(config))
+}
+
+/// The name in a (verified) client certificate: its common name, else its first DNS name; only
+/// a valid path component is taken.
+pub fn certificate_name(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, x) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let cn = x
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_owned);
+    let dns = || {
+        x.subject_alternative_name().ok().flatten().and_then(|san| {
+            san.value.general_names.iter().find_map(|g| match g {
+                x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+                _ => None,
+            })
+        })
+    };
+    let name = cn.or_else(dns)?;
+    crate::storage::layout::component("certificate name", &name).ok()?;
+    Some(name)
+}
