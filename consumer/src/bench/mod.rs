@@ -231,31 +231,53 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
     let relay_cpu_s = cpu0.zip(cpu1).map(|(a, b)| b - a);
     let mut paths: Vec<String> = out.iter().map(|c| c.path.clone()).collect();
     paths.dedup();
-    Ok(BenchReport {
-        label: o.label.clone(),
-        streams: o.streams,
-        connections: o.connections,
-        packet_size: o.packet_size,
-        index: !o.no_index,
-        index_window: o.index_window,
+    let index_rtt_us = rtt.filter(|h| !h.is_empty()).map(|h| Percentiles {
+        p50: h.value_at_quantile(0.50) as f64 / 1e3,
+        p90: h.value_at_quantile(0.90) as f64 / 1e3,
+        p99: h.value_at_quantile(0.99) as f64 / 1e3,
+        max: h.max() as f64 / 1e3,
+    });
+    Ok(BenchReport::new(
+        o,
         seconds,
-        packets,
-        bytes,
-        events,
-        mb_per_s: bytes as f64 / 1e6 / seconds,
-        packets_per_s: packets as f64 / seconds,
-        index_rtt_us: rtt.filter(|h| !h.is_empty()).map(|h| Percentiles {
-            p50: h.value_at_quantile(0.50) as f64 / 1e3,
-            p90: h.value_at_quantile(0.90) as f64 / 1e3,
-            p99: h.value_at_quantile(0.99) as f64 / 1e3,
-            max: h.max() as f64 / 1e3,
-        }),
+        (packets, bytes, events),
         relay_cpu_s,
-        relay_cpu_s_per_gb: relay_cpu_s
-            .filter(|_| bytes > 0)
-            .map(|c| c / (bytes as f64 / 1e9)),
-        relay_paths: paths,
-    })
+        index_rtt_us,
+        paths,
+    ))
+}
+
+impl BenchReport {
+    /// The report of a run of `o`: `seconds` long, `totals` = (packets, bytes, events) sent.
+    pub fn new(
+        o: &BenchOptions,
+        seconds: f64,
+        (packets, bytes, events): (u64, u64, u64),
+        relay_cpu_s: Option<f64>,
+        index_rtt_us: Option<Percentiles>,
+        relay_paths: Vec<String>,
+    ) -> BenchReport {
+        BenchReport {
+            label: o.label.clone(),
+            streams: o.streams,
+            connections: o.connections,
+            packet_size: o.packet_size,
+            index: !o.no_index,
+            index_window: o.index_window,
+            seconds,
+            packets,
+            bytes,
+            events,
+            mb_per_s: bytes as f64 / 1e6 / seconds,
+            packets_per_s: packets as f64 / seconds,
+            index_rtt_us,
+            relay_cpu_s,
+            relay_cpu_s_per_gb: relay_cpu_s
+                .filter(|_| bytes > 0)
+                .map(|c| c / (bytes as f64 / 1e9)),
+            relay_paths,
+        }
+    }
 }
 
 type Conn = (

@@ -125,16 +125,7 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
                             seq: *seq,
                             content: p.content.len() as u32,
                             padding: p.padding,
-                            index: Some(IndexFields {
-                                packet_size_bits: e.packet_size,
-                                content_size_bits: e.content_size,
-                                timestamp_begin: e.timestamp_begin,
-                                timestamp_end: e.timestamp_end,
-                                events_discarded: e.events_discarded,
-                                stream_id: e.stream_id,
-                                stream_instance_id: e.stream_instance_id,
-                                packet_seq_num: e.packet_seq_num,
-                            }),
+                            index: Some(IndexFields::from(&e)),
                         });
                         *seq += 1;
                         let total = p.content.len() as u64 + u64::from(p.padding);
@@ -172,7 +163,7 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
     let mut end = start;
     let (mut packets, mut bytes, mut events) = (0, 0, 0);
     let mut paths = Vec::new();
-    for r in futures_join(tasks).await {
+    for r in crate::bench::join_all(tasks).await {
         let (p, b, e, path, t) = r.map_err(err)?;
         packets += p;
         bytes += b;
@@ -184,28 +175,16 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
     let seconds = (end - start).as_secs_f64().max(1e-9);
     let relay_cpu_s = cpu0.zip(cpu1).map(|(a, b)| b - a);
     paths.dedup();
-    Ok(BenchReport {
-        label: o.label.clone(),
-        streams: o.streams,
-        connections: o.connections,
-        packet_size: o.packet_size,
-        index: true,
-        index_window: 0,
+    // trelay:// always indexes, and has no reply per index to wait for.
+    let mut r = BenchReport::new(
+        o,
         seconds,
-        packets,
-        bytes,
-        events,
-        mb_per_s: bytes as f64 / 1e6 / seconds,
-        packets_per_s: packets as f64 / seconds,
-        index_rtt_us: None,
+        (packets, bytes, events),
         relay_cpu_s,
-        relay_cpu_s_per_gb: relay_cpu_s
-            .filter(|_| bytes > 0)
-            .map(|c| c / (bytes as f64 / 1e9)),
-        relay_paths: paths,
-    })
-}
-
-async fn futures_join<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    crate::bench::join_all(futs).await
+        None,
+        paths,
+    );
+    r.index = true;
+    r.index_window = 0;
+    Ok(r)
 }

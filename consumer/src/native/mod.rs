@@ -5,4 +5,5 @@
 pub mod bench;
 pub mod client;
 pub mod follow;
+mod follower;
 pub mod send;

@@ -265,19 +265,6 @@ struct Totals {
     reconnects: u32,
 }
 
-fn index_fields(e: &IndexEntry) -> IndexFields {
-    IndexFields {
-        packet_size_bits: e.packet_size,
-        content_size_bits: e.content_size,
-        timestamp_begin: e.timestamp_begin,
-        timestamp_end: e.timestamp_end,
-        events_discarded: e.events_discarded,
-        stream_id: e.stream_id,
-        stream_instance_id: e.stream_instance_id,
-        packet_seq_num: e.packet_seq_num,
-    }
-}
-
 /// How many received-level acks may be outstanding.
 const WINDOW: u64 = 64;
 /// Committed-level: a commit every this many packet bytes.
@@ -401,7 +388,7 @@ async fn pass(
             seq: next_seq[s],
             content: content as u32,
             padding: (total - content) as u32,
-            index: Some(index_fields(&e)),
+            index: Some(IndexFields::from(&e)),
         });
         next_seq[s] += 1;
         since_commit += total;

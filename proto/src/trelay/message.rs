@@ -120,6 +120,22 @@ pub struct IndexFields {
     pub packet_seq_num: u64,
 }
 
+impl From<&crate::ctf::index::IndexEntry> for IndexFields {
+    /// The fields of an LTTng index entry (its offset is the relay's to choose).
+    fn from(e: &crate::ctf::index::IndexEntry) -> IndexFields {
+        IndexFields {
+            packet_size_bits: e.packet_size,
+            content_size_bits: e.content_size,
+            timestamp_begin: e.timestamp_begin,
+            timestamp_end: e.timestamp_end,
+            events_discarded: e.events_discarded,
+            stream_id: e.stream_id,
+            stream_instance_id: e.stream_instance_id,
+            packet_seq_num: e.packet_seq_num,
+        }
+    }
+}
+
 /// One packet of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PacketMeta {

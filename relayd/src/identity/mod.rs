@@ -166,6 +166,20 @@ impl Gate {
         Some(Scope::new(&self.viewers, canonical(ip)))
     }
 
+    /// Waits (at most the handshake deadline) for room for `bytes` of metadata payload in the
+    /// relay-wide budget; `None` (counted as a refusal) when it stays full.
+    pub async fn reserve_metadata(&self, bytes: u64) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        let wait = self.metadata_budget.clone().acquire_many_owned(kib);
+        match tokio::time::timeout(self.limits.handshake_timeout(), wait).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => {
+                self.refusals.count("control", "metadata_budget");
+                None
+            }
+        }
+    }
+
     /// Connections admitted and open now.
     pub fn open(&self) -> usize {
         self.total.load(Ordering::Acquire)

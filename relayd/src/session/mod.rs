@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod loss_log;
 pub mod manifest;
 mod metadata;
+mod peers;
 pub mod resumable;
 pub mod rotate;
 pub mod stream;
@@ -275,22 +276,6 @@ impl Registry {
         self.sessions.insert(id, session.clone());
         self.alive.insert(id, Arc::downgrade(&session));
         session
-    }
-
-    /// Sessions open for `peer` ([`SessionParams::peer`]).
-    pub fn sessions_of_peer(&self, peer: &str) -> usize {
-        self.sessions
-            .iter()
-            .filter(|s| s.params.peer == peer)
-            .count()
-    }
-
-    /// Streams open in the sessions of `peer`.
-    pub fn streams_of_peer(&self, peer: &str) -> usize {
-        self.streams
-            .iter()
-            .filter(|s| s.session.params.peer == peer)
-            .count()
     }
 
     /// A session by id.

@@ -234,18 +234,7 @@ async fn serve(
             }
             // A large metadata chunk: what is buffered, then the rest read in place, once the
             // relay-wide metadata budget has room for it.
-            let kib = u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX);
-            let permit = tokio::time::timeout(
-                registry.gate.limits.handshake_timeout(),
-                registry
-                    .gate
-                    .metadata_budget
-                    .clone()
-                    .acquire_many_owned(kib),
-            )
-            .await;
-            let Ok(Ok(permit)) = permit else {
-                registry.gate.refusals.count("control", "metadata_budget");
+            let Some(permit) = registry.gate.reserve_metadata(len as u64).await else {
                 return Err(format!(
                     "metadata payload of {len} bytes: the relay-wide metadata budget stays full"
                 ));

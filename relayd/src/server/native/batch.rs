@@ -119,6 +119,50 @@ impl Batch {
         })
     }
 
+    /// The packet whose content comes now, and whether the relay already has it (a resend).
+    fn current(&self) -> Result<(PacketMeta, bool), NativeError> {
+        let Some(p) = self.packets.get(self.at).copied() else {
+            return Err(NativeError::Protocol(
+                "more data than the batch announced".into(),
+            ));
+        };
+        let skip = p.seq < self.next;
+        if !skip && p.seq > self.next {
+            return Err(NativeError::Protocol(format!(
+                "packet {} after {}: a gap in the stream",
+                p.seq,
+                self.next.saturating_sub(1)
+            )));
+        }
+        Ok((p, skip))
+    }
+
+    /// Reserves packet `p`'s place in its file, once (waiting for space on a full disk).
+    async fn begin(
+        &mut self,
+        registry: &Registry,
+        shutdown: &CancellationToken,
+        p: PacketMeta,
+    ) -> Result<(), NativeError> {
+        if self.slot.is_some() {
+            return Ok(());
+        }
+        let content = u64::from(p.content);
+        let total = content.saturating_add(u64::from(p.padding));
+        let stream = self.stream.clone();
+        let slot = with_room(registry, &stream, shutdown, || {
+            match stream.begin_packet(NetSeq(p.seq), content, total) {
+                Ok(slot) => Ok(Ok(slot)),
+                Err(IngestError::Storage(_, e)) => Err(e),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+        .await?
+        .map_err(|e| NativeError::Protocol(e.to_string()))?;
+        self.slot = Some(slot);
+        Ok(())
+    }
+
     /// Takes the next data bytes of the batch.
     pub(super) async fn feed(
         &mut self,
@@ -127,33 +171,10 @@ impl Batch {
         mut bytes: &[u8],
     ) -> Result<(), NativeError> {
         while !bytes.is_empty() {
-            let Some(p) = self.packets.get(self.at).copied() else {
-                return Err(NativeError::Protocol(
-                    "more data than the batch announced".into(),
-                ));
-            };
+            let (p, skip) = self.current()?;
             let content = u64::from(p.content);
-            let skip = p.seq < self.next;
-            if !skip && p.seq > self.next {
-                return Err(NativeError::Protocol(format!(
-                    "packet {} after {}: a gap in the stream",
-                    p.seq,
-                    self.next.saturating_sub(1)
-                )));
-            }
-            if !skip && self.slot.is_none() {
-                let total = content.saturating_add(u64::from(p.padding));
-                let stream = self.stream.clone();
-                let slot = with_room(registry, &stream, shutdown, || {
-                    match stream.begin_packet(NetSeq(p.seq), content, total) {
-                        Ok(slot) => Ok(Ok(slot)),
-                        Err(IngestError::Storage(_, e)) => Err(e),
-                        Err(e) => Ok(Err(e)),
-                    }
-                })
-                .await?
-                .map_err(|e| NativeError::Protocol(e.to_string()))?;
-                self.slot = Some(slot);
+            if !skip {
+                self.begin(registry, shutdown, p).await?;
             }
             let n = usize::try_from(content.saturating_sub(self.got))
                 .unwrap_or(usize::MAX)
@@ -259,20 +280,8 @@ impl Batch {
         use crate::server::splice::CopyError;
         let mut scratch = [0u8; 16 << 10];
         while len > 0 {
-            let Some(p) = self.packets.get(self.at).copied() else {
-                return Err(NativeError::Protocol(
-                    "more data than the batch announced".into(),
-                ));
-            };
+            let (p, skip) = self.current()?;
             let content = u64::from(p.content);
-            let skip = p.seq < self.next;
-            if !skip && p.seq > self.next {
-                return Err(NativeError::Protocol(format!(
-                    "packet {} after {}: a gap in the stream",
-                    p.seq,
-                    self.next.saturating_sub(1)
-                )));
-            }
             let mut n = content.saturating_sub(self.got).min(len);
             let step = n;
             if skip {
@@ -283,20 +292,7 @@ impl Batch {
                     n -= k as u64;
                 }
             } else {
-                if self.slot.is_none() {
-                    let total = content.saturating_add(u64::from(p.padding));
-                    let stream = self.stream.clone();
-                    let slot = with_room(registry, &stream, shutdown, || {
-                        match stream.begin_packet(NetSeq(p.seq), content, total) {
-                            Ok(slot) => Ok(Ok(slot)),
-                            Err(IngestError::Storage(_, e)) => Err(e),
-                            Err(e) => Ok(Err(e)),
-                        }
-                    })
-                    .await?
-                    .map_err(|e| NativeError::Protocol(e.to_string()))?;
-                    self.slot = Some(slot);
-                }
+                self.begin(registry, shutdown, p).await?;
                 let Some(slot) = &self.slot else {
                     return Err(NativeError::Protocol("no packet slot".into()));
                 };
@@ -382,17 +378,7 @@ impl MetadataIn {
                 "metadata of {len} bytes exceeds max_metadata_chunk ({cap})"
             )));
         }
-        let permit = tokio::time::timeout(
-            registry.gate.limits.handshake_timeout(),
-            registry
-                .gate
-                .metadata_budget
-                .clone()
-                .acquire_many_owned(len.div_ceil(1024)),
-        )
-        .await;
-        let Ok(Ok(permit)) = permit else {
-            registry.gate.refusals.count("control", "metadata_budget");
+        let Some(permit) = registry.gate.reserve_metadata(u64::from(len)).await else {
             return Err(NativeError::Refused(
                 "the relay-wide metadata budget stays full".into(),
             ));

@@ -3,50 +3,27 @@
 use super::batch::{Batch, MetadataIn};
 use super::NativeError;
 use crate::identity::Peer;
-use crate::session::manifest::{self, Manifest, ManifestStream};
+use crate::session::manifest;
 use crate::session::resumable::Resumable;
-use crate::session::{Registry, SessionParams, Stream};
-use crate::storage::layout;
+use crate::session::{Registry, Stream};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use trelay_proto::trelay::assembler::Event;
 use trelay_proto::trelay::frame::{self, Kind, END};
-use trelay_proto::trelay::message::{Ack, AckLevel, AddStream, Message, Open, Opened, Resume};
+use trelay_proto::trelay::message::{Ack, AckLevel, Message};
 use trelay_proto::NetSeq;
 
 /// How long a commit requested by the sender may take before the connection gives up on it.
 const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The session this connection serves.
-struct Bound {
-    uuid: [u8; 16],
-    r: Arc<Resumable>,
-    generation: u64,
-    ack: AckLevel,
-}
-
-/// The manifest of `r`'s session as it stands (streams sorted by the sender's numbers).
-fn manifest_of(r: &Resumable) -> Manifest {
-    let s = &r.session;
-    let mut streams: Vec<ManifestStream> = crate::session::chunk::lock(&r.streams)
-        .iter()
-        .map(|(n, st)| ManifestStream {
-            n: *n,
-            channel: st.name.clone(),
-            path: st.path.clone(),
-        })
-        .collect();
-    streams.sort_by_key(|m| m.n);
-    Manifest {
-        name: s.params.name.clone(),
-        hostname: s.params.hostname.clone(),
-        live_timer_us: s.params.live_timer,
-        creation_time: s.params.creation_time,
-        peer: s.params.peer.clone(),
-        streams,
-    }
+pub(super) struct Bound {
+    pub(super) uuid: [u8; 16],
+    pub(super) r: Arc<Resumable>,
+    pub(super) generation: u64,
+    pub(super) ack: AckLevel,
 }
 
 /// What the current message's data frames go to.
@@ -60,9 +37,9 @@ enum Pending {
 pub(super) struct Conn<'a> {
     pub(super) registry: &'a Arc<Registry>,
     pub(super) shutdown: &'a CancellationToken,
-    identity: &'a Peer,
-    peer: String,
-    bound: Option<Bound>,
+    pub(super) identity: &'a Peer,
+    pub(super) peer: String,
+    pub(super) bound: Option<Bound>,
     pending: Pending,
     /// Messages completed on this connection (what acks count).
     done: u64,
@@ -173,7 +150,7 @@ impl<'a> Conn<'a> {
         }
     }
 
-    fn bound(&self) -> Result<&Bound, NativeError> {
+    pub(super) fn bound(&self) -> Result<&Bound, NativeError> {
         self.bound
             .as_ref()
             .ok_or_else(|| NativeError::Protocol("no session opened yet".into()))
@@ -324,229 +301,12 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
-    fn reply(&mut self, msg: &Message) -> Result<(), NativeError> {
+    pub(super) fn reply(&mut self, msg: &Message) -> Result<(), NativeError> {
         let bytes = msg
             .to_bytes()
             .map_err(|e| NativeError::Protocol(e.to_string()))?;
         frame::encode_split(Kind::Header, &bytes, self.max_frame, true, &mut self.out);
         Ok(())
-    }
-
-    fn open(&mut self, o: Open) -> Result<(), NativeError> {
-        if self.bound.is_some() {
-            return Err(NativeError::Protocol("a second Open".into()));
-        }
-        let refuse = |e: layout::NameError| NativeError::Refused(e.to_string());
-        let name = layout::component("session name", &o.name)
-            .map_err(refuse)?
-            .to_owned();
-        let mut hostname = layout::component("hostname", &o.hostname)
-            .map_err(refuse)?
-            .to_owned();
-        if let Some(n) = &self.identity.name {
-            hostname = n.clone();
-        }
-        let registry = self.registry;
-        let (r, resumed) = match registry.resumables.get(&o.session) {
-            Some(r) => (r, true),
-            None => match manifest::read(&registry.fs, &registry.output, &o.session) {
-                // The relay restarted since: reopen the session from its manifest.
-                Some(m) => (self.revive(&o, m)?, true),
-                None => {
-                    let key = self.identity.key();
-                    let max = registry.gate.limits.max_sessions_per_peer;
-                    if registry.sessions_of_peer(&key) >= max {
-                        registry
-                            .gate
-                            .refusals
-                            .count("control", "max_sessions_per_peer");
-                        return Err(NativeError::Refused(format!(
-                            "peer {key} has {max} sessions open (max_sessions_per_peer)"
-                        )));
-                    }
-                    let session = registry.create_session(SessionParams {
-                        name,
-                        hostname,
-                        base_path: String::new(),
-                        live_timer: o.live_timer_us,
-                        snapshot: false,
-                        name_has_time: false,
-                        minor: 13,
-                        sessiond_uuid: o.session,
-                        sessiond_session_id: 0,
-                        creation_time: o.creation_time,
-                        peer: key,
-                    });
-                    let (chunk, _) = registry.chunks.publish(
-                        session.chunk_key(0),
-                        o.creation_time,
-                        &session.abs_dir,
-                        None,
-                        String::new,
-                    );
-                    session.lock().current_chunk = Some(chunk);
-                    let r = registry.resumables.insert(o.session, session);
-                    self.save_manifest(&o.session, &r)?;
-                    (r, false)
-                }
-            },
-        };
-        if resumed && r.session.params.peer != self.identity.key() {
-            // Only the peer that opened a session may resume it.
-            registry.gate.refusals.count("control", "resume_other_peer");
-            return Err(NativeError::Refused(
-                "that session belongs to another peer".into(),
-            ));
-        }
-        if let Some(why) = r.session.lock().failed.clone() {
-            return Err(NativeError::Storage(format!("the session failed: {why}")));
-        }
-        let generation = r.take_over();
-        let session = r.session.clone();
-        tracing::info!(
-            peer = %self.peer,
-            session = %session.id,
-            name = %session.params.name,
-            resumed,
-            ack = ?o.ack,
-            "trelay:// session opened"
-        );
-        self.bound = Some(Bound {
-            uuid: o.session,
-            r,
-            generation,
-            ack: o.ack,
-        });
-        self.reply(&Message::Opened(Opened {
-            session_id: session.id.0,
-            path: session.rel_dir.to_string_lossy().into_owned(),
-            resumed,
-        }))
-    }
-
-    fn save_manifest(&self, uuid: &[u8; 16], r: &Resumable) -> Result<(), NativeError> {
-        manifest::write(
-            &self.registry.fs,
-            &self.registry.output,
-            uuid,
-            &manifest_of(r),
-        )
-        .map_err(|e| NativeError::Storage(format!("cannot record the session: {e}")))
-    }
-
-    /// Reopens the session of `o` from its manifest after a restart of the relay.
-    fn revive(&self, o: &Open, m: Manifest) -> Result<Arc<Resumable>, NativeError> {
-        let registry = self.registry;
-        if m.peer != self.identity.key() {
-            registry.gate.refusals.count("control", "resume_other_peer");
-            return Err(NativeError::Refused(
-                "that session belongs to another peer".into(),
-            ));
-        }
-        let session = registry.create_session(SessionParams {
-            name: m.name.clone(),
-            hostname: m.hostname.clone(),
-            base_path: String::new(),
-            live_timer: m.live_timer_us,
-            snapshot: false,
-            name_has_time: false,
-            minor: 13,
-            sessiond_uuid: o.session,
-            sessiond_session_id: 0,
-            creation_time: m.creation_time,
-            peer: m.peer.clone(),
-        });
-        let (chunk, _) = registry.chunks.publish(
-            session.chunk_key(0),
-            m.creation_time,
-            &session.abs_dir,
-            None,
-            String::new,
-        );
-        session.lock().current_chunk = Some(chunk.clone());
-        let r = registry.resumables.insert(o.session, session.clone());
-        for ms in &m.streams {
-            let trace = registry.trace_id(&session, &ms.path);
-            let s = Stream::reopen(
-                registry.next_stream_id(),
-                session.clone(),
-                trace,
-                ms.channel.clone(),
-                ms.path.clone(),
-                chunk.clone(),
-                registry.merge.clone(),
-            );
-            let s = match s {
-                Ok(s) => s,
-                Err(e) => {
-                    registry.resumables.remove(&o.session);
-                    registry.close_session(&session, true, true);
-                    return Err(NativeError::Storage(format!(
-                        "cannot reopen stream {}/{}: {e}",
-                        ms.path, ms.channel
-                    )));
-                }
-            };
-            registry.insert_stream(s.clone());
-            crate::session::chunk::lock(&r.streams).insert(ms.n, s);
-        }
-        tracing::info!(session = %session.id, path = %session.rel_dir.display(), streams = m.streams.len(), "trelay:// session reopened after a restart");
-        Ok(r)
-    }
-
-    fn add_stream(&mut self, a: AddStream) -> Result<(), NativeError> {
-        let registry = self.registry;
-        let b = self.bound()?;
-        let r = b.r.clone();
-        let stream = match r.stream(a.stream) {
-            Some(s) => s,
-            None => {
-                let refuse = |e: layout::NameError| NativeError::Refused(e.to_string());
-                let name = layout::component("channel name", &a.channel)
-                    .map_err(refuse)?
-                    .to_owned();
-                let path = layout::relative_path("stream path", &a.path, false).map_err(refuse)?;
-                let session = r.session.clone();
-                let max = registry.gate.limits.max_streams_per_peer;
-                if registry.streams_of_peer(&session.params.peer) >= max {
-                    registry
-                        .gate
-                        .refusals
-                        .count("control", "max_streams_per_peer");
-                    return Err(NativeError::Refused(format!(
-                        "{max} streams open (max_streams_per_peer)"
-                    )));
-                }
-                let chunk = session
-                    .lock()
-                    .current_chunk
-                    .clone()
-                    .ok_or_else(|| NativeError::Storage("the session has no chunk".into()))?;
-                let id = registry.next_stream_id();
-                let trace = registry.trace_id(&session, &path);
-                let s = Stream::new(
-                    id,
-                    session,
-                    trace,
-                    name,
-                    path,
-                    a.tracefile_size,
-                    a.tracefile_count,
-                    chunk,
-                    registry.merge.clone(),
-                )
-                .map_err(|e| NativeError::Storage(format!("cannot create the stream: {e}")))?;
-                registry.insert_stream(s.clone());
-                crate::session::chunk::lock(&r.streams).insert(a.stream, s.clone());
-                self.save_manifest(&b.uuid, &r)?;
-                s
-            }
-        };
-        let resume = resume_of(&stream);
-        self.reply(&Message::StreamAdded {
-            stream: a.stream,
-            resume,
-        })
     }
 
     async fn commit(&mut self) -> Result<(), NativeError> {
@@ -601,18 +361,6 @@ impl<'a> Conn<'a> {
             }
         });
         Some(id)
-    }
-}
-
-/// Where the relay's committed copy of `stream` ends: the sender resends from there (what the
-/// relay received beyond it is dropped again as it comes, and committed with the rest), so a
-/// sender never forgets data the relay could still lose.
-fn resume_of(stream: &Stream) -> Resume {
-    let st = stream.lock();
-    Resume {
-        // Sequence numbers of trelay:// streams start at 0 with no gap, one entry each.
-        next_seq: st.entries_committed(),
-        metadata: st.metadata_committed(),
     }
 }
 

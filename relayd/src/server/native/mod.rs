@@ -9,6 +9,7 @@
 
 mod batch;
 mod conn;
+mod open;
 
 use super::inbox::Inbox;
 use crate::session::Registry;

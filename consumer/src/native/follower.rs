@@ -1,0 +1,295 @@
+//! The follower's state and one connection's work: which traces and streams it knows, what the
+//! relay has not acknowledged yet, and the rounds (metadata, packets in time order, commit) and
+//! beacons sent over a connection.
+
+use super::client::{NativeConn, NativeError};
+use super::follow::NativeFollowReport;
+use crate::trace::metadata::{read_tsdl, word_size};
+use crate::trace::packets::content_len;
+use crate::trace::{walk, PacketSource, TraceError};
+use crate::url::RelayUrl;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use trelay_proto::ctf::index::IndexEntry;
+use trelay_proto::trelay::message::{
+    AckLevel, AddStream, IndexFields, Message, Open, PacketMeta, Packets, MAX_BATCH,
+};
+
+/// Packets taken from one stream per round at most.
+const PER_ROUND: usize = 1024;
+
+pub(super) struct FStream {
+    pub(super) n: u32,
+    pub(super) trace: usize,
+    pub(super) name: String,
+    pub(super) src: PacketSource,
+    pub(super) data: std::fs::File,
+    /// Sent (or to send) and not acknowledged: `(seq, entry)`.
+    pub(super) unacked: Vec<(u64, IndexEntry)>,
+    pub(super) next_seq: u64,
+    pub(super) last_ts_end: Option<u64>,
+    pub(super) class_id: u64,
+    pub(super) active: bool,
+}
+
+pub(super) struct FTrace {
+    pub(super) path: String,
+    pub(super) metadata: PathBuf,
+    pub(super) meta_n: u32,
+    /// Metadata bytes the relay has.
+    pub(super) meta_have: u64,
+}
+
+pub(super) struct Follower {
+    pub(super) traces: Vec<FTrace>,
+    pub(super) streams: Vec<FStream>,
+    pub(super) next_n: u32,
+    pub(super) report: NativeFollowReport,
+}
+
+fn native_err(e: TraceError) -> NativeError {
+    NativeError::Protocol(format!("local trace: {e}"))
+}
+
+impl Follower {
+    /// Picks up trace directories and stream files not known yet.
+    pub(super) fn sync(&mut self, found: Vec<walk::TraceDir>) -> Result<(), NativeError> {
+        for d in found {
+            let t = match self.traces.iter().position(|t| t.path == d.relay_path) {
+                Some(t) => t,
+                None => {
+                    self.traces.push(FTrace {
+                        path: d.relay_path.clone(),
+                        metadata: d.metadata.clone(),
+                        meta_n: self.next_n,
+                        meta_have: 0,
+                    });
+                    self.next_n += 1;
+                    self.traces.len() - 1
+                }
+            };
+            let word = word_size(&read_tsdl(&d.metadata).unwrap_or_default());
+            for f in &d.streams {
+                if self
+                    .streams
+                    .iter()
+                    .any(|s| s.trace == t && s.name == f.name)
+                {
+                    continue;
+                }
+                let src = PacketSource::open(f, word, true).map_err(native_err)?;
+                let data = std::fs::File::open(&f.data).map_err(NativeError::Io)?;
+                self.streams.push(FStream {
+                    n: self.next_n,
+                    trace: t,
+                    name: f.name.clone(),
+                    src,
+                    data,
+                    unacked: Vec::new(),
+                    next_seq: 0,
+                    last_ts_end: None,
+                    class_id: 0,
+                    active: false,
+                });
+                self.next_n += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the packets complete on disk; returns how many.
+    pub(super) fn take(&mut self) -> Result<usize, NativeError> {
+        let mut n = 0;
+        for s in &mut self.streams {
+            for _ in 0..PER_ROUND {
+                match s.src.next_packet().map_err(native_err)? {
+                    Some(e) => {
+                        s.unacked.push((s.next_seq, e));
+                        s.next_seq += 1;
+                        n += 1;
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A connection with the session open and every known stream added.
+pub(super) struct Link {
+    pub(super) conn: NativeConn,
+    /// Streams announced on this connection.
+    pub(super) announced: usize,
+    pub(super) traces_announced: usize,
+}
+
+pub(super) async fn connect(
+    url: &RelayUrl,
+    open: &Open,
+    f: &mut Follower,
+) -> Result<Link, NativeError> {
+    let addr = tokio::net::lookup_host((url.host.as_str(), url.control_port))
+        .await?
+        .next()
+        .ok_or_else(|| NativeError::Io(std::io::ErrorKind::NotFound.into()))?;
+    let mut conn = NativeConn::connect(addr).await?;
+    match conn.request(&Message::Open(open.clone())).await? {
+        Message::Opened(o) => f.report.relay_path = o.path,
+        other => return Err(NativeError::Protocol(format!("Open answered {other:?}"))),
+    }
+    let mut link = Link {
+        conn,
+        announced: 0,
+        traces_announced: 0,
+    };
+    announce(&mut link, f).await?;
+    Ok(link)
+}
+
+/// AddStream for streams and traces not announced on this link; applies the relay's resume
+/// positions (what it has is forgotten here).
+async fn announce(link: &mut Link, f: &mut Follower) -> Result<(), NativeError> {
+    let mut any = false;
+    while link.traces_announced < f.traces.len() {
+        let t = &mut f.traces[link.traces_announced];
+        let a = AddStream {
+            stream: t.meta_n,
+            channel: "metadata".into(),
+            path: t.path.clone(),
+            tracefile_size: 0,
+            tracefile_count: 0,
+        };
+        if let Message::StreamAdded { resume, .. } =
+            link.conn.request(&Message::AddStream(a)).await?
+        {
+            t.meta_have = resume.metadata;
+        }
+        link.traces_announced += 1;
+        any = true;
+    }
+    while link.announced < f.streams.len() {
+        let s = &mut f.streams[link.announced];
+        let a = AddStream {
+            stream: s.n,
+            channel: s.name.clone(),
+            path: f.traces[s.trace].path.clone(),
+            tracefile_size: 0,
+            tracefile_count: 0,
+        };
+        if let Message::StreamAdded { resume, .. } =
+            link.conn.request(&Message::AddStream(a)).await?
+        {
+            s.unacked.retain(|(seq, _)| *seq >= resume.next_seq);
+        }
+        link.announced += 1;
+        any = true;
+    }
+    if any {
+        link.conn.send(&Message::StreamsSent).await?;
+    }
+    Ok(())
+}
+
+/// Sends what the relay lacks (metadata, then packets in time order), commits and waits for
+/// the acknowledgement; then forgets what was acknowledged. Returns the packets acknowledged.
+pub(super) async fn round(link: &mut Link, f: &mut Follower) -> Result<u64, NativeError> {
+    announce(link, f).await?;
+    for t in &mut f.traces {
+        let bytes = std::fs::read(&t.metadata).map_err(NativeError::Io)?;
+        let from = usize::try_from(t.meta_have).unwrap_or(usize::MAX);
+        if let Some(new) = bytes.get(from..).filter(|b| !b.is_empty()) {
+            link.conn
+                .send_with(
+                    &Message::Metadata {
+                        stream: t.meta_n,
+                        offset: t.meta_have,
+                        len: new.len() as u32,
+                    },
+                    &[new],
+                )
+                .await?;
+            t.meta_have = bytes.len() as u64;
+        }
+    }
+    let mut order: Vec<(u64, usize, usize)> = Vec::new();
+    for (si, s) in f.streams.iter().enumerate() {
+        for (k, (_, e)) in s.unacked.iter().enumerate() {
+            order.push((e.timestamp_begin, si, k));
+        }
+    }
+    order.sort_unstable();
+    let mut i = 0;
+    let mut buf = Vec::new();
+    while i < order.len() {
+        let si = order[i].1;
+        let mut metas = Vec::new();
+        buf.clear();
+        while i < order.len() && order[i].1 == si && metas.len() < MAX_BATCH && buf.len() < 1 << 20
+        {
+            let s = &f.streams[si];
+            let (seq, e) = &s.unacked[order[i].2];
+            let content = content_len(e);
+            let at = buf.len();
+            buf.resize(at + content as usize, 0);
+            s.data
+                .read_exact_at(&mut buf[at..], e.offset)
+                .map_err(NativeError::Io)?;
+            metas.push(PacketMeta {
+                seq: *seq,
+                content: content as u32,
+                padding: (e.packet_size / 8 - content) as u32,
+                index: Some(IndexFields::from(e)),
+            });
+            i += 1;
+        }
+        let m = Message::Packets(Packets {
+            stream: f.streams[si].n,
+            packets: metas,
+        });
+        link.conn.send_with(&m, &[&buf]).await?;
+        let s = &mut f.streams[si];
+        s.active = true;
+    }
+    if order.is_empty() {
+        return Ok(0);
+    }
+    link.conn.send(&Message::Commit).await?;
+    link.conn
+        .wait_acked(AckLevel::Committed, link.conn.sent)
+        .await?;
+    let mut acked = 0;
+    for s in &mut f.streams {
+        for (_, e) in &s.unacked {
+            f.report.bytes += e.packet_size / 8;
+            s.last_ts_end = Some(e.timestamp_end);
+            s.class_id = e.stream_id;
+        }
+        acked += s.unacked.len() as u64;
+        s.unacked.clear();
+    }
+    f.report.packets += acked;
+    Ok(acked)
+}
+
+pub(super) async fn beacons(link: &mut Link, f: &mut Follower) -> Result<(), NativeError> {
+    if !f.streams.iter().any(|s| s.active) {
+        return Ok(());
+    }
+    for s in &mut f.streams {
+        if !s.active {
+            if let Some(ts) = s.last_ts_end {
+                link.conn
+                    .send(&Message::Beacon {
+                        stream: s.n,
+                        timestamp_end: ts,
+                        stream_id: s.class_id,
+                    })
+                    .await?;
+                f.report.beacons += 1;
+            }
+        }
+        s.active = false;
+    }
+    Ok(())
+}
