@@ -155,6 +155,11 @@ impl Releases {
         lock(&self.queue).push(r);
     }
 
+    /// Whether any chunk is queued or being released.
+    pub fn busy(&self) -> bool {
+        !lock(&self.unfinished).is_empty()
+    }
+
     /// Whether chunk `chunk_id` of the session in `session_dir` is queued or being released
     /// (TRACE_CHUNK_EXISTS answers yes until its archive or delete is done).
     pub fn unfinished(&self, session_dir: &Path, chunk_id: u64) -> bool {

@@ -44,6 +44,8 @@ pub const MAX_PAYLOAD: u64 = 1 << 20;
 const INBOX_LEN: usize = 64 * 1024;
 /// How long the rest of a message may take once its header arrived.
 const MESSAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long TRACE_CHUNK_EXISTS waits for released chunks to be archived before it answers.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What to do after a command.
 #[derive(Debug)]
@@ -255,9 +257,15 @@ async fn serve(
         conn.out.clear();
         let command = hdr.cmd;
         if command == CommandKind::TraceChunkExists.to_u32() {
-            // Chunks that streams left are released by their commit: answer once it ran.
+            // Chunks that streams left are released by their commit: answer once it ran, and
+            // once the releases it queued are carried out (archive or delete done).
             if let Some(s) = &conn.session {
                 s.commit.idle(MESSAGE_TIMEOUT).await;
+                let releases = registry.chunks.releases();
+                let until = std::time::Instant::now() + RELEASE_WAIT;
+                while releases.busy() && std::time::Instant::now() < until {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
             }
         }
         let len = hdr.payload_len();
