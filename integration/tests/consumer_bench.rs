@@ -19,6 +19,7 @@ fn run(
 ) -> Result<BenchReport> {
     let o = BenchOptions {
         url: relay_url(p),
+        tls: None,
         streams,
         packet_size: 4096,
         duration: Duration::from_millis(200),

@@ -1,6 +1,7 @@
 //! trelay:// over TLS with client certificates made by the test: a sender whose certificate the
 //! relay's CA signed ships a trace that lands under the certificate's name and reads back
 //! identically; a sender without a client certificate, or with one from another CA, is refused.
+//! `follow` and `bench` speak TLS the same way.
 
 mod consumer_support;
 
@@ -111,6 +112,90 @@ fn mutual_tls_names_the_peer_and_refuses_strangers() -> Result<()> {
         relay.log_text().contains("TLS handshake refused"),
         "{}",
         relay.log_tail()
+    );
+    Ok(())
+}
+
+/// A relay with a `[tls]` port whose clients need a certificate of `relay-ca`; an `edge-a`
+/// client certificate next to it.
+fn tls_relay(d: &Path) -> Result<(Trelayd, u16, ClientTls)> {
+    let relay_ca = ca(d, "relay");
+    issue(d, &relay_ca, "relay", &["127.0.0.1", "localhost"]);
+    issue(d, &relay_ca, "edge-a", &[]);
+    let cfg = d.join("trelay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[tls]\naddr = \"127.0.0.1:0\"\ncert = \"{0}/relay.pem\"\nkey = \"{0}/relay.key\"\nclient_ca = \"{0}/relay-ca.pem\"\n",
+            d.display()
+        ),
+    )?;
+    let relay = Trelayd::start(d, &["--config", &cfg.display().to_string()])?;
+    let port = tls_port(d);
+    let good = ClientTls::new(
+        &d.join("relay-ca.pem"),
+        Some(&d.join("edge-a.pem")),
+        Some(&d.join("edge-a.key")),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok((relay, port, good))
+}
+
+#[test]
+fn follow_and_bench_speak_tls() -> Result<()> {
+    use trelay_consumer::bench::BenchOptions;
+    use trelay_consumer::native::follow::{follow, NativeFollowOptions};
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let (mut relay, port, good) = tls_relay(d)?;
+    let url = RelayUrl::parse(&format!("trelay://127.0.0.1:{port}")).unwrap();
+    let t = SynthTrace::new("claimed-host", "followed", 4096);
+    let local = d.join("followed");
+    write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 30)?;
+    let rt = runtime();
+
+    let mut o = NativeFollowOptions::new(local.clone(), url.clone());
+    o.tls = Some(good.clone());
+    o.watch_session = false;
+    o.idle_timeout = Some(Duration::from_millis(800));
+    o.progress = false;
+    o.retry_for = Duration::from_secs(2);
+    let r = rt.block_on(follow(&o, std::future::pending()))?;
+    ensure!(
+        r.relay_path.starts_with("edge-a/followed"),
+        "{}",
+        r.relay_path
+    );
+    ensure!(r.packets == 60, "{} packets followed", r.packets);
+    assert_same_output(&local, &relay.out.join(&r.relay_path))?;
+
+    let b = BenchOptions {
+        url,
+        tls: Some(good),
+        streams: 2,
+        packet_size: 4096,
+        duration: Duration::from_millis(700),
+        connections: 1,
+        no_index: false,
+        index_window: 0,
+        relay_pid: None,
+        session: "tls-bench".into(),
+        hostname: "claimed-host".into(),
+        label: None,
+    };
+    let r = rt.block_on(trelay_consumer::native::bench::bench(&b))?;
+    ensure!(r.packets > 0 && r.bytes > 0, "bench sent nothing: {r:?}");
+    relay.stop_ok()?;
+    let names: Vec<String> = std::fs::read_dir(relay.out.join("edge-a"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    ensure!(
+        names.iter().any(|n| n.starts_with("tls-bench")),
+        "bench session not under the certificate's name: {names:?}"
+    );
+    ensure!(
+        !relay.out.join("claimed-host").exists(),
+        "claimed hostname used"
     );
     Ok(())
 }

@@ -26,6 +26,8 @@ use crate::url::RelayUrl;
 pub struct BenchOptions {
     /// The relay.
     pub url: RelayUrl,
+    /// TLS towards a trelay:// relay's `[tls]` port, when set.
+    pub tls: Option<crate::native::client::ClientTls>,
     /// Number of data streams in total.
     pub streams: u32,
     /// Packet size in bytes.

@@ -44,6 +44,8 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    tls: super::TlsArgs,
 }
 
 /// Arguments of `report`.
@@ -96,7 +98,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     if !(a.duration > 0.0 && a.duration < 86_400.0) {
         anyhow::bail!("--duration must be between 0 and 86400 seconds");
     }
+    let tls = a.tls.for_url(&a.url)?;
     let o = BenchOptions {
+        tls,
         url: a.url,
         streams: a.streams,
         packet_size: a.packet_size,

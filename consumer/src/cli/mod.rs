@@ -51,6 +51,13 @@ struct Common {
     /// Print the report as JSON on standard output.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// `--ca`, `--cert`, `--key`: TLS towards a relay's `[tls]` port (trelay:// only).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
     /// trelay:// only: speak TLS, trusting the relay certificates this CA (PEM) signed.
     #[arg(long, value_name = "PEM")]
     ca: Option<PathBuf>,
@@ -62,12 +69,16 @@ struct Common {
     key: Option<PathBuf>,
 }
 
-impl Common {
-    fn tls(&self) -> anyhow::Result<Option<crate::native::client::ClientTls>> {
+impl TlsArgs {
+    /// The TLS settings for `url`, or `None` without `--ca`.
+    pub fn for_url(
+        &self,
+        url: &RelayUrl,
+    ) -> anyhow::Result<Option<crate::native::client::ClientTls>> {
         match &self.ca {
             None if self.cert.is_some() => anyhow::bail!("--cert needs --ca"),
             None => Ok(None),
-            Some(_) if !self.url.native => anyhow::bail!("TLS (--ca) is for trelay:// URLs"),
+            Some(_) if !url.native => anyhow::bail!("TLS (--ca) is for trelay:// URLs"),
             Some(ca) => Ok(Some(
                 crate::native::client::ClientTls::new(
                     ca,
@@ -77,6 +88,12 @@ impl Common {
                 .map_err(anyhow::Error::msg)?,
             )),
         }
+    }
+}
+
+impl Common {
+    fn tls(&self) -> anyhow::Result<Option<crate::native::client::ClientTls>> {
+        self.tls.for_url(&self.url)
     }
 }
 
@@ -221,7 +238,11 @@ async fn run_send_native(a: SendArgs) -> anyhow::Result<()> {
 }
 
 async fn run_follow(a: FollowArgs) -> anyhow::Result<()> {
+    if !a.common.url.native {
+        a.common.tls()?;
+    }
     if a.common.url.native {
+        let tls = a.common.tls()?;
         let mut o = crate::native::follow::NativeFollowOptions::new(a.trace_dir, a.common.url);
         o.session = a.common.session;
         o.hostname = a.common.hostname;
@@ -230,6 +251,7 @@ async fn run_follow(a: FollowArgs) -> anyhow::Result<()> {
         o.watch_session = !a.no_session_watch;
         o.poll = Duration::from_millis(a.poll_ms.max(1));
         o.retry_for = Duration::from_secs_f64(a.retry_for.max(0.0));
+        o.tls = tls;
         let r = crate::native::follow::follow(&o, shutdown_signal()).await?;
         if a.common.json {
             println!("{}", serde_json::to_string_pretty(&r)?);

@@ -38,7 +38,9 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
         .unwrap_or(0);
     let mut conns = Vec::new();
     for c in 0..o.connections {
-        let mut conn = NativeConn::connect(addr).await.map_err(err)?;
+        let mut conn = NativeConn::connect_with(addr, o.tls.as_ref(), &o.url.host)
+            .await
+            .map_err(err)?;
         let mut uuid = [0u8; 16];
         uuid[..4].copy_from_slice(&c.to_be_bytes());
         uuid[4..12].copy_from_slice(&now.to_be_bytes());

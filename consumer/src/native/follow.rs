@@ -47,6 +47,11 @@ pub struct NativeFollowOptions {
     pub retry_for: Duration,
     /// Print a line at each reconnect.
     pub progress: bool,
+    /// TLS towards the relay (its `[tls]` port), when set.
+    pub tls: Option<super::client::ClientTls>,
+    /// The session's identity on the relay (default: random). A fixed one lets a later run
+    /// resume the same relay session.
+    pub session_id: Option<[u8; 16]>,
 }
 
 impl NativeFollowOptions {
@@ -63,6 +68,8 @@ impl NativeFollowOptions {
             watch_session: true,
             retry_for: Duration::from_secs(300),
             progress: true,
+            tls: None,
+            session_id: None,
         }
     }
 }
@@ -113,8 +120,13 @@ pub async fn follow(
         opts.hostname.as_deref(),
     );
     let mut id = [0u8; 16];
-    if let Ok(r) = std::fs::File::open("/dev/urandom") {
-        let _ = r.read_exact_at(&mut id, 0);
+    match opts.session_id {
+        Some(fixed) => id = fixed,
+        None => {
+            if let Ok(r) = std::fs::File::open("/dev/urandom") {
+                let _ = r.read_exact_at(&mut id, 0);
+            }
+        }
     }
     let open = Open {
         session: id,
@@ -144,11 +156,12 @@ pub async fn follow(
     let mut last_growth = Instant::now();
     let mut ending = false;
     loop {
-        if f.take()? > 0 {
+        let got = f.take()?;
+        if got > 0 {
             last_growth = Instant::now();
         }
         if link.is_none() {
-            match connect(&opts.url, &open, &mut f).await {
+            match connect(&opts.url, opts.tls.as_ref(), &open, &mut f).await {
                 Ok(l) => {
                     link = Some(l);
                     backoff = Duration::from_millis(100);
@@ -189,7 +202,8 @@ pub async fn follow(
                 Err(e) => return Err(e),
             }
         }
-        if ending {
+        // Ending drains: rounds go on until a take finds nothing more on disk.
+        if ending && got == 0 && link.is_some() {
             break;
         }
         if Instant::now() >= next_rescan {
@@ -206,7 +220,10 @@ pub async fn follow(
         ending |= opts.idle_timeout.is_some_and(|d| last_growth.elapsed() > d);
         if !ending {
             tokio::select! {
-                _ = &mut shutdown => ending = true,
+                _ = &mut shutdown => {
+                    ending = true;
+                    f.sync(walk::walk(&opts.dir).unwrap_or_default())?;
+                }
                 _ = tokio::time::sleep(opts.poll) => {}
             }
         }
@@ -217,7 +234,7 @@ pub async fn follow(
         let l = match link.as_mut() {
             Some(l) => l,
             None => {
-                match connect(&opts.url, &open, &mut f).await {
+                match connect(&opts.url, opts.tls.as_ref(), &open, &mut f).await {
                     Ok(l) => link = Some(l),
                     Err(e) if e.is_transient() && Instant::now() < close_deadline => {
                         tokio::time::sleep(backoff).await;

@@ -126,6 +126,7 @@ pub(super) struct Link {
 
 pub(super) async fn connect(
     url: &RelayUrl,
+    tls: Option<&super::client::ClientTls>,
     open: &Open,
     f: &mut Follower,
 ) -> Result<Link, NativeError> {
@@ -133,7 +134,7 @@ pub(super) async fn connect(
         .await?
         .next()
         .ok_or_else(|| NativeError::Io(std::io::ErrorKind::NotFound.into()))?;
-    let mut conn = NativeConn::connect(addr).await?;
+    let mut conn = NativeConn::connect_with(addr, tls, &url.host).await?;
     match conn.request(&Message::Open(open.clone())).await? {
         Message::Opened(o) => f.report.relay_path = o.path,
         other => return Err(NativeError::Protocol(format!("Open answered {other:?}"))),
