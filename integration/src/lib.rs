@@ -103,7 +103,12 @@ pub fn unique(prefix: &str) -> String {
 
 /// trelayd's own bookkeeping files in an output tree (the output-folder lock and the open-trace
 /// markers), which lttng-relayd does not write.
-pub const RELAY_PRIVATE: [&str; 3] = [".trelayd.lock", ".trelay-open", ".trelay-sessions"];
+pub const RELAY_PRIVATE: [&str; 4] = [
+    ".trelayd.lock",
+    ".trelay-open",
+    ".trelay-sessions",
+    ".trelay-forward",
+];
 
 /// Every regular file under `dir`, relative, sorted, without [`RELAY_PRIVATE`] files.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {

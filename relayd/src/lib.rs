@@ -17,6 +17,7 @@
 //!
 //! - [`identity`]: who may connect (peer allowlist and names, live ACL) and the limits against
 //!   exhaustion, applied at accept and on requests.
+//! - [`forward`]: edge → core forwarding of every committed session over trelay:// with resume.
 //! - [`telemetry`], [`ops`]: what the relay counts, and the operations listener (`/metrics`,
 //!   `/healthz`, `/readyz`), systemd notifications, descriptor limits, log format.
 //!
@@ -25,6 +26,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod forward;
 pub mod frontier;
 pub mod identity;
 pub mod live;

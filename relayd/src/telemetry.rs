@@ -152,6 +152,26 @@ pub const FAMILIES: &[(&str, Option<Unit>, &str)] = &[
         None,
         "Descriptors the open-file pool closed (reopened on next use).",
     ),
+    (
+        "trelay_forward_sessions",
+        None,
+        "Sessions being forwarded to the core relay (not all acknowledged yet).",
+    ),
+    (
+        "trelay_forward_connected",
+        None,
+        "Forwarding jobs whose connection to the core is up.",
+    ),
+    (
+        "trelay_forward_backlog_bytes",
+        Some(Unit::Bytes),
+        "Committed packet bytes read for the core and not acknowledged by it yet.",
+    ),
+    (
+        "trelay_forward_acked_bytes_total",
+        Some(Unit::Bytes),
+        "Packet bytes the core acknowledged as committed.",
+    ),
 ];
 
 /// A listening port kind, the `port` label.

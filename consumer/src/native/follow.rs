@@ -18,6 +18,8 @@ use crate::url::RelayUrl;
 use std::future::Future;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use trelay_proto::trelay::message::{AckLevel, Message, Open};
 
@@ -52,6 +54,50 @@ pub struct NativeFollowOptions {
     /// The session's identity on the relay (default: random). A fixed one lets a later run
     /// resume the same relay session.
     pub session_id: Option<[u8; 16]>,
+    /// Where the follow stands while it runs (read by a supervisor), when set.
+    pub counters: Option<Arc<FollowProgress>>,
+}
+
+/// Where a running [`follow`] stands, updated as it goes (relaxed atomics).
+#[derive(Debug, Default)]
+pub struct FollowProgress {
+    taken: AtomicU64,
+    acked: AtomicU64,
+    connected: AtomicBool,
+}
+
+impl FollowProgress {
+    pub(super) fn add_taken(&self, bytes: u64) {
+        self.taken.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(super) fn add_acked(&self, bytes: u64) {
+        self.acked.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn set_connected(&self, up: bool) {
+        self.connected.store(up, Ordering::Relaxed);
+    }
+
+    /// Packet bytes read from the local trace so far.
+    pub fn taken(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed)
+    }
+
+    /// Packet bytes the relay acknowledged as committed.
+    pub fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Relaxed)
+    }
+
+    /// Packet bytes read and not acknowledged yet.
+    pub fn backlog(&self) -> u64 {
+        self.taken().saturating_sub(self.acked())
+    }
+
+    /// Whether a connection to the relay is up.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
 }
 
 impl NativeFollowOptions {
@@ -70,6 +116,7 @@ impl NativeFollowOptions {
             progress: true,
             tls: None,
             session_id: None,
+            counters: None,
         }
     }
 }
@@ -144,6 +191,7 @@ pub async fn follow(
         streams: Vec::new(),
         next_n: 0,
         report: NativeFollowReport::default(),
+        counters: opts.counters.clone().unwrap_or_default(),
     };
     f.sync(found)?;
     let watching = opts.watch_session;
@@ -164,6 +212,7 @@ pub async fn follow(
             match connect(&opts.url, opts.tls.as_ref(), &open, &mut f).await {
                 Ok(l) => {
                     link = Some(l);
+                    f.counters.set_connected(true);
                     backoff = Duration::from_millis(100);
                     cut_since = None;
                 }
@@ -196,6 +245,7 @@ pub async fn follow(
                 Err(e) if e.is_transient() => {
                     f.report.reconnects += 1;
                     link = None;
+                    f.counters.set_connected(false);
                     // The next connection re-announces every stream and trace.
                     continue;
                 }
@@ -269,6 +319,7 @@ pub async fn follow(
             Err(e) => return Err(e),
         }
     }
+    f.counters.set_connected(false);
     f.report.streams = f.streams.len();
     f.report.seconds = start.elapsed().as_secs_f64();
     Ok(f.report)

@@ -45,6 +45,7 @@ pub(super) struct Follower {
     pub(super) streams: Vec<FStream>,
     pub(super) next_n: u32,
     pub(super) report: NativeFollowReport,
+    pub(super) counters: std::sync::Arc<super::follow::FollowProgress>,
 }
 
 fn native_err(e: TraceError) -> NativeError {
@@ -104,6 +105,7 @@ impl Follower {
             for _ in 0..PER_ROUND {
                 match s.src.next_packet().map_err(native_err)? {
                     Some(e) => {
+                        self.counters.add_taken(e.packet_size / 8);
                         s.unacked.push((s.next_seq, e));
                         s.next_seq += 1;
                         n += 1;
@@ -263,6 +265,7 @@ pub(super) async fn round(link: &mut Link, f: &mut Follower) -> Result<u64, Nati
     for s in &mut f.streams {
         for (_, e) in &s.unacked {
             f.report.bytes += e.packet_size / 8;
+            f.counters.add_acked(e.packet_size / 8);
             s.last_ts_end = Some(e.timestamp_end);
             s.class_id = e.stream_id;
         }

@@ -82,6 +82,17 @@ impl Config {
         if let Some(addr) = &cli.metrics_addr {
             settings.metrics_addr = Some(addr.clone());
         }
+        if let Some(url) = &cli.forward {
+            match &mut settings.forward {
+                Some(f) => f.url = url.clone(),
+                None => settings.forward = Some(crate::forward::ForwardSettings::new(url.clone())),
+            }
+        }
+        if let Some(f) = &settings.forward {
+            f.relay_url()
+                .and_then(|_| f.tls().map(|_| ()))
+                .map_err(|e| ConfigError::from(settings::SettingsError::Invalid(e)))?;
+        }
         if let Some(disallow) = cli.disallow_clear {
             settings.allow_clear = !disallow;
         }

@@ -88,6 +88,8 @@ pub struct Settings {
     pub limits: crate::identity::Limits,
     /// trelay:// over TLS (`[tls]`), off when unset.
     pub tls: Option<crate::identity::tls::TlsSettings>,
+    /// Forward every session to a core relay over trelay:// (`forward`), off when unset.
+    pub forward: Option<crate::forward::ForwardSettings>,
 }
 
 impl Default for Settings {
@@ -112,6 +114,7 @@ impl Default for Settings {
             viewers: Vec::new(),
             limits: crate::identity::Limits::default(),
             tls: None,
+            forward: None,
         }
     }
 }

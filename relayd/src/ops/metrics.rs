@@ -62,5 +62,12 @@ pub fn render(registry: &Registry) -> String {
     t.set_gauge("trelay_pool_open_files", &[], pool.open() as f64);
     t.set_gauge("trelay_pool_max_open_files", &[], pool.max() as f64);
     t.set_counter("trelay_pool_evictions_total", &[], pool.evicted());
+    if registry.settings.forward.is_some() {
+        let f = &registry.forwards;
+        t.set_gauge("trelay_forward_sessions", &[], f.pending() as f64);
+        t.set_gauge("trelay_forward_connected", &[], f.connected() as f64);
+        t.set_gauge("trelay_forward_backlog_bytes", &[], f.backlog() as f64);
+        t.set_counter("trelay_forward_acked_bytes_total", &[], f.acked());
+    }
     t.render()
 }

@@ -284,6 +284,14 @@ impl Relay {
             ))
         });
         let tick = tokio::spawn(tick_loop(registry.clone(), shutdown.clone()));
+        let forward = registry.settings.forward.clone().map(|f| {
+            let (r, sd) = (registry.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                if let Err(e) = crate::forward::run::supervise(r, f, sd).await {
+                    tracing::error!("forwarding off: {e}");
+                }
+            })
+        });
         listening.store(true, std::sync::atomic::Ordering::Release);
         crate::ops::systemd::ready("listening");
         shutdown.cancelled().await;
@@ -298,6 +306,9 @@ impl Relay {
         conns.close();
         conns.wait().await;
         let _ = tick.await;
+        if let Some(f) = forward {
+            let _ = f.await;
+        }
         let _ = watchdog.await;
         if let Some(ops) = ops {
             let _ = ops.await;

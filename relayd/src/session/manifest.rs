@@ -4,7 +4,7 @@
 //! the session's files to what was committed; the next Open of the same identity reopens them
 //! and the sender resends from there.
 
-use crate::storage::{Fs, Op, StorageError};
+use crate::storage::{Fs, StorageError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,8 @@ pub struct Manifest {
     pub streams: Vec<ManifestStream>,
 }
 
-fn hex(uuid: &[u8; 16]) -> String {
+/// `uuid` as 32 lowercase hex digits (a manifest or ledger file name).
+pub fn hex(uuid: &[u8; 16]) -> String {
     uuid.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -50,39 +51,15 @@ pub fn path(output: &Path, uuid: &[u8; 16]) -> PathBuf {
 
 /// Writes (replaces) the manifest of `uuid`.
 pub fn write(fs: &Fs, output: &Path, uuid: &[u8; 16], m: &Manifest) -> Result<(), StorageError> {
-    let dir = output.join(DIR);
-    fs.create_dir_all(&dir)
-        .map_err(|e| StorageError::new(Op::CreateDir, &dir, e))?;
-    let text = serde_json::to_string(m).unwrap_or_default();
-    crate::storage::output_lock::write_atomically(fs, &path(output, uuid), &text)
+    crate::storage::json::write(fs, &path(output, uuid), m)
 }
 
 /// Reads the manifest of `uuid`, if there is a valid one.
 pub fn read(fs: &Fs, output: &Path, uuid: &[u8; 16]) -> Option<Manifest> {
-    let p = path(output, uuid);
-    let f = crate::storage::StorageFile::open(fs, p.clone(), false).ok()?;
-    let len = usize::try_from(f.len().ok()?).ok()?;
-    if len > 16 << 20 {
-        tracing::warn!(path = %p.display(), "session manifest too large: ignored");
-        return None;
-    }
-    let mut buf = vec![0u8; len];
-    f.read_exact_at(&mut buf, 0).ok()?;
-    match serde_json::from_slice(&buf) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!(path = %p.display(), "unreadable session manifest: {e}");
-            None
-        }
-    }
+    crate::storage::json::read(fs, &path(output, uuid), "session manifest")
 }
 
 /// Removes the manifest of `uuid` (the session closed).
 pub fn remove(fs: &Fs, output: &Path, uuid: &[u8; 16]) {
-    let p = path(output, uuid);
-    if let Err(e) = fs.remove_file(&p) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %p.display(), "cannot remove the session manifest: {e}");
-        }
-    }
+    crate::storage::json::remove(fs, &path(output, uuid), "session manifest");
 }

@@ -184,6 +184,8 @@ pub struct Registry {
     pub gate: Arc<crate::identity::Gate>,
     /// trelay:// sessions by the identity their sender chose.
     pub resumables: resumable::Resumables,
+    /// Sessions being forwarded to a core relay (pinned against retention).
+    pub forwards: crate::forward::Forwards,
 }
 
 impl Registry {
@@ -238,6 +240,7 @@ impl Registry {
             expired: Mutex::new(Vec::new()),
             telemetry: Arc::new(crate::telemetry::Telemetry::new()),
             resumables: resumable::Resumables::default(),
+            forwards: crate::forward::Forwards::default(),
             gate: Arc::new(crate::identity::Gate::new(
                 settings.peers.clone(),
                 settings.viewers.clone(),
@@ -275,6 +278,9 @@ impl Registry {
         });
         self.sessions.insert(id, session.clone());
         self.alive.insert(id, Arc::downgrade(&session));
+        if self.settings.forward.is_some() {
+            self.forwards.created(&session);
+        }
         session
     }
 
@@ -479,6 +485,7 @@ impl Registry {
         let held_fn = |dir: &Path| {
             held.iter()
                 .any(|h| h.starts_with(dir) || dir.starts_with(h))
+                || self.forwards.pins(&self.output, dir)
         };
         crate::storage::retention::apply(
             &self.fs,

@@ -74,6 +74,7 @@ pub mod fault;
 pub mod file;
 pub mod fs;
 pub mod index;
+pub mod json;
 pub mod layout;
 pub mod lock;
 pub mod loss;

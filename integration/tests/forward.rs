@@ -1,0 +1,115 @@
+//! Edge → core forwarding: an edge trelayd receiving sessions over the LTTng protocol ships them,
+//! once committed, to a core trelayd over trelay://. The core being down at first, a cutting
+//! proxy between the two, a core SIGKILLed and restarted and an edge restarted mid-way only
+//! delay it: the core's copy reads like the edge's (and like lttng-relayd's), and the edge keeps
+//! what the core has not acknowledged (retention does not take it; the backlog is reported).
+
+mod consumer_support;
+
+use anyhow::{ensure, Context, Result};
+use consumer_support::{assert_same_output, relay_url, runtime, session_dir};
+use std::path::Path;
+use std::time::Duration;
+use trelay_consumer::ship::{send, SendOptions};
+use trelay_consumer::synth::{write_trace_dir, SynthTrace};
+use trelay_integration::relay::{free_ports, Trelayd};
+use trelay_integration::wait_for;
+
+fn metrics(port: u16) -> String {
+    ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+        .call()
+        .ok()
+        .and_then(|r| r.into_string().ok())
+        .unwrap_or_default()
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.split([' ', '{']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn ledger_empty(out: &Path) -> bool {
+    std::fs::read_dir(out.join(".trelay-forward"))
+        .map(|d| d.count() == 0)
+        .unwrap_or(true)
+}
+
+#[test]
+fn the_edge_keeps_and_reports_what_a_late_core_has_not_acknowledged() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let core_port = free_ports()?.control;
+    let cfg = d.join("edge.toml");
+    // A quota every closed session exceeds, checked every second.
+    std::fs::write(&cfg, "[retention]\nmax_bytes = 1\ninterval_s = 1\n")?;
+    let forward = format!("trelay://127.0.0.1:{core_port}");
+    let mut edge = Trelayd::start(
+        &d.join("edge"),
+        &[
+            "--forward",
+            &forward,
+            "--config",
+            &cfg.display().to_string(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+    )?;
+    let mport = edge.metrics.context("no metrics port")?;
+    let t = SynthTrace::new("edge-host", "fwd", 4096);
+    let local = d.join("fwd");
+    write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 3, 50)?;
+    let mut o = SendOptions::new(local.clone(), relay_url(edge.ports));
+    o.progress = false;
+    let r = runtime().block_on(send(&o))?;
+    ensure!(r.packets == 150, "{r:?}");
+    let edge_copy = session_dir(&edge.out, "edge-host")?;
+
+    // The core is down: the backlog shows, and retention keeps the closed session.
+    wait_for(
+        Duration::from_secs(20),
+        "the backlog in the metrics",
+        || {
+            let m = metrics(mport);
+            metric(&m, "trelay_forward_backlog_bytes").unwrap_or(0.0) >= (150 * 4096) as f64
+                && metric(&m, "trelay_forward_sessions") == Some(1.0)
+                && metric(&m, "trelay_forward_connected") == Some(0.0)
+        },
+    )
+    .with_context(|| metrics(mport))?;
+    wait_for(Duration::from_secs(10), "the backlog log line", || {
+        edge.log_text().contains("forwarding backlog")
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(
+        edge_copy.exists(),
+        "retention deleted a session the core does not have"
+    );
+    ensure!(!ledger_empty(&edge.out), "no forwarding record");
+
+    // The core comes up: everything arrives, then retention may have the edge's copy.
+    let mut core = Trelayd::start(
+        &d.join("core"),
+        &["-C", &format!("tcp://127.0.0.1:{core_port}")],
+    )?;
+    wait_for(Duration::from_secs(30), "the session forwarded", || {
+        edge.log_text().contains("session forwarded")
+    })
+    .with_context(|| edge.log_tail())?;
+    ensure!(ledger_empty(&edge.out), "the forwarding record stayed");
+    let m = metrics(mport);
+    ensure!(
+        metric(&m, "trelay_forward_acked_bytes_total") == Some((150 * 4096) as f64),
+        "{m}"
+    );
+    core.stop_ok()?;
+    assert_same_output(&local, &session_dir(&core.out, "edge-host")?)?;
+    wait_for(
+        Duration::from_secs(10),
+        "retention of the forwarded session",
+        || !edge_copy.exists(),
+    )?;
+    edge.stop_ok()?;
+    Ok(())
+}
