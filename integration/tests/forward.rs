@@ -113,3 +113,74 @@ fn the_edge_keeps_and_reports_what_a_late_core_has_not_acknowledged() -> Result<
     edge.stop_ok()?;
     Ok(())
 }
+
+#[test]
+fn a_live_sessiond_session_reaches_the_core_whole_through_cuts_and_restarts() -> Result<()> {
+    use trelay_integration::live::LiveClient;
+    use trelay_integration::proxy::{cuts, Proxy};
+    use trelay_integration::scenario::{self, Scenario, Step};
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let core_port = free_ports()?.control;
+    let control = format!("tcp://127.0.0.1:{core_port}");
+    let core_out = d.join("core-out");
+    let mut core = Trelayd::start_with_output(&d.join("c1"), &core_out, &["-C", &control])?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let proxy = rt.block_on(Proxy::start(
+        ([127, 0, 0, 1], core_port).into(),
+        cuts(9, 6, 400_000),
+    ))?;
+    let forward: &'static str =
+        Box::leak(format!("trelay://127.0.0.1:{}", proxy.addr.port()).into_boxed_str());
+    let mut sc = Scenario::new("fwd");
+    sc.live = Some(200_000);
+    sc.trelayd_args = vec!["--forward", forward];
+    sc.steps = vec![Step::Run(2, 300), Step::Sleep(1500), Step::Run(2, 300)];
+    let run = std::thread::spawn(move || scenario::run(&sc));
+
+    // Live at the core: once it lists the session, the core dies and comes back.
+    let live_port = core.ports.live;
+    wait_for(
+        Duration::from_secs(90),
+        "the session listed on the core's live port",
+        || {
+            LiveClient::viewer(live_port)
+                .and_then(|mut c| c.list())
+                .map(|l| l.iter().any(|s| s.session_name.contains("fwd")))
+                .unwrap_or(false)
+        },
+    )
+    .with_context(|| core.log_tail())?;
+    core.kill9()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut core = Trelayd::start_with_output(&d.join("c2"), &core_out, &["-C", &control])?;
+    let outcome = run.join().expect("the scenario")?;
+
+    // The edge stopped with the scenario; restarted, it finishes whatever the core still lacks.
+    let mut edge =
+        Trelayd::start_with_output(&d.join("e2"), &outcome.ours, &["--forward", forward])?;
+    wait_for(
+        Duration::from_secs(60),
+        "the forwarding ledger to empty",
+        || ledger_empty(&outcome.ours),
+    )
+    .with_context(|| edge.log_tail())?;
+    edge.stop_ok()?;
+    core.stop_ok()?;
+    let got = trelay_integration::normalized_events(&core_out)?;
+    ensure!(
+        got == outcome.events,
+        "the core has {} events, the edge {}\n{}",
+        got.len(),
+        outcome.events.len(),
+        core.log_tail()
+    );
+    ensure!(
+        proxy.cut.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the proxy never cut"
+    );
+    Ok(())
+}
