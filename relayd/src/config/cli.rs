@@ -71,7 +71,7 @@ pub struct Cli {
     /// Serve /metrics (Prometheus), /healthz and /readyz on HOST:PORT (port 0 picks one).
     #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
-    /// Forward every session, once committed here, to this core relay (trelay://HOST[:PORT]).
+    /// Forward every session, once committed here, to this core relay (`trelay://HOST[:PORT]`).
     #[arg(long = "forward", value_name = "URL")]
     pub forward: Option<String>,
     /// Log line format: text, or one JSON object per line for log shippers.
