@@ -122,8 +122,11 @@ fn state_of(r: &MultiReport, name: &str) -> Option<State> {
     r.relays.iter().find(|s| s.name == name).map(|s| s.state)
 }
 
-/// `(seq, begin, end, size)` of every packet a relay wrote, sorted.
-fn packets_on_disk(out: &Path) -> Result<Vec<(Option<u64>, u64, u64, u64)>> {
+/// A packet's `(seq, begin, end, size)`.
+type PacketKey = (Option<u64>, u64, u64, u64);
+
+/// The keys of every packet a relay wrote, sorted.
+fn packets_on_disk(out: &Path) -> Result<Vec<PacketKey>> {
     let q = trelay_viewer::query::IndexQuery {
         all_packets: true,
         ..Default::default()
