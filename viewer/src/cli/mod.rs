@@ -4,7 +4,11 @@
 // The argument docs are also the `--help` text, where `HOST[:PORT]` reads as meant.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+mod relays;
 mod signal;
+
+pub use relays::TlsArgs;
+use relays::{multi_end, tagged_json, RelayArgs};
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,9 +19,8 @@ use clap::{Parser, Subcommand};
 use trelay_proto::lttng::live::Seek;
 
 use crate::dissect::{self, DissectOptions, Side};
-use crate::live::multi::{MultiOptions, MultiReport, RelaySpec};
-use crate::live::SessionMatch;
-use crate::live::{self, LiveOptions};
+use crate::live;
+use crate::live::multi::RelaySpec;
 use crate::report::Format;
 use crate::time::TimeArg;
 use crate::url::LiveUrl;
@@ -38,33 +41,6 @@ pub enum SeekArg {
     Beginning,
     /// Only packets written after attaching (what babeltrace2 does).
     Last,
-}
-
-/// TLS for `tls+net://` URLs (trelayd's TLS live port).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct TlsArgs {
-    /// CA certificate(s) the relay's certificate must chain to (PEM).
-    #[arg(long)]
-    pub ca: Option<PathBuf>,
-    /// Client certificate chain to present (PEM; with --key).
-    #[arg(long, requires = "key")]
-    pub cert: Option<PathBuf>,
-    /// Private key of --cert (PEM).
-    #[arg(long, requires = "cert")]
-    pub key: Option<PathBuf>,
-}
-
-impl TlsArgs {
-    /// The TLS settings, when `--ca` is given.
-    pub fn load(&self) -> Result<Option<live::ViewerTls>, String> {
-        match &self.ca {
-            Some(ca) => {
-                live::ViewerTls::new(ca, self.cert.as_deref(), self.key.as_deref()).map(Some)
-            }
-            None if self.cert.is_some() => Err("--cert needs --ca".into()),
-            None => Ok(None),
-        }
-    }
 }
 
 /// Subcommands.
@@ -487,88 +463,6 @@ pub fn run(cmd: Cmd) -> ExitCode {
                 Err(e) => failure(e),
             }
         }
-    }
-}
-
-/// The relay options `live` and `tail` share.
-struct RelayArgs {
-    urls: Vec<RelaySpec>,
-    session: Option<String>,
-    host: Option<String>,
-    wait: f64,
-    poll_ms: u64,
-    give_up: f64,
-    progress: f64,
-    tls: TlsArgs,
-}
-
-impl RelayArgs {
-    fn options(self, output: PathBuf) -> Result<MultiOptions, String> {
-        let (Some(wait), Some(give_up), Some(progress)) =
-            (secs(self.wait), secs(self.give_up), secs(self.progress))
-        else {
-            return Err("--wait, --give-up and --progress must be numbers of seconds".into());
-        };
-        let select = match &self.session {
-            Some(s) => Some(SessionMatch::glob(s, self.host.as_deref())?),
-            None => None,
-        };
-        if select.is_none() {
-            if let Some(u) = self.urls.iter().find(|r| r.url.session.is_none()) {
-                return Err(format!(
-                    "{}: a session URL (.../host/HOSTNAME/SESSION) or --session is needed",
-                    u.url.relay()
-                ));
-            }
-        }
-        let first = self.urls.first().ok_or("no relay URL")?;
-        let mut base = LiveOptions::new(first.url.clone(), output);
-        base.wait = wait;
-        base.poll = Duration::from_millis(self.poll_ms.max(1));
-        base.tls = self.tls.load()?;
-        base.select = select;
-        if base.tls.is_none() && self.urls.iter().any(|r| r.url.tls) {
-            return Err("a tls+net:// URL needs --ca".into());
-        }
-        let multi = MultiOptions {
-            relays: self.urls,
-            base,
-            give_up,
-            progress,
-        };
-        multi.check()?;
-        Ok(multi)
-    }
-}
-
-fn tagged_json(relay: &str, line: &crate::report::PacketLine) -> String {
-    let mut v = serde_json::to_value(line).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("relay".into(), relay.into());
-    }
-    v.to_string()
-}
-
-fn multi_end(prefix: &str, res: Result<MultiReport, String>) -> ExitCode {
-    match res {
-        Ok(r) => {
-            for s in &r.relays {
-                eprintln!("{prefix}: {}", s.render());
-            }
-            if r.late > 0 {
-                eprintln!(
-                    "{prefix}: {} packet(s) came out of timestamp order (late relays)",
-                    r.late
-                );
-            }
-            if r.all_ok() {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!("{prefix}: some relays failed");
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => failure(e),
     }
 }
 

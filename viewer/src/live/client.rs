@@ -15,81 +15,26 @@
 //! 4. on stop (Ctrl-C), DETACH_SESSION each attached session.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use trelay_proto::ctf::index::IndexEntry;
-use trelay_proto::ctf::packet::{PacketHeader, WordSize};
+use trelay_proto::ctf::packet::WordSize;
 use trelay_proto::lttng::live::{
-    AttachStatus, DetachStatus, GetMetadataStatus, IndexReply, NewStreamsStatus, NextIndexStatus,
-    Seek, StreamRecord, ViewerFlags, ViewerReply, ViewerRequest,
+    AttachStatus, DetachStatus, NewStreamsStatus, NextIndexStatus, Seek, StreamRecord, ViewerFlags,
+    ViewerReply, ViewerRequest,
 };
-use trelay_proto::{CtfTraceId, Decoded, SessionId, StreamId};
+use trelay_proto::{CtfTraceId, SessionId, StreamId};
+
+mod receive;
+
+pub use super::sink::{Packet, Sink};
 
 use super::files::{safe_component, safe_rel_path};
 use super::mirror::LiveStats;
 use super::select::SessionMatch;
 use super::{sessions, LiveError, ViewerConn};
-use crate::tsdl::{Clock, Metadata};
-
-/// One packet received, as handed to a [`Sink`].
-#[derive(Debug)]
-pub struct Packet<'a> {
-    /// The relay's stream id (valid for this connection only).
-    pub stream: StreamId,
-    /// The trace folder, relative (the relay's `path_name`, validated).
-    pub dir: &'a Path,
-    /// The channel (data file) name, one validated path component.
-    pub channel: &'a str,
-    /// `dir/channel`, for lines.
-    pub label: &'a str,
-    /// The packet's bytes.
-    pub bytes: &'a [u8],
-    /// Its index entry (offset in the relay's file; sequence number from the packet header).
-    pub entry: IndexEntry,
-    /// The trace's clock, when its metadata declares one.
-    pub clock: Option<&'a Clock>,
-    /// The stream's previous cumulative discarded count, if a packet came before.
-    pub prev_discarded: Option<u64>,
-}
-
-/// Where received metadata and packets go.
-pub trait Sink {
-    /// New metadata bytes of the trace in `dir` (relative), from `offset` in its metadata.
-    fn metadata(&mut self, dir: &Path, offset: u64, data: &[u8]) -> Result<(), LiveError>;
-    /// A packet; `Ok(false)` when it was skipped as one already received (after a reconnect).
-    fn packet(&mut self, p: &Packet<'_>) -> Result<bool, LiveError>;
-    /// A data stream was attached.
-    fn added(&mut self, _stream: StreamId) {}
-    /// The stream has nothing before `timestamp` (an inactivity beacon).
-    fn quiet(&mut self, _stream: StreamId, _timestamp: u64, _clock: Option<&Clock>) {}
-    /// The stream ended.
-    fn ended(&mut self, _stream: StreamId) {}
-    /// A new connection begins (stream ids of the previous one mean nothing any more).
-    fn restart(&mut self) {}
-}
-
-impl<S: Sink + ?Sized> Sink for &mut S {
-    fn metadata(&mut self, dir: &Path, offset: u64, data: &[u8]) -> Result<(), LiveError> {
-        (**self).metadata(dir, offset, data)
-    }
-    fn packet(&mut self, p: &Packet<'_>) -> Result<bool, LiveError> {
-        (**self).packet(p)
-    }
-    fn added(&mut self, stream: StreamId) {
-        (**self).added(stream)
-    }
-    fn quiet(&mut self, stream: StreamId, timestamp: u64, clock: Option<&Clock>) {
-        (**self).quiet(stream, timestamp, clock)
-    }
-    fn ended(&mut self, stream: StreamId) {
-        (**self).ended(stream)
-    }
-    fn restart(&mut self) {
-        (**self).restart()
-    }
-}
+use crate::tsdl::Clock;
 
 /// How a client runs.
 #[derive(Debug, Clone, Copy)]
@@ -386,47 +331,6 @@ impl<'a, S: Sink> Client<'a, S> {
         Ok(())
     }
 
-    fn fetch_metadata(&mut self, id: CtfTraceId) -> Result<(), LiveError> {
-        let Some(t) = self.traces.get_mut(&id) else {
-            return Ok(());
-        };
-        t.needs_fetch = false;
-        let (Some(sid), false) = (t.metadata_stream, t.closed) else {
-            return Ok(());
-        };
-        let mut changed = false;
-        loop {
-            let reply = self
-                .conn
-                .call(&ViewerRequest::GetMetadata { stream_id: sid })?;
-            let ViewerReply::Metadata { status, data } = reply else {
-                return Err(LiveError::Protocol(format!(
-                    "GET_METADATA answered {reply:?}"
-                )));
-            };
-            match status {
-                GetMetadataStatus::Ok if !data.is_empty() => {
-                    self.sink.metadata(&t.dir, t.bytes.len() as u64, data)?;
-                    t.bytes.extend_from_slice(data);
-                    self.stats.metadata_bytes += data.len() as u64;
-                    changed = true;
-                }
-                GetMetadataStatus::Ok | GetMetadataStatus::NoNewMetadata => break,
-                GetMetadataStatus::Error => {
-                    t.closed = true;
-                    break;
-                }
-            }
-        }
-        if changed {
-            if let Ok(md) = Metadata::from_file_bytes(&t.bytes) {
-                t.clock = md.clock().cloned();
-                t.word = md.word_size();
-            }
-        }
-        Ok(())
-    }
-
     /// GET_NEXT_INDEX on one stream, and the packet if there is one; returns whether a packet
     /// was received.
     fn step(&mut self, id: StreamId) -> Result<bool, LiveError> {
@@ -487,57 +391,5 @@ impl<'a, S: Sink> Client<'a, S> {
 
     pub(super) fn settings(&self) -> &ClientSettings {
         &self.settings
-    }
-
-    fn deliver(
-        &mut self,
-        id: StreamId,
-        trace: CtfTraceId,
-        ix: &IndexReply,
-    ) -> Result<(), LiveError> {
-        if self.traces.get(&trace).is_some_and(|t| t.bytes.is_empty()) {
-            // The metadata must be out before the first packet that needs it.
-            self.fetch_metadata(trace)?;
-        }
-        let (clock, word) = self
-            .traces
-            .get(&trace)
-            .map(|t| (t.clock.as_ref(), t.word))
-            .unwrap_or((None, WordSize::Bits64));
-        let (instance, seq) = match PacketHeader::decode(&self.packet, word) {
-            Ok(Decoded::Done { msg, .. }) => (msg.stream_instance_id, msg.packet_seq_num),
-            _ => (u64::MAX, u64::MAX),
-        };
-        let entry = IndexEntry {
-            offset: ix.offset,
-            packet_size: ix.packet_size,
-            content_size: ix.content_size,
-            timestamp_begin: ix.timestamp_begin,
-            timestamp_end: ix.timestamp_end,
-            events_discarded: ix.events_discarded,
-            stream_id: ix.stream_id,
-            stream_instance_id: instance,
-            packet_seq_num: seq,
-        };
-        let Some(s) = self.streams.get_mut(&id) else {
-            return Ok(());
-        };
-        let p = Packet {
-            stream: id,
-            dir: &s.dir,
-            channel: &s.channel,
-            label: &s.label,
-            bytes: &self.packet,
-            entry,
-            clock,
-            prev_discarded: s.prev_discarded,
-        };
-        let new = self.sink.packet(&p)?;
-        s.prev_discarded = Some(entry.events_discarded);
-        if new {
-            self.stats.packets += 1;
-            self.stats.bytes += self.packet.len() as u64;
-        }
-        Ok(())
     }
 }

@@ -11,6 +11,7 @@ pub mod mirror;
 pub mod multi;
 pub mod select;
 pub mod sessions;
+pub mod sink;
 pub mod tls;
 
 pub use conn::ViewerConn;
