@@ -4,7 +4,8 @@
 //! relays exactly once, in timestamp order, tagged with its relay, while a fourth relay that is
 //! down is retried, given up and reported without holding the others back. The multi-relay
 //! `live` mirror holds each relay's trace under its own folder, and babeltrace2 reads the mirror
-//! with the same events as the three relays' outputs read together.
+//! with the same events as the three relays' outputs read together. A connection cut in the
+//! middle (a proxy) is followed again with nothing printed twice.
 
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeMap;
@@ -278,5 +279,52 @@ fn live_mirrors_three_relays_into_one_trace_set() -> Result<()> {
     );
     // babeltrace2 merges the mirror's traces on one time line: its output is the relays' output.
     ensure!(relays == mirrored, "the merged reading differs");
+    Ok(())
+}
+
+/// The connection to one relay is cut twice in the middle of the session: the tail reconnects,
+/// attaches again from the beginning and still prints each of that relay's packets once.
+#[test]
+fn tail_reconnects_after_cuts_without_duplicates() -> Result<()> {
+    use trelay_integration::proxy::Proxy;
+    let f = fleet("trelay-mc-")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let target = format!("127.0.0.1:{}", f.relays[0].ports.live).parse()?;
+    let proxy = rt.block_on(Proxy::start(target, vec![700, 1500]))?;
+    let mut opts = options(&f, Path::new(""), None)?;
+    opts.relays[0] = format!("{}=net://{}", NAMES[0], proxy.addr)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let lines: Arc<Mutex<Vec<TailLine>>> = Arc::default();
+    let got = lines.clone();
+    let report = with_sessions(&f, move |stop| {
+        tail_all(&opts, MergeOptions::default(), stop, |l| {
+            got.lock().unwrap().push(l.clone());
+            Ok(())
+        })
+    })?;
+    ensure!(report.all_ok(), "{report:?}");
+    ensure!(proxy.cut.load(Ordering::SeqCst) >= 1, "no cut happened");
+    let a = report.relays.iter().find(|s| s.name == NAMES[0]).unwrap();
+    ensure!(a.reconnects >= 1, "{a:?}");
+    let lines = lines.lock().unwrap().clone();
+    for (name, relay) in NAMES.iter().zip(&f.relays) {
+        let mut mine: Vec<_> = lines
+            .iter()
+            .filter(|l| l.relay == *name)
+            .map(|l| (l.line.seq, l.line.begin, l.line.end, l.line.size))
+            .collect();
+        mine.sort();
+        let want = packets_on_disk(&relay.out)?;
+        ensure!(
+            mine == want,
+            "{name}: {} printed, {} on the relay",
+            mine.len(),
+            want.len()
+        );
+    }
     Ok(())
 }
