@@ -328,3 +328,30 @@ fn tail_reconnects_after_cuts_without_duplicates() -> Result<()> {
     }
     Ok(())
 }
+
+/// The mirror's connection to one relay is cut in the middle: it reconnects and the mirror still
+/// holds each packet once (and the metadata whole: babeltrace2 reads it like the relay's copy).
+#[test]
+fn live_mirror_reconnects_after_cuts_without_duplicates() -> Result<()> {
+    use trelay_integration::proxy::Proxy;
+    let f = fleet("trelay-mr-")?;
+    let mirror = f._tmp.path().join("mirror");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let target = format!("127.0.0.1:{}", f.relays[1].ports.live).parse()?;
+    let proxy = rt.block_on(Proxy::start(target, vec![900]))?;
+    let mut opts = options(&f, &mirror, None)?;
+    opts.relays[1] = format!("{}=net://{}", NAMES[1], proxy.addr)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let report = with_sessions(&f, move |stop| mirror_all(&opts, stop, |_, _| Ok(())))?;
+    ensure!(report.all_ok(), "{report:?}");
+    ensure!(proxy.cut.load(Ordering::SeqCst) >= 1, "no cut happened");
+    let relay = &f.relays[1];
+    ensure!(packets_on_disk(&mirror.join(NAMES[1]))? == packets_on_disk(&relay.out)?);
+    let outs: Vec<&Path> = f.relays.iter().map(|r| r.out.as_path()).collect();
+    ensure!(babeltrace_all(&outs)? == babeltrace_all(&[mirror.as_path()])?);
+    Ok(())
+}

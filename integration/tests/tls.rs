@@ -215,6 +215,50 @@ fn tls_live_port_serves_viewers_the_acl_names() -> Result<()> {
         theirs.len()
     );
     ensure!(mine == theirs, "{} events mirrored", mine.len());
+
+    // The same viewer tails another session over TLS: every packet, once.
+    let trace2 = host_trace(
+        &d.join("second"),
+        "host-y",
+        "secure-tail",
+        1_800_000_000,
+        2,
+        15,
+    )?;
+    let mut base = LiveOptions::new(relay_url.clone(), d.join("unused"));
+    base.tls = Some(viewer(Some("viewer-ops"), &ca_pem)?);
+    base.poll = Duration::from_millis(20);
+    base.select = Some(
+        trelay_viewer::live::SessionMatch::glob("secure-tail", None).map_err(anyhow::Error::msg)?,
+    );
+    let multi = trelay_viewer::live::multi::MultiOptions {
+        relays: vec![format!("r=tls+net://127.0.0.1:{port}")
+            .parse()
+            .map_err(anyhow::Error::msg)?],
+        base,
+        give_up: Duration::from_secs(5),
+        progress: Duration::ZERO,
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut tailed = 0u64;
+    let report = std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            trelay_viewer::live::multi::tail::tail_all(&multi, Default::default(), &stop, |_| {
+                tailed += 1;
+                Ok(())
+            })
+        });
+        let sent = ship_live(&trace2, "secure-tail", relay.ports, Duration::from_secs(3))
+            .join()
+            .map_err(|_| anyhow::anyhow!("sender panicked"))?;
+        sent?;
+        t.join()
+            .map_err(|_| anyhow::anyhow!("tail panicked"))?
+            .map_err(anyhow::Error::msg)
+    })?;
+    ensure!(report.all_ok(), "{report:?}");
+    ensure!(tailed == 30, "{tailed} packets tailed over TLS");
+
     relay.stop_ok()?;
     ensure!(
         relay.log_text().contains("TLS handshake refused"),
