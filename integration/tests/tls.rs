@@ -1,6 +1,8 @@
 //! trelay:// over TLS with client certificates made by the test: a sender whose certificate the
 //! relay's CA signed ships a trace that lands under the certificate's name and reads back
 //! identically; a sender without a client certificate, or with one from another CA, is refused.
+//! The live protocol over TLS (`[tls] live_addr`): a viewer the live ACL names by its
+//! certificate mirrors and tails sessions; others are refused or see nothing.
 
 mod consumer_support;
 
