@@ -3,6 +3,7 @@
 //! tools against one shared `lttng-sessiond`.
 
 pub mod client;
+pub mod fleet;
 pub mod live;
 pub mod live_feed;
 pub mod live_viewer;

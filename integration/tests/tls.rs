@@ -1,7 +1,9 @@
 //! trelay:// over TLS with client certificates made by the test: a sender whose certificate the
 //! relay's CA signed ships a trace that lands under the certificate's name and reads back
 //! identically; a sender without a client certificate, or with one from another CA, is refused.
-//! `follow` and `bench` speak TLS the same way.
+//! The live protocol over TLS (`[tls] live_addr`): a viewer the live ACL names by its
+//! certificate mirrors and tails sessions; others are refused or see nothing. `follow` and
+//! `bench` speak TLS like `send`.
 
 mod consumer_support;
 
@@ -108,6 +110,159 @@ fn mutual_tls_names_the_peer_and_refuses_strangers() -> Result<()> {
         !relay.out.join("claimed-host").exists(),
         "the claimed hostname was used"
     );
+    ensure!(
+        relay.log_text().contains("TLS handshake refused"),
+        "{}",
+        relay.log_tail()
+    );
+    Ok(())
+}
+
+fn tls_live_port(dir: &Path) -> u16 {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ports.json")).unwrap()).unwrap();
+    v["tls_live"].as_u64().unwrap() as u16
+}
+
+/// The live protocol over TLS: a viewer whose certificate the relay's CA signed and the live
+/// ACL names mirrors a live session over the TLS live port and gets every event; one without a
+/// certificate, or with one of another CA, is refused; one whose certificate name no
+/// `[[viewer]]` rule allows sees no session; the plain live port shows nothing either (the
+/// only rule asks for a certificate).
+#[test]
+fn tls_live_port_serves_viewers_the_acl_names() -> Result<()> {
+    use trelay_integration::fleet::{host_trace, ship_live};
+    use trelay_viewer::live::{list_sessions, list_sessions_with, mirror, LiveOptions, ViewerTls};
+    use trelay_viewer::url::LiveUrl;
+
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let relay_ca = ca(d, "relay");
+    issue(d, &relay_ca, "relay", &["127.0.0.1", "localhost"]);
+    issue(d, &relay_ca, "viewer-ops", &[]);
+    issue(d, &relay_ca, "viewer-dev", &[]);
+    let other_ca = ca(d, "other");
+    issue(d, &other_ca, "mallory", &[]);
+    let cfg = d.join("trelay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[tls]\naddr = \"127.0.0.1:0\"\nlive_addr = \"127.0.0.1:0\"\ncert = \"{0}/relay.pem\"\nkey = \"{0}/relay.key\"\nclient_ca = \"{0}/relay-ca.pem\"\n\n[[viewer]]\ncertificates = [\"viewer-ops\"]\nsessions = [\"secure*\"]\n",
+            d.display()
+        ),
+    )?;
+    let mut relay = Trelayd::start(d, &["--config", &cfg.display().to_string()])?;
+    let port = tls_live_port(d);
+    let ca_pem = d.join("relay-ca.pem");
+    let viewer = |name: Option<&str>, ca: &Path| {
+        let cert = name.map(|n| d.join(format!("{n}.pem")));
+        let key = name.map(|n| d.join(format!("{n}.key")));
+        ViewerTls::new(ca, cert.as_deref(), key.as_deref()).map_err(anyhow::Error::msg)
+    };
+    let ops = viewer(Some("viewer-ops"), &ca_pem)?;
+    let relay_url: LiveUrl = format!("tls+net://127.0.0.1:{port}")
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+
+    let trace = host_trace(d, "host-x", "secure", 1_800_000_000, 2, 20)?;
+    let sender = ship_live(&trace, "secure", relay.ports, Duration::from_secs(5));
+    let mut listed = Vec::new();
+    trelay_integration::wait_for(Duration::from_secs(30), "the session over TLS", || {
+        listed = list_sessions_with(&relay_url, Some(&ops)).unwrap_or_default();
+        !listed.is_empty()
+    })?;
+    ensure!(
+        listed[0].url == format!("tls+net://127.0.0.1:{port}/host/host-x/secure"),
+        "{}",
+        listed[0].url
+    );
+
+    // Outside the ACL: nothing listed; no certificate or a stranger's: refused.
+    let dev = viewer(Some("viewer-dev"), &ca_pem)?;
+    ensure!(list_sessions_with(&relay_url, Some(&dev))?.is_empty());
+    let plain: LiveUrl = format!("net://127.0.0.1:{}", relay.ports.live)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    ensure!(
+        list_sessions(&plain)?.is_empty(),
+        "the plain port showed it"
+    );
+    let none = viewer(None, &ca_pem)?;
+    ensure!(list_sessions_with(&relay_url, Some(&none)).is_err());
+    let stranger = viewer(Some("mallory"), &d.join("other-ca.pem"))?;
+    ensure!(list_sessions_with(&relay_url, Some(&stranger)).is_err());
+    let stranger = viewer(Some("mallory"), &ca_pem)?;
+    ensure!(list_sessions_with(&relay_url, Some(&stranger)).is_err());
+
+    // The ACL's viewer mirrors it all over TLS.
+    let mut opts = LiveOptions::new(
+        listed[0].url.parse().map_err(anyhow::Error::msg)?,
+        d.join("mirror"),
+    );
+    opts.tls = Some(ops);
+    opts.poll = Duration::from_millis(20);
+    let stats = mirror(
+        &opts,
+        &std::sync::atomic::AtomicBool::new(false),
+        |_| Ok(()),
+    )?;
+    sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("sender panicked"))??;
+    ensure!(!stats.detached && stats.packets == 40, "{stats:?}");
+    let theirs = trelay_integration::normalized_events(&relay.out)?;
+    let mine = trelay_integration::normalized_events(&d.join("mirror"))?;
+    ensure!(
+        theirs.len() as u64 == trace.events,
+        "{} events",
+        theirs.len()
+    );
+    ensure!(mine == theirs, "{} events mirrored", mine.len());
+
+    // The same viewer tails another session over TLS: every packet, once.
+    let trace2 = host_trace(
+        &d.join("second"),
+        "host-y",
+        "secure-tail",
+        1_800_000_000,
+        2,
+        15,
+    )?;
+    let mut base = LiveOptions::new(relay_url.clone(), d.join("unused"));
+    base.tls = Some(viewer(Some("viewer-ops"), &ca_pem)?);
+    base.poll = Duration::from_millis(20);
+    base.select = Some(
+        trelay_viewer::live::SessionMatch::glob("secure-tail", None).map_err(anyhow::Error::msg)?,
+    );
+    let multi = trelay_viewer::live::multi::MultiOptions {
+        relays: vec![format!("r=tls+net://127.0.0.1:{port}")
+            .parse()
+            .map_err(anyhow::Error::msg)?],
+        base,
+        give_up: Duration::from_secs(5),
+        progress: Duration::ZERO,
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut tailed = 0u64;
+    let report = std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            trelay_viewer::live::multi::tail::tail_all(&multi, Default::default(), &stop, |_| {
+                tailed += 1;
+                Ok(())
+            })
+        });
+        let sent = ship_live(&trace2, "secure-tail", relay.ports, Duration::from_secs(3))
+            .join()
+            .map_err(|_| anyhow::anyhow!("sender panicked"))?;
+        sent?;
+        t.join()
+            .map_err(|_| anyhow::anyhow!("tail panicked"))?
+            .map_err(anyhow::Error::msg)
+    })?;
+    ensure!(report.all_ok(), "{report:?}");
+    ensure!(tailed == 30, "{tailed} packets tailed over TLS");
+
+    relay.stop_ok()?;
     ensure!(
         relay.log_text().contains("TLS handshake refused"),
         "{}",

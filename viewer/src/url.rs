@@ -1,8 +1,15 @@
 //! Live relay URLs, as babeltrace2 spells them: `net://HOST[:PORT]` names a relay's live port
 //! (default 5344) and `net://HOST[:PORT]/host/TARGET_HOST/SESSION` one of its sessions.
 //! `net4://` and `net6://` are accepted too; an IPv6 address goes in brackets.
+//!
+//! `tls+net://HOST[:PORT][/host/TARGET_HOST/SESSION]` is the same inside TLS: trelayd's TLS live
+//! port (`[tls] live_addr`, default port 5345), for trelay-viewer only (babeltrace2 does not
+//! speak TLS).
 
 use trelay_proto::lttng::relayd::LIVE_PORT;
+
+/// Default port of the TLS live port.
+pub const TLS_LIVE_PORT: u16 = 5345;
 
 /// A parsed live URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +20,8 @@ pub struct LiveUrl {
     pub port: u16,
     /// `(target hostname, session name)` when the URL names a session.
     pub session: Option<(String, String)>,
+    /// Whether the relay is reached inside TLS (`tls+net://`).
+    pub tls: bool,
 }
 
 impl LiveUrl {
@@ -27,7 +36,14 @@ impl LiveUrl {
 
     /// The URL of a session on this relay.
     pub fn session_url(&self, hostname: &str, session: &str) -> String {
-        format!("net://{}/host/{hostname}/{session}", self.addr())
+        let scheme = if self.tls { "tls+net" } else { "net" };
+        format!("{scheme}://{}/host/{hostname}/{session}", self.addr())
+    }
+
+    /// The relay part of the URL (`[tls+]net://HOST:PORT`), without the session.
+    pub fn relay(&self) -> String {
+        let scheme = if self.tls { "tls+net" } else { "net" };
+        format!("{scheme}://{}", self.addr())
     }
 }
 
@@ -35,10 +51,16 @@ impl std::str::FromStr for LiveUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<LiveUrl, String> {
+        let (tls, plain) = match s.strip_prefix("tls+") {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
         let rest = ["net://", "net4://", "net6://"]
             .iter()
-            .find_map(|p| s.strip_prefix(p))
-            .ok_or_else(|| format!("{s}: expected net://HOST[:PORT][/host/HOSTNAME/SESSION]"))?;
+            .find_map(|p| plain.strip_prefix(p))
+            .ok_or_else(|| {
+                format!("{s}: expected [tls+]net://HOST[:PORT][/host/HOSTNAME/SESSION]")
+            })?;
         let (authority, path) = match rest.find('/') {
             Some(i) => rest.split_at(i),
             None => (rest, ""),
@@ -58,6 +80,7 @@ impl std::str::FromStr for LiveUrl {
             return Err(format!("{s}: no host"));
         }
         let port = match port {
+            None if tls => TLS_LIVE_PORT,
             None => LIVE_PORT,
             Some(p) => p
                 .parse::<u16>()
@@ -81,6 +104,7 @@ impl std::str::FromStr for LiveUrl {
             host: host.to_owned(),
             port,
             session,
+            tls,
         })
     }
 }
@@ -103,8 +127,19 @@ mod tests {
         let u: LiveUrl = "net6://[::1]:99/host/a/b/".parse().unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 99));
         assert_eq!(u.addr(), "[::1]:99");
+        assert!(!u.tls);
+        let u: LiveUrl = "tls+net://relay.example/host/a/b".parse().unwrap();
+        assert!(u.tls);
+        assert_eq!(u.port, 5345);
+        assert_eq!(
+            u.session_url("a", "b"),
+            "tls+net://relay.example:5345/host/a/b"
+        );
+        assert_eq!(u.relay(), "tls+net://relay.example:5345");
         for bad in [
             "tcp://x",
+            "tls+tcp://x",
+            "tls+net://",
             "net://",
             "net://h:0",
             "net://h:x",

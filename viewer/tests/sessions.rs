@@ -73,6 +73,28 @@ fn sessions_usage_and_connection_errors() {
             .code(),
         Some(2)
     );
+    // Several relays: names must differ and be one path component; TLS needs --ca; relay URLs
+    // need --session.
+    for args in [
+        &["tail", "a=net://h1/host/x/s", "a=net://h2/host/x/s"][..],
+        &["tail", "../a=net://h1/host/x/s"],
+        &["tail", "tls+net://h1/host/x/s", "net://h2/host/x/s"],
+        &["tail", "net://h1", "net://h2"],
+        &[
+            "live", "net://h1", "net://h2", "-o", "/tmp/x", "--host", "x",
+        ],
+        &[
+            "sessions",
+            "tls+net://h1",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+        ],
+        &["tail", "net://h1", "net://h2", "--session", "["],
+    ] {
+        assert_eq!(viewer(args).status.code(), Some(2), "{args:?}");
+    }
     // Nothing listens on this port.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -82,4 +104,21 @@ fn sessions_usage_and_connection_errors() {
     let o = viewer(&["sessions", &format!("net://127.0.0.1:{port}")]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot connect"));
+    // A multi-relay tail whose relays are all down: each retried, given up and reported; exit 1.
+    let o = viewer(&[
+        "tail",
+        &format!("a=net://127.0.0.1:{port}"),
+        &format!("b=net://127.0.0.1:{port}"),
+        "--session",
+        "s",
+        "--give-up",
+        "0.5",
+        "--progress",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for r in ["relay a (", "relay b ("] {
+        assert!(err.contains(r) && err.contains("failed"), "{err}");
+    }
 }

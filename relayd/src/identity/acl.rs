@@ -1,4 +1,5 @@
-//! The live ACL: which sessions a viewer connecting from an address may list and attach to.
+//! The live ACL: which sessions a viewer connecting from an address (and, on the TLS live port,
+//! presenting a verified certificate name) may list and attach to.
 
 use super::ViewerRule;
 use glob::Pattern;
@@ -15,12 +16,19 @@ fn patterns(globs: &[String]) -> Vec<Pattern> {
 }
 
 impl Scope {
-    /// The scope of a viewer at `ip` under `rules` (empty: sees nothing).
-    pub fn new(rules: &[ViewerRule], ip: IpAddr) -> Scope {
+    /// The scope of a viewer at `ip` whose verified certificate is named `certificate` under
+    /// `rules` (empty: sees nothing). A rule matches when its `cidr` (if any) holds `ip` and,
+    /// if it names certificates, `certificate` matches one of them.
+    pub fn new(rules: &[ViewerRule], ip: IpAddr, certificate: Option<&str>) -> Scope {
+        let named = |r: &ViewerRule| {
+            r.certificates.is_empty()
+                || certificate
+                    .is_some_and(|c| patterns(&r.certificates).iter().any(|p| p.matches(c)))
+        };
         Scope {
             allowed: rules
                 .iter()
-                .filter(|r| r.cidr.contains(&ip))
+                .filter(|r| r.cidr.is_none_or(|c| c.contains(&ip)) && named(r))
                 .map(|r| (patterns(&r.peers), patterns(&r.sessions)))
                 .collect(),
         }

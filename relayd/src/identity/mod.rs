@@ -158,12 +158,13 @@ impl Gate {
         })
     }
 
-    /// What a live viewer from `ip` may see (`None`: everything, no `[[viewer]]` configured).
-    pub fn viewer_scope(&self, ip: IpAddr) -> Option<Scope> {
+    /// What a live viewer from `ip`, with the verified certificate name `certificate` (TLS live
+    /// port), may see (`None`: everything, no `[[viewer]]` configured).
+    pub fn viewer_scope(&self, ip: IpAddr, certificate: Option<&str>) -> Option<Scope> {
         if self.viewers.is_empty() {
             return None;
         }
-        Some(Scope::new(&self.viewers, canonical(ip)))
+        Some(Scope::new(&self.viewers, canonical(ip), certificate))
     }
 
     /// Waits (at most the handshake deadline) for room for `bytes` of metadata payload in the

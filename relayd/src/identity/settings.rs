@@ -6,7 +6,9 @@
 //! name = "edge-a"                # sessions land under OUTPUT/edge-a/…, whatever host they claim
 //!
 //! [[viewer]]                     # when any is set, live viewers see only what a rule allows
-//! cidr = "127.0.0.0/8"           # viewers connecting from here…
+//! cidr = "127.0.0.0/8"           # viewers connecting from here (default: anywhere)…
+//! certificates = ["ops-*"]       # …and presenting a verified certificate so named (TLS live
+//!                                #    port; default: no certificate needed)…
 //! peers = ["edge-*"]             # …see sessions sent by these peers (name globs; default all)
 //! sessions = ["prod-*"]          # …with these session names (globs; default all)
 //!
@@ -36,8 +38,13 @@ pub struct PeerRule {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ViewerRule {
-    /// Addresses the viewers connect from.
-    pub cidr: IpNet,
+    /// Addresses the viewers connect from (none: any address).
+    #[serde(default)]
+    pub cidr: Option<IpNet>,
+    /// Globs on the name of the viewer's verified client certificate (TLS live port); when
+    /// set, a viewer without such a certificate does not match.
+    #[serde(default)]
+    pub certificates: Vec<String>,
     /// Globs on the sending peer's name (the session's host directory).
     #[serde(default = "all")]
     pub peers: Vec<String>,
@@ -99,7 +106,10 @@ pub fn validate(
         crate::storage::layout::component("peer name", &p.name).map_err(|e| e.to_string())?;
     }
     for v in viewers {
-        for g in v.peers.iter().chain(&v.sessions) {
+        if v.cidr.is_none() && v.certificates.is_empty() {
+            return Err("a [[viewer]] needs a cidr or certificates".into());
+        }
+        for g in v.peers.iter().chain(&v.sessions).chain(&v.certificates) {
             glob::Pattern::new(g).map_err(|e| format!("viewer glob {g:?}: {e}"))?;
         }
     }

@@ -67,25 +67,42 @@ fn connection_limits_count_open_connections_only() {
 fn viewers_see_what_a_rule_allows() {
     let viewers = vec![
         ViewerRule {
-            cidr: "127.0.0.0/8".parse().unwrap(),
+            cidr: Some("127.0.0.0/8".parse().unwrap()),
+            certificates: vec![],
             peers: vec!["edge-*".into()],
             sessions: vec!["prod-*".into()],
         },
         ViewerRule {
-            cidr: "127.0.0.5/32".parse().unwrap(),
+            cidr: Some("127.0.0.5/32".parse().unwrap()),
+            certificates: vec![],
             peers: vec!["*".into()],
             sessions: vec!["*".into()],
         },
+        ViewerRule {
+            cidr: None,
+            certificates: vec!["ops-*".into()],
+            peers: vec!["*".into()],
+            sessions: vec!["ops".into()],
+        },
     ];
     let g = Gate::new(vec![], viewers, Limits::default());
-    let s = g.viewer_scope(ip("127.0.0.2")).unwrap();
+    let s = g.viewer_scope(ip("127.0.0.2"), None).unwrap();
     assert!(s.allows("edge-a", "prod-1"));
     assert!(!s.allows("edge-a", "test-1"));
     assert!(!s.allows("core", "prod-1"));
-    assert!(g.viewer_scope(ip("127.0.0.5")).unwrap().allows("core", "x"));
-    assert!(g.viewer_scope(ip("10.0.0.1")).unwrap().is_empty());
+    assert!(g
+        .viewer_scope(ip("127.0.0.5"), None)
+        .unwrap()
+        .allows("core", "x"));
+    assert!(g.viewer_scope(ip("10.0.0.1"), None).unwrap().is_empty());
+    let ops = g.viewer_scope(ip("10.0.0.1"), Some("ops-1")).unwrap();
+    assert!(ops.allows("core", "ops") && !ops.allows("core", "x"));
+    assert!(g
+        .viewer_scope(ip("10.0.0.1"), Some("dev-1"))
+        .unwrap()
+        .is_empty());
     assert!(Gate::new(vec![], vec![], Limits::default())
-        .viewer_scope(ip("10.0.0.1"))
+        .viewer_scope(ip("10.0.0.1"), None)
         .is_none());
 }
 

@@ -6,10 +6,16 @@
 //! ```toml
 //! [tls]
 //! addr = "0.0.0.0:5346"          # where trelay:// over TLS is served
+//! live_addr = "0.0.0.0:5345"     # optional: the live protocol over TLS (trelay-viewer)
 //! cert = "/etc/trelay/relay.pem" # the relay's certificate chain (PEM)
 //! key = "/etc/trelay/relay.key"  # its private key (PEM)
 //! client_ca = "/etc/trelay/ca.pem" # optional: require client certificates from this CA
 //! ```
+//!
+//! `live_addr` serves the live (viewer) protocol inside TLS with the same certificate and client
+//! CA; a viewer's verified certificate name is what `[[viewer]] certificates` globs match. The
+//! plain live port stays as it is (babeltrace2 does not speak TLS): keep it on loopback or a
+//! trusted network.
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
@@ -22,6 +28,9 @@ use std::sync::Arc;
 pub struct TlsSettings {
     /// Listen address (`HOST:PORT`).
     pub addr: String,
+    /// Listen address of the live protocol over TLS (`HOST:PORT`), when wanted.
+    #[serde(default)]
+    pub live_addr: Option<String>,
     /// Certificate chain, PEM.
     pub cert: PathBuf,
     /// Private key, PEM.

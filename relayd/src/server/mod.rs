@@ -15,6 +15,9 @@ pub mod live;
 pub mod native;
 mod room;
 mod splice;
+mod tls;
+
+use tls::tls_loop;
 
 use crate::config::Config;
 use crate::identity::Peer;
@@ -43,6 +46,9 @@ pub struct BoundPorts {
     /// trelay:// over TLS, when `[tls]` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<u16>,
+    /// The live protocol over TLS, when `[tls] live_addr` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_live: Option<u16>,
 }
 
 /// Why the relay could not start or stopped with an error.
@@ -88,6 +94,7 @@ pub struct Relay {
     live: TcpListener,
     metrics: Option<TcpListener>,
     tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    tls_live: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     ports: BoundPorts,
     registry: Arc<Registry>,
     tracker: TaskTracker,
@@ -130,16 +137,24 @@ impl Relay {
             ),
             None => None,
         };
-        let tls = match &config.settings.tls {
+        let bind_tls = |addr: &str, acceptor: &Arc<rustls::ServerConfig>| {
+            listener::bind_addr(addr)
+                .map(|l| (l, acceptor.clone()))
+                .map_err(|source| RelayError::Bind {
+                    url: addr.to_owned(),
+                    source,
+                })
+        };
+        let (tls, tls_live) = match &config.settings.tls {
             Some(t) => {
                 let acceptor = crate::identity::tls::server_config(t).map_err(RelayError::Tls)?;
-                let l = listener::bind_addr(&t.addr).map_err(|source| RelayError::Bind {
-                    url: t.addr.clone(),
-                    source,
-                })?;
-                Some((l, acceptor))
+                let live = match &t.live_addr {
+                    Some(a) => Some(bind_tls(a, &acceptor)?),
+                    None => None,
+                };
+                (Some(bind_tls(&t.addr, &acceptor)?), live)
             }
-            None => None,
+            None => (None, None),
         };
         let port = |l: &TcpListener| listener::local(l).map(|a| a.port()).unwrap_or(0);
         let ports = BoundPorts {
@@ -148,6 +163,7 @@ impl Relay {
             live: port(&live),
             metrics: metrics.as_ref().map(port),
             tls: tls.as_ref().map(|(l, _)| port(l)),
+            tls_live: tls_live.as_ref().map(|(l, _)| port(l)),
         };
         let limit = crate::ops::fds::raise_limit();
         let max_open_files = match config.settings.max_open_files {
@@ -169,7 +185,8 @@ impl Relay {
         let listening = [("control", &control), ("data", &data), ("live", &live)]
             .into_iter()
             .chain(metrics.as_ref().map(|m| ("metrics", m)))
-            .chain(tls.as_ref().map(|(l, _)| ("trelay-tls", l)));
+            .chain(tls.as_ref().map(|(l, _)| ("trelay-tls", l)))
+            .chain(tls_live.as_ref().map(|(l, _)| ("live-tls", l)));
         for (kind, l) in listening {
             match listener::local(l) {
                 Ok(addr) => tracing::info!(port = kind, %addr, "listening"),
@@ -197,6 +214,7 @@ impl Relay {
             live,
             metrics,
             tls,
+            tls_live,
             ports,
             registry,
             tracker,
@@ -222,6 +240,7 @@ impl Relay {
             live,
             metrics,
             tls,
+            tls_live,
             registry,
             tracker,
             output_lock,
@@ -238,6 +257,7 @@ impl Relay {
         let watchdog = tokio::spawn(crate::ops::systemd::watchdog(shutdown.clone()));
         let conns = TaskTracker::new();
         let data_runtime = data_threads::runtime();
+        let hub = Arc::new(live::Hub::new(registry.clone()));
         let accepts = [
             tokio::spawn(accept_loop(
                 control,
@@ -268,19 +288,43 @@ impl Relay {
                 conns.clone(),
                 shutdown.clone(),
                 {
-                    let hub = Arc::new(live::Hub::new(registry.clone()));
+                    let hub = hub.clone();
                     let sd = shutdown.clone();
                     move |c, peer| live::handle(c, hub.clone(), sd.clone(), peer)
                 },
             )),
         ];
         let tls_task = tls.map(|(l, config)| {
+            let (r, sd) = (registry.clone(), shutdown.clone());
             tokio::spawn(tls_loop(
-                l,
-                tokio_rustls::TlsAcceptor::from(config),
+                (l, tokio_rustls::TlsAcceptor::from(config)),
+                (Port::Control, "trelay-tls"),
                 registry.clone(),
                 conns.clone(),
                 shutdown.clone(),
+                move |mut tls, mut peer: Peer, addr, name| {
+                    let (r, sd) = (r.clone(), sd.clone());
+                    async move {
+                        if name.is_some() {
+                            peer.name = name;
+                        }
+                        native::serve(&mut tls, addr.to_string(), &[], &r, &sd, &peer).await;
+                    }
+                },
+            ))
+        });
+        let tls_live_task = tls_live.map(|(l, config)| {
+            let sd = shutdown.clone();
+            let hub = hub.clone();
+            tokio::spawn(tls_loop(
+                (l, tokio_rustls::TlsAcceptor::from(config)),
+                (Port::Live, "live-tls"),
+                registry.clone(),
+                conns.clone(),
+                shutdown.clone(),
+                move |tls, peer: Peer, addr, name| {
+                    live::handle_on(tls, addr.to_string(), hub.clone(), sd.clone(), peer, name)
+                },
             ))
         });
         let tick = tokio::spawn(tick_loop(registry.clone(), shutdown.clone()));
@@ -300,7 +344,7 @@ impl Relay {
         for a in accepts {
             let _ = a.await;
         }
-        if let Some(t) = tls_task {
+        for t in [tls_task, tls_live_task].into_iter().flatten() {
             let _ = t.await;
         }
         conns.close();
@@ -403,71 +447,6 @@ async fn accept_loop<F, Fut>(
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
-    }
-}
-
-/// Accepts trelay:// over TLS: the gate first, then the handshake (within the handshake
-/// deadline), then the trelay:// handler; a verified client certificate names the peer.
-async fn tls_loop(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    registry: Arc<Registry>,
-    conns: TaskTracker,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = listener.accept() => r,
-        };
-        let (sock, addr) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(port = "trelay-tls", "accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(admitted) = registry.gate.admit(Port::Control, addr.ip()) else {
-            continue;
-        };
-        listener::tune(&sock, true);
-        let counted = registry.telemetry.connection(Port::Control);
-        let (acceptor, registry, shutdown) = (acceptor.clone(), registry.clone(), shutdown.clone());
-        conns.spawn(async move {
-            let limit = registry.gate.limits.handshake_timeout();
-            let tls = match tokio::time::timeout(limit, acceptor.accept(sock)).await {
-                Ok(Ok(t)) => t,
-                Ok(Err(e)) => {
-                    registry.gate.refusals.count("trelay-tls", "tls_handshake");
-                    if let Some(skipped) = registry.gate.refusals.admit_line("tls_handshake") {
-                        tracing::warn!(peer = %addr, skipped, "TLS handshake refused: {e}");
-                    }
-                    return;
-                }
-                Err(_) => {
-                    registry
-                        .gate
-                        .refusals
-                        .count("trelay-tls", "handshake_timeout");
-                    return;
-                }
-            };
-            let mut peer = admitted.peer.clone();
-            let name = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(crate::identity::tls::certificate_name);
-            if name.is_some() {
-                peer.name = name;
-            }
-            let mut tls = tls;
-            native::serve(&mut tls, addr.to_string(), &[], &registry, &shutdown, &peer).await;
-            drop(counted);
-            drop(admitted);
-        });
     }
 }
 

@@ -4,7 +4,11 @@
 // The argument docs are also the `--help` text, where `HOST[:PORT]` reads as meant.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+mod relays;
 mod signal;
+
+pub use relays::TlsArgs;
+use relays::{multi_end, tagged_json, RelayArgs};
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,7 +19,8 @@ use clap::{Parser, Subcommand};
 use trelay_proto::lttng::live::Seek;
 
 use crate::dissect::{self, DissectOptions, Side};
-use crate::live::{self, LiveOptions};
+use crate::live;
+use crate::live::multi::RelaySpec;
 use crate::report::Format;
 use crate::time::TimeArg;
 use crate::url::LiveUrl;
@@ -41,21 +46,34 @@ pub enum SeekArg {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// List the live sessions of a relay: net://HOST[:PORT] (default port 5344).
+    /// List the live sessions of a relay: net://HOST[:PORT] (default port 5344), or
+    /// tls+net://HOST[:PORT] (trelayd's TLS live port, default 5345) with --ca.
     Sessions {
         /// Relay URL.
         url: LiveUrl,
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// TLS.
+        #[command(flatten)]
+        tls: TlsArgs,
     },
-    /// Attach to a live session and mirror it into a CTF trace folder.
+    /// Attach to a live session and mirror it into a CTF trace folder. With several relays,
+    /// one mirror: each relay's trace under OUTPUT/NAME/, read by babeltrace2 as one trace set.
     Live {
-        /// Session URL: net://HOST[:PORT]/host/HOSTNAME/SESSION.
-        url: LiveUrl,
+        /// Session URL(s) net://HOST[:PORT]/host/HOSTNAME/SESSION (tls+net:// for the TLS live
+        /// port), or relay URLs net://HOST[:PORT] with --session; each may be NAME=URL.
+        #[arg(required = true)]
+        urls: Vec<RelaySpec>,
         /// Output folder.
         #[arg(long, short)]
         output: PathBuf,
+        /// The session name (glob) to follow on every relay, whatever its hostname.
+        #[arg(long)]
+        session: Option<String>,
+        /// With --session: only sessions of hostnames matching this glob.
+        #[arg(long, requires = "session")]
+        host: Option<String>,
         /// Where the streams start.
         #[arg(long, value_enum, default_value = "beginning")]
         seek: SeekArg,
@@ -71,6 +89,15 @@ pub enum Cmd {
         /// Milliseconds between polls when nothing is new.
         #[arg(long, default_value_t = 100)]
         poll_ms: u64,
+        /// Several relays: seconds a relay may stay unreachable before it is given up.
+        #[arg(long, default_value_t = 30.0)]
+        give_up: f64,
+        /// Several relays: seconds between progress reports on stderr (0: only at the end).
+        #[arg(long, default_value_t = 5.0)]
+        progress: f64,
+        /// TLS.
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Query a trace from its on-disk index: per-stream facts and packets in a time range.
     Index {
@@ -100,17 +127,20 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Follow a trace a relay is writing on this machine, printing packets as they are committed.
+    /// Follow a trace a relay is writing on this machine, printing packets as they are committed;
+    /// or follow a session across relays over the live protocol, one output merged by timestamp.
     Tail {
-        /// Trace folder.
-        trace_dir: PathBuf,
-        /// Only streams whose file name or path matches this glob.
+        /// A trace folder, or relay URLs ([NAME=]net://HOST[:PORT][/host/HOSTNAME/SESSION],
+        /// tls+net:// for the TLS live port).
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Only streams whose file name or path matches this glob (trace folder).
         #[arg(long)]
         stream: Option<String>,
-        /// Stop after this many seconds without a new packet.
+        /// Stop after this many seconds without a new packet (trace folder).
         #[arg(long)]
         until_idle: Option<f64>,
-        /// Skip the packets already committed at startup.
+        /// Skip the packets already committed at startup (trace folder).
         #[arg(long)]
         new_only: bool,
         /// Per-packet lines.
@@ -119,6 +149,30 @@ pub enum Cmd {
         /// Milliseconds between polls.
         #[arg(long, default_value_t = 100)]
         poll_ms: u64,
+        /// Relays: the session name (glob) to follow on each, whatever its hostname.
+        #[arg(long)]
+        session: Option<String>,
+        /// Relays, with --session: only sessions of hostnames matching this glob.
+        #[arg(long, requires = "session")]
+        host: Option<String>,
+        /// Relays: seconds to wait for the session to be listed.
+        #[arg(long, default_value_t = 30.0)]
+        wait: f64,
+        /// Relays: seconds a relay may stay unreachable before it is given up.
+        #[arg(long, default_value_t = 30.0)]
+        give_up: f64,
+        /// Relays: seconds between progress reports on stderr (0: only at the end).
+        #[arg(long, default_value_t = 5.0)]
+        progress: f64,
+        /// Relays: milliseconds a silent relay may hold the merge back.
+        #[arg(long, default_value_t = 2000)]
+        max_lag_ms: u64,
+        /// Relays: packets held at most per relay while the merge waits.
+        #[arg(long, default_value_t = 1024)]
+        max_held: usize,
+        /// TLS.
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Decode a pcap capture or one connection's bytes of the relay protocols.
     Dissect {
@@ -165,39 +219,70 @@ fn secs(v: f64) -> Option<Duration> {
 /// Runs one subcommand.
 pub fn run(cmd: Cmd) -> ExitCode {
     match cmd {
-        Cmd::Sessions { url, json } => {
+        Cmd::Sessions { url, json, tls } => {
             if url.session.is_some() {
                 return usage("sessions takes a relay URL without /host/...: net://HOST[:PORT]");
             }
-            match live::list_sessions(&url) {
+            let tls = match tls.load() {
+                Ok(t) => t,
+                Err(e) => return usage(e),
+            };
+            match live::list_sessions_with(&url, tls.as_ref()) {
                 Ok(s) if json => print(&serde_json::to_string_pretty(&s).unwrap_or_default()),
                 Ok(s) => print(live::render_sessions(&s).trim_end()),
                 Err(e) => failure(e),
             }
         }
         Cmd::Live {
-            url,
+            urls,
             output,
+            session,
+            host,
             seek,
             format,
             quiet,
             wait,
             poll_ms,
+            give_up,
+            progress,
+            tls,
         } => {
-            if url.session.is_none() {
-                return usage("live needs a session URL: net://HOST[:PORT]/host/HOSTNAME/SESSION");
-            }
-            let Some(wait) = secs(wait) else {
-                return usage("--wait must be a number of seconds");
+            let relay = RelayArgs {
+                urls,
+                session,
+                host,
+                wait,
+                poll_ms,
+                give_up,
+                progress,
+                tls,
             };
-            let mut opts = LiveOptions::new(url, output);
-            opts.seek = match seek {
+            let mut multi = match relay.options(output) {
+                Ok(m) => m,
+                Err(e) => return usage(e),
+            };
+            multi.base.seek = match seek {
                 SeekArg::Beginning => Seek::Beginning,
                 SeekArg::Last => Seek::Last,
             };
-            opts.wait = wait;
-            opts.poll = Duration::from_millis(poll_ms.max(1));
             let stop = signal::stop_flag();
+            if multi.relays.len() > 1 {
+                let mut stdout = std::io::stdout();
+                let res = live::multi::mirror_all(&multi, &stop, |relay, line| {
+                    if quiet {
+                        return Ok(());
+                    }
+                    match format {
+                        Format::Json => writeln!(stdout, "{}", tagged_json(relay, line)),
+                        Format::Summary => writeln!(stdout, "relay={relay} {}", line.summary()),
+                    }
+                });
+                return multi_end("trelay-viewer live", res);
+            }
+            let mut opts = multi.base;
+            if let Some(r) = multi.relays.pop() {
+                opts.url = r.url;
+            }
             let mut stdout = std::io::stdout();
             let res = live::mirror(&opts, &stop, |line| {
                 if quiet {
@@ -267,13 +352,58 @@ pub fn run(cmd: Cmd) -> ExitCode {
             Err(e) => usage(e),
         },
         Cmd::Tail {
-            trace_dir,
+            targets,
             stream,
             until_idle,
             new_only,
             format,
             poll_ms,
+            session,
+            host,
+            wait,
+            give_up,
+            progress,
+            max_lag_ms,
+            max_held,
+            tls,
         } => {
+            let is_url = |t: &String| t.contains("://");
+            if targets.iter().any(is_url) {
+                let urls: Result<Vec<RelaySpec>, String> =
+                    targets.iter().map(|t| t.parse()).collect();
+                let urls = match urls {
+                    Ok(u) => u,
+                    Err(e) => return usage(e),
+                };
+                let relay = RelayArgs {
+                    urls,
+                    session,
+                    host,
+                    wait,
+                    poll_ms,
+                    give_up,
+                    progress,
+                    tls,
+                };
+                let multi = match relay.options(PathBuf::new()) {
+                    Ok(m) => m,
+                    Err(e) => return usage(e),
+                };
+                let merge = live::multi::tail::MergeOptions {
+                    max_held,
+                    max_lag: Duration::from_millis(max_lag_ms),
+                };
+                let stop = signal::stop_flag();
+                let mut stdout = std::io::stdout();
+                let res = live::multi::tail::tail_all(&multi, merge, &stop, |l| {
+                    writeln!(stdout, "{}", l.render(format))
+                });
+                return multi_end("trelay-viewer tail", res);
+            }
+            let [trace_dir] = targets.as_slice() else {
+                return usage("tail takes one trace folder, or relay URLs");
+            };
+            let trace_dir = PathBuf::from(trace_dir);
             if !trace_dir.is_dir() {
                 return usage(format!("{}: not a folder", trace_dir.display()));
             }

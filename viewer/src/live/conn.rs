@@ -1,4 +1,5 @@
-//! A blocking connection to a relay's live port: one request, one reply, in order.
+//! A blocking connection to a relay's live port: one request, one reply, in order, on a plain
+//! socket or inside TLS ([`super::tls`]).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -10,7 +11,41 @@ use trelay_proto::lttng::live::{
 };
 use trelay_proto::{DecodeError, Decoded, ViewerSessionId};
 
+use super::tls::ViewerTls;
 use super::LiveError;
+use crate::url::LiveUrl;
+
+/// The socket under a [`ViewerConn`].
+#[derive(Debug)]
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            Transport::Tls(s) => s.flush(),
+        }
+    }
+}
 
 /// Protocol minor the viewer announces (what babeltrace2 2.0 sends).
 pub const VIEWER_MINOR: u32 = 4;
@@ -21,7 +56,7 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// A live-port connection.
 #[derive(Debug)]
 pub struct ViewerConn {
-    stream: TcpStream,
+    stream: Transport,
     out: Vec<u8>,
     buf: Vec<u8>,
     /// The viewer session id the relay assigned at CONNECT.
@@ -33,6 +68,28 @@ pub struct ViewerConn {
 impl ViewerConn {
     /// Connects to `addr` and performs CONNECT (type COMMAND).
     pub fn connect(addr: &str) -> Result<ViewerConn, LiveError> {
+        Self::connect_with(addr, None)
+    }
+
+    /// Connects to the relay of `url`: inside TLS for `tls+net://` (which needs `tls`), plain
+    /// otherwise.
+    pub fn connect_url(url: &LiveUrl, tls: Option<&ViewerTls>) -> Result<ViewerConn, LiveError> {
+        match (url.tls, tls) {
+            (false, _) => Self::connect_with(&url.addr(), None),
+            (true, Some(t)) => Self::connect_with(&url.addr(), Some((t, &url.host))),
+            (true, None) => Err(LiveError::Connect(
+                url.addr(),
+                std::io::Error::other("a tls+net:// URL needs --ca"),
+            )),
+        }
+    }
+
+    /// Connects to `addr` (inside TLS with `tls`: the settings and the relay's name) and
+    /// performs CONNECT (type COMMAND).
+    pub fn connect_with(
+        addr: &str,
+        tls: Option<(&ViewerTls, &str)>,
+    ) -> Result<ViewerConn, LiveError> {
         let io = |e| LiveError::Connect(addr.to_owned(), e);
         let addrs: Vec<_> = addr.to_socket_addrs().map_err(io)?.collect();
         let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
@@ -49,6 +106,20 @@ impl ViewerConn {
         let stream = stream.ok_or_else(|| io(last))?;
         stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
+        let stream = match tls {
+            None => Transport::Plain(stream),
+            Some((t, host)) => {
+                let session = t.session(host).map_err(|e| io(std::io::Error::other(e)))?;
+                let mut s = rustls::StreamOwned::new(session, stream);
+                // Complete the handshake here so a refused certificate reads as a refusal.
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock).map_err(|e| {
+                        LiveError::Refused(format!("TLS handshake with {addr}: {e}"))
+                    })?;
+                }
+                Transport::Tls(Box::new(s))
+            }
+        };
         let mut conn = ViewerConn {
             stream,
             out: Vec::new(),
@@ -91,6 +162,7 @@ impl ViewerConn {
         self.out.clear();
         req.encode(&mut self.out);
         self.stream.write_all(&self.out).map_err(LiveError::Io)?;
+        self.stream.flush().map_err(LiveError::Io)?;
         self.buf.clear();
         let cmd = req.command();
         loop {
@@ -121,7 +193,7 @@ fn decode_err(cmd: trelay_proto::lttng::live::Command, e: DecodeError) -> LiveEr
     LiveError::Protocol(format!("{cmd:?} reply: {e}"))
 }
 
-fn read_exact(s: &mut TcpStream, dst: &mut [u8]) -> Result<(), LiveError> {
+fn read_exact(s: &mut impl Read, dst: &mut [u8]) -> Result<(), LiveError> {
     s.read_exact(dst).map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => LiveError::Closed,
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {

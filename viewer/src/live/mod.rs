@@ -1,14 +1,24 @@
 //! The live viewer side of the relay protocol (port 5344): listing sessions ([`sessions`]) and
-//! mirroring one into a CTF trace on disk ([`mirror()`]), against trelayd or lttng-relayd.
+//! mirroring one into a CTF trace on disk ([`mirror()`]), against trelayd or lttng-relayd,
+//! plainly or inside TLS ([`tls`]); and following one session across several relays
+//! ([`multi`]): one mirror, or one merged `tail`.
 
+pub mod client;
 pub mod conn;
+mod fetch;
 pub mod files;
 pub mod mirror;
+pub mod multi;
+pub mod select;
 pub mod sessions;
+pub mod sink;
+pub mod tls;
 
 pub use conn::ViewerConn;
 pub use mirror::{mirror, LiveOptions, LiveStats};
-pub use sessions::{list_sessions, render_sessions};
+pub use select::SessionMatch;
+pub use sessions::{list_sessions, list_sessions_with, render_sessions};
+pub use tls::ViewerTls;
 
 /// Errors of a live client.
 #[derive(Debug, thiserror::Error)]

@@ -27,7 +27,15 @@ pub struct SessionInfo {
 
 /// Lists the sessions of the relay at `url` (CONNECT, then LIST_SESSIONS).
 pub fn list_sessions(url: &LiveUrl) -> Result<Vec<SessionInfo>, LiveError> {
-    let mut conn = ViewerConn::connect(&url.addr())?;
+    list_sessions_with(url, None)
+}
+
+/// Lists the sessions of the relay at `url`, inside TLS for `tls+net://`.
+pub fn list_sessions_with(
+    url: &LiveUrl,
+    tls: Option<&super::ViewerTls>,
+) -> Result<Vec<SessionInfo>, LiveError> {
+    let mut conn = ViewerConn::connect_url(url, tls)?;
     let records = fetch(&mut conn)?;
     Ok(records
         .into_iter()

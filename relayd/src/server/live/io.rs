@@ -2,14 +2,71 @@
 //! follow), then file bytes with `sendfile(2)` straight from the page cache, driven by tokio's
 //! writability readiness. When the kernel refuses sendfile for a file (EINVAL/ENOSYS: a file
 //! system without splice support), the bytes are read into one reused buffer and written.
+//!
+//! The TLS live port cannot use sendfile (the bytes are encrypted in user space): its
+//! [`LiveSocket`] always copies through the same bounded, reused buffer. The plain port keeps
+//! sendfile.
 
 use crate::storage::StorageFile;
 use nix::errno::Errno;
 use socket2::SockRef;
+use std::future::Future;
 use std::io;
 use std::os::fd::AsFd;
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+/// A live connection's transport: read requests, write replies and file bytes.
+pub trait LiveSocket: AsyncRead + Unpin + Send {
+    /// Sends all of `buf`; with `more`, file bytes follow at once.
+    fn send_all(&mut self, buf: &[u8], more: bool) -> impl Future<Output = io::Result<()>> + Send;
+    /// Sends `len` bytes of `file` from `offset` (`fallback`: the reused copy buffer).
+    fn send_file(
+        &mut self,
+        file: &StorageFile,
+        offset: u64,
+        len: u64,
+        fallback: &mut Vec<u8>,
+    ) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl LiveSocket for TcpStream {
+    async fn send_all(&mut self, buf: &[u8], more: bool) -> io::Result<()> {
+        send_all(self, buf, more).await
+    }
+
+    async fn send_file(
+        &mut self,
+        file: &StorageFile,
+        offset: u64,
+        len: u64,
+        fallback: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        send_file(self, file, offset, len, fallback).await
+    }
+}
+
+impl LiveSocket for TlsStream<TcpStream> {
+    async fn send_all(&mut self, buf: &[u8], more: bool) -> io::Result<()> {
+        self.write_all(buf).await?;
+        if !more {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn send_file(
+        &mut self,
+        file: &StorageFile,
+        offset: u64,
+        len: u64,
+        fallback: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        copy(self, file, offset, len, fallback).await?;
+        self.flush().await
+    }
+}
 
 /// Largest single sendfile call.
 const MAX_CHUNK: u64 = 1 << 30;
@@ -73,7 +130,7 @@ pub async fn send_file(
 }
 
 async fn copy(
-    conn: &mut TcpStream,
+    conn: &mut (impl tokio::io::AsyncWrite + Unpin),
     file: &StorageFile,
     mut offset: u64,
     mut len: u64,

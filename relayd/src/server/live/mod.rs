@@ -6,8 +6,14 @@
 //! part, then file bytes with sendfile (`io`). No registry or stream lock is held while the
 //! socket is read or written. A viewer connection ends on EOF, on a protocol error (logged), on
 //! the idle timeout, or at shutdown; its attachments go with it.
+//!
+//! The same loop serves the TLS live port (`[tls] live_addr`) over a [`io::LiveSocket`] that
+//! copies file bytes instead of sendfile; there the verified client certificate's name joins
+//! the address in the live ACL ([`crate::identity::Gate::viewer_scope`]).
 
 mod io;
+
+pub use io::LiveSocket;
 
 use crate::live::{LiveSettings, Step, Viewer};
 use crate::session::Registry;
@@ -56,9 +62,9 @@ enum LiveError {
     Protocol(String),
 }
 
-/// Serves one live connection.
+/// Serves one live connection of the plain live port.
 pub async fn handle(
-    mut conn: TcpStream,
+    conn: TcpStream,
     hub: Arc<Hub>,
     shutdown: CancellationToken,
     identity: crate::identity::Peer,
@@ -67,9 +73,25 @@ pub async fn handle(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
+    handle_on(conn, peer, hub, shutdown, identity, None).await
+}
+
+/// Serves one live connection over any transport; `certificate` is the verified client
+/// certificate name (TLS live port).
+pub async fn handle_on(
+    mut conn: impl LiveSocket,
+    peer: String,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+    identity: crate::identity::Peer,
+    certificate: Option<String>,
+) {
     let id = ViewerSessionId(hub.next_viewer.fetch_add(1, Ordering::Relaxed));
     hub.connections.fetch_add(1, Ordering::Relaxed);
-    let scope = hub.registry.gate.viewer_scope(identity.ip);
+    let scope = hub
+        .registry
+        .gate
+        .viewer_scope(identity.ip, certificate.as_deref());
     let mut viewer: Viewer<Registry> =
         Viewer::new(id, peer.clone(), hub.settings.clone(), Instant::now()).with_scope(scope);
     let result = serve(&mut conn, &hub.registry, &mut viewer, &shutdown).await;
@@ -87,7 +109,7 @@ pub async fn handle(
 }
 
 /// Reads exactly `buf.len()` bytes; `Ok(false)` on a clean EOF before the first byte.
-async fn read_full(conn: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<bool> {
+async fn read_full(conn: &mut impl LiveSocket, buf: &mut [u8]) -> std::io::Result<bool> {
     let mut got = 0;
     while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
         let n = conn.read(rest).await?;
@@ -103,7 +125,7 @@ async fn read_full(conn: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<bool
 }
 
 async fn serve(
-    conn: &mut TcpStream,
+    conn: &mut impl LiveSocket,
     registry: &Registry,
     viewer: &mut Viewer<Registry>,
     shutdown: &CancellationToken,
@@ -199,7 +221,7 @@ async fn serve(
 
 /// Writes a step's reply; closes on [`Step::Close`].
 async fn finish(
-    conn: &mut TcpStream,
+    conn: &mut impl LiveSocket,
     telemetry: &crate::telemetry::Telemetry,
     step: Step<Registry>,
     out: &mut [u8],
@@ -207,16 +229,16 @@ async fn finish(
 ) -> Result<(), LiveError> {
     match step {
         Step::Reply(slice) => {
-            io::send_all(conn, out, slice.is_some()).await?;
+            conn.send_all(out, slice.is_some()).await?;
             if let Some(s) = slice {
-                io::send_file(conn, &s.file, s.offset, s.len, copy_buf).await?;
+                conn.send_file(&s.file, s.offset, s.len, copy_buf).await?;
                 telemetry.live_sent_bytes.increment(s.len);
             }
             Ok(())
         }
         Step::Close(why) => {
             if !out.is_empty() {
-                let _ = io::send_all(conn, out, false).await;
+                let _ = conn.send_all(out, false).await;
             }
             Err(LiveError::Protocol(why))
         }
