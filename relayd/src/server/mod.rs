@@ -70,6 +70,9 @@ pub enum RelayError {
     /// The TLS settings are unusable.
     #[error("[tls]: {0}")]
     Tls(String),
+    /// The archive settings are unusable.
+    #[error("[archive]: {0}")]
+    Archive(String),
     /// The ports file could not be written.
     #[error("cannot write ports file {path}: {source}")]
     PortsFile {
@@ -92,6 +95,11 @@ pub struct Relay {
     registry: Arc<Registry>,
     tracker: TaskTracker,
     output_lock: crate::storage::output_lock::OutputLock,
+    archive: Option<(
+        Arc<dyn object_store::ObjectStore>,
+        crate::archive::ArchiveUrl,
+        crate::archive::ArchiveSettings,
+    )>,
 }
 
 impl Relay {
@@ -149,6 +157,14 @@ impl Relay {
             metrics: metrics.as_ref().map(port),
             tls: tls.as_ref().map(|(l, _)| port(l)),
         };
+        let archive = match &config.settings.archive {
+            Some(a) => {
+                let (store, url) = a.store().map_err(|e| RelayError::Archive(e.to_string()))?;
+                let store: Arc<dyn object_store::ObjectStore> = Arc::new(store);
+                Some((store, url, a.clone()))
+            }
+            None => None,
+        };
         let limit = crate::ops::fds::raise_limit();
         let max_open_files = match config.settings.max_open_files {
             0 => limit.map_or(usize::MAX, |l| {
@@ -201,6 +217,7 @@ impl Relay {
             registry,
             tracker,
             output_lock,
+            archive,
         })
     }
 
@@ -225,6 +242,7 @@ impl Relay {
             registry,
             tracker,
             output_lock,
+            archive,
             ..
         } = self;
         let listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -284,6 +302,12 @@ impl Relay {
             ))
         });
         let tick = tokio::spawn(tick_loop(registry.clone(), shutdown.clone()));
+        let archiver = archive.and_then(|(store, url, settings)| {
+            crate::archive::Archiver::new(store, url, settings, registry.clone())
+                .spawn(shutdown.clone())
+                .map_err(|e| tracing::error!("archive: cannot start its thread: {e}"))
+                .ok()
+        });
         listening.store(true, std::sync::atomic::Ordering::Release);
         crate::ops::systemd::ready("listening");
         shutdown.cancelled().await;
@@ -298,6 +322,9 @@ impl Relay {
         conns.close();
         conns.wait().await;
         let _ = tick.await;
+        if let Some(a) = archiver {
+            let _ = tokio::task::spawn_blocking(move || a.join()).await;
+        }
         let _ = watchdog.await;
         if let Some(ops) = ops {
             let _ = ops.await;
