@@ -21,13 +21,19 @@ pub fn server_bin() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("TRELAY_S3S_FS") {
         return Ok(PathBuf::from(p));
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let cached = home.join(".cache/trelay/s3s-fs/bin/s3s-fs");
     if cached.exists() {
         return Ok(cached);
     }
     let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).find(|c| c.exists()))
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("s3s-fs"))
+                .find(|c| c.exists())
+        })
         .unwrap_or_default();
     on_path.context(
         "s3s-fs is not installed: scripts/test.sh installs it (cargo install s3s-fs \
@@ -47,7 +53,9 @@ pub struct S3Server {
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl S3Server {

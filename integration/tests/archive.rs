@@ -14,7 +14,9 @@ use trelay_integration::lttng::{lttng, sessiond, Workload};
 use trelay_integration::relay::Trelayd;
 use trelay_integration::s3::{self, S3Server};
 use trelay_integration::scenario::WORKLOAD;
-use trelay_integration::session::{add_vpid_procname, create_streaming, enable_event, large_allocs};
+use trelay_integration::session::{
+    add_vpid_procname, create_streaming, enable_event, large_allocs,
+};
 use trelay_integration::{normalized_events, unique, wait_for};
 
 /// How long an archive may take once its session is closed.
@@ -72,12 +74,17 @@ fn record(relay: &Trelayd, tmp: &Path, tag: &str) -> Result<PathBuf> {
             }
         }
     }
-    anyhow::bail!("no session directory for {tag} under {}", relay.out.display())
+    anyhow::bail!(
+        "no session directory for {tag} under {}",
+        relay.out.display()
+    )
 }
 
 fn list(port: u16, prefix: &str) -> Result<Vec<String>> {
     let store = s3::client(port)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let prefix = object_store::path::Path::from(prefix);
         let mut l = store.list(Some(&prefix));
@@ -134,7 +141,9 @@ fn manifests(keys: &[String]) -> (usize, bool) {
 #[test]
 fn rotated_chunks_and_the_closed_session_are_archived_and_fetched_back() -> Result<()> {
     let _lock = sessiond()?;
-    let tmp = tempfile::Builder::new().prefix("trelay-archive-").tempdir()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("trelay-archive-")
+        .tempdir()?;
     let port = s3::free_port()?;
     let server = S3Server::start(&tmp.path().join("s3"), port)?;
     let mut relay = start_relay(&tmp.path().join("relay"), port, true)?;
@@ -147,9 +156,13 @@ fn rotated_chunks_and_the_closed_session_are_archived_and_fetched_back() -> Resu
     .with_context(|| relay.log_tail())?;
     let keys = list(port, &format!("relay/{}", session.display()))?;
     let (chunks, whole) = manifests(&keys);
-    ensure!(chunks >= 2 && whole, "a rotation and a destroy make two chunks: {keys:#?}");
     ensure!(
-        keys.iter().any(|k| k.contains("/archives/") && k.ends_with("/metadata")),
+        chunks >= 2 && whole,
+        "a rotation and a destroy make two chunks: {keys:#?}"
+    );
+    ensure!(
+        keys.iter()
+            .any(|k| k.contains("/archives/") && k.ends_with("/metadata")),
         "{keys:#?}"
     );
     // The real server stored them as files.
@@ -165,11 +178,20 @@ fn rotated_chunks_and_the_closed_session_are_archived_and_fetched_back() -> Resu
     let printed = fetch(port, &session, &fetched)?;
     ensure!(printed.contains("fetched "), "{printed}");
     let got = normalized_events(&fetched)?;
-    ensure!(want == got, "the fetched trace reads {} events, the local one {}", got.len(), want.len());
+    ensure!(
+        want == got,
+        "the fetched trace reads {} events, the local one {}",
+        got.len(),
+        want.len()
+    );
     ensure!(metric(&relay, "trelay_archive_uploaded_bytes_total")? > 0.0);
     ensure!(metric(&relay, "trelay_archive_units_total")? >= 3.0);
     let log = relay.log_text();
-    ensure!(log.contains("archive: uploaded and verified"), "{}", relay.log_tail());
+    ensure!(
+        log.contains("archive: uploaded and verified"),
+        "{}",
+        relay.log_tail()
+    );
     ensure!(!log.contains(" ERROR "), "{}", relay.log_tail());
     relay.stop_ok()?;
     Ok(())
@@ -178,7 +200,9 @@ fn rotated_chunks_and_the_closed_session_are_archived_and_fetched_back() -> Resu
 #[test]
 fn a_server_down_at_first_is_retried_and_local_copies_go_only_once_archived() -> Result<()> {
     let _lock = sessiond()?;
-    let tmp = tempfile::Builder::new().prefix("trelay-archive-").tempdir()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("trelay-archive-")
+        .tempdir()?;
     let port = s3::free_port()?;
     let mut relay = start_relay(&tmp.path().join("relay"), port, false)?;
     let tag = unique("arr");
@@ -195,18 +219,29 @@ fn a_server_down_at_first_is_retried_and_local_copies_go_only_once_archived() ->
     ensure!(want.len() >= 300, "only {} events recorded", want.len());
     ensure!(metric(&relay, "trelay_archive_pending_units")? >= 2.0);
     let _server = S3Server::start(&tmp.path().join("s3"), port)?;
-    wait_for(ARCHIVED, "the local session directory to go", || !local.exists())
-        .with_context(|| relay.log_tail())?;
+    wait_for(ARCHIVED, "the local session directory to go", || {
+        !local.exists()
+    })
+    .with_context(|| relay.log_tail())?;
     let keys = list(port, &format!("relay/{}", session.display()))?;
     let (chunks, whole) = manifests(&keys);
     ensure!(chunks >= 2 && whole, "{keys:#?}");
     let fetched = tmp.path().join("fetched");
     fetch(port, &session, &fetched)?;
     let got = normalized_events(&fetched)?;
-    ensure!(want == got, "the fetched trace reads {} events, the local one {}", got.len(), want.len());
+    ensure!(
+        want == got,
+        "the fetched trace reads {} events, the local one {}",
+        got.len(),
+        want.len()
+    );
     let log = relay.log_text();
     ensure!(log.contains("archive: failed"), "{}", relay.log_tail());
-    ensure!(log.contains("archive: local copy removed"), "{}", relay.log_tail());
+    ensure!(
+        log.contains("archive: local copy removed"),
+        "{}",
+        relay.log_tail()
+    );
     relay.stop_ok()?;
     Ok(())
 }

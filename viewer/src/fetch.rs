@@ -198,12 +198,17 @@ pub async fn fetch_from(
         let rel_path = rel.join("/");
         if rel.last().is_some_and(|n| n == MANIFEST) {
             if meta.size > MAX_MANIFEST {
-                return Err(FetchError::Mismatch(format!("{rel_path}: manifest too large")));
+                return Err(FetchError::Mismatch(format!(
+                    "{rel_path}: manifest too large"
+                )));
             }
             let bytes = store.get(&meta.location).await?.bytes().await?;
             let m: Manifest = serde_json::from_slice(&bytes)
                 .map_err(|e| FetchError::Mismatch(format!("{rel_path}: bad manifest: {e}")))?;
-            let dir = rel.get(..rel.len().saturating_sub(1)).unwrap_or_default().join("/");
+            let dir = rel
+                .get(..rel.len().saturating_sub(1))
+                .unwrap_or_default()
+                .join("/");
             manifests.push((dir, m));
             continue;
         }
@@ -251,7 +256,9 @@ pub async fn fetch_from(
                 format!("{dir}/{}", e.path)
             };
             let Some(sum) = sums.get(&p) else {
-                return Err(FetchError::Mismatch(format!("{p}: in a manifest, not stored")));
+                return Err(FetchError::Mismatch(format!(
+                    "{p}: in a manifest, not stored"
+                )));
             };
             let size = out.files.iter().find(|f| f.path == p).map(|f| f.size);
             if *sum != e.sha256 || size != Some(e.size) {
@@ -353,14 +360,18 @@ mod tests {
             };
             put("p/s/c1/ust/chan_0", b"abc".to_vec()).await;
             let sum = hex(&Sha256::digest(b"abc"));
-            let manifest = format!(r#"{{"files":[{{"path":"ust/chan_0","size":3,"sha256":"{sum}"}}]}}"#);
+            let manifest =
+                format!(r#"{{"files":[{{"path":"ust/chan_0","size":3,"sha256":"{sum}"}}]}}"#);
             put("p/s/c1/.trelay-archive.json", manifest.into_bytes()).await;
             let f = fetch_from(&store, &ObjectPath::from("p/s"), out.path())
                 .await
                 .unwrap();
             assert_eq!(f.files.len(), 1);
             assert_eq!(f.verified, 1);
-            assert_eq!(std::fs::read(out.path().join("c1/ust/chan_0")).unwrap(), b"abc");
+            assert_eq!(
+                std::fs::read(out.path().join("c1/ust/chan_0")).unwrap(),
+                b"abc"
+            );
             assert!(!out.path().join("c1/.trelay-archive.json").exists());
             // Same size, other bytes: the manifest's checksum refuses it.
             put("p/s/c1/ust/chan_0", b"abd".to_vec()).await;

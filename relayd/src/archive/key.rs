@@ -75,11 +75,7 @@ mod tests {
         let prefix = vec!["relay".to_owned(), "a".to_owned()];
         let unit = components(Path::new("host/s-20260101-000000/archives/c1")).unwrap();
         let file = components(Path::new("ust/uid/1000/64-bit/chan_0")).unwrap();
-        let k = key(
-            &prefix,
-            unit.iter().chain(file.iter()).map(String::as_str),
-        )
-        .unwrap();
+        let k = key(&prefix, unit.iter().chain(file.iter()).map(String::as_str)).unwrap();
         assert_eq!(
             k.as_ref(),
             "relay/a/host/s-20260101-000000/archives/c1/ust/uid/1000/64-bit/chan_0"

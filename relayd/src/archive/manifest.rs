@@ -34,7 +34,9 @@ pub struct Manifest {
 impl Manifest {
     /// Total bytes.
     pub fn bytes(&self) -> u64 {
-        self.files.iter().fold(0u64, |t, f| t.saturating_add(f.size))
+        self.files
+            .iter()
+            .fold(0u64, |t, f| t.saturating_add(f.size))
     }
 
     /// The JSON text.

@@ -40,7 +40,8 @@ pub async fn upload(
             store.put(key, PutPayload::from(buf)).await?;
         }
         None => {
-            let mut w = WriteMultipart::new_with_chunk_size(store.put_multipart(key).await?, part_size);
+            let mut w =
+                WriteMultipart::new_with_chunk_size(store.put_multipart(key).await?, part_size);
             let mut buf = vec![0u8; READ_PIECE];
             let mut offset = 0u64;
             let sent: Result<(), ArchiveError> = async {
@@ -101,7 +102,10 @@ pub async fn verify(
         let piece = piece?;
         got = got.saturating_add(piece.len() as u64);
         if got > entry.size {
-            return Err(mismatch(format!("more than {} bytes read back", entry.size)));
+            return Err(mismatch(format!(
+                "more than {} bytes read back",
+                entry.size
+            )));
         }
         hasher.update(&piece);
     }
@@ -154,12 +158,22 @@ mod tests {
             let e = upload(&store, &fs, &small, &key, "small".into(), part)
                 .await
                 .unwrap();
-            store.put(&key, PutPayload::from_static(b"jello")).await.unwrap();
+            store
+                .put(&key, PutPayload::from_static(b"jello"))
+                .await
+                .unwrap();
             let err = verify(&store, &key, &e).await.unwrap_err();
             assert!(err.to_string().contains("SHA-256"), "{err}");
             // Other size: HEAD catches it.
-            store.put(&key, PutPayload::from_static(b"hell")).await.unwrap();
-            assert!(verify(&store, &key, &e).await.unwrap_err().to_string().contains("size"));
+            store
+                .put(&key, PutPayload::from_static(b"hell"))
+                .await
+                .unwrap();
+            assert!(verify(&store, &key, &e)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("size"));
             // Gone: an error too.
             store.delete(&key).await.unwrap();
             assert!(verify(&store, &key, &e).await.is_err());

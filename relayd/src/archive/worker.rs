@@ -69,7 +69,10 @@ impl Archiver {
 
     /// Runs passes every `interval_ms` on a thread of its own until `shutdown` fires (an upload
     /// in progress is abandoned; its unit is uploaded again by the next relay).
-    pub fn spawn(self, shutdown: CancellationToken) -> std::io::Result<std::thread::JoinHandle<()>> {
+    pub fn spawn(
+        self,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new()
             .name("trelay-archive".into())
             .spawn(move || {
@@ -213,7 +216,10 @@ impl Archiver {
             )
             .await?;
             verify(self.store.as_ref(), &k, &e).await?;
-            self.registry.telemetry.archive_uploaded_bytes.increment(e.size);
+            self.registry
+                .telemetry
+                .archive_uploaded_bytes
+                .increment(e.size);
             m.files.push(e);
         }
         let json = m.to_json();
@@ -276,7 +282,10 @@ mod tests {
         // The chunk, then (its chunks archived) the session in the same pass? No: the session
         // was listed as waiting when the scan ran; it goes in the next pass.
         assert_eq!((r.archived, r.failed, r.pending), (1, 0, 2), "{r:?}");
-        assert!(!out.join("host/s-1/archives/c1").exists(), "keep_local = false");
+        assert!(
+            !out.join("host/s-1/archives/c1").exists(),
+            "keep_local = false"
+        );
         let r = rt.block_on(a.pass(&token));
         assert_eq!((r.archived, r.pending), (1, 1), "{r:?}");
         assert!(!out.join("host/s-1").exists());

@@ -257,7 +257,10 @@ mod tests {
         let s = Settings::parse("[archive]\nurl = \"s3://b/p\"\nkeep_local = false\n").unwrap();
         let a = s.archive.unwrap();
         assert!(!a.keep_local && a.url == "s3://b/p");
-        assert!(Settings::parse("[archive]\nkeep_local = false\n").is_err(), "url required");
+        assert!(
+            Settings::parse("[archive]\nkeep_local = false\n").is_err(),
+            "url required"
+        );
         assert!(Settings::parse("[archive]\nurl = \"s3://b/../p\"\n").is_err());
     }
 }
