@@ -66,6 +66,16 @@ pub fn key<'a>(
     Ok(ObjectPath::from_iter(all.into_iter().map(PathPart::from)))
 }
 
+/// `parts` as the key writes them, `/`-separated (a manifest names its files so: what a
+/// fetch of the keys finds).
+pub fn key_path(parts: &[String]) -> String {
+    parts
+        .iter()
+        .map(|p| PathPart::from(p.as_str()).as_ref().to_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +93,11 @@ mod tests {
         // Chunk names carry '+' (time zones): kept as is.
         let k = key(&prefix, ["20260101T000000+0000-20260101T000010+0000-1"]).unwrap();
         assert!(k.as_ref().ends_with("+0000-1"));
+        // Characters S3 keys avoid are escaped, the same way in keys and manifests.
+        let odd = vec!["a%b".to_owned(), "c".to_owned()];
+        let k = key(&[], odd.iter().map(String::as_str)).unwrap();
+        assert_eq!(k.as_ref(), key_path(&odd));
+        assert_eq!(key_path(&odd), "a%25b/c");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub const MANIFEST: &str = ".trelay-archive.json";
 /// One archived file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// Path relative to the unit, `/`-separated.
+    /// Path relative to the unit, `/`-separated, as in its key (see [`super::key::key_path`]).
     pub path: String,
     /// Bytes.
     pub size: u64,

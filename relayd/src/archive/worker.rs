@@ -211,7 +211,7 @@ impl Archiver {
                 fs,
                 &f.path,
                 &k,
-                f.rel.join("/"),
+                super::key::key_path(&f.rel),
                 self.settings.part_size,
             )
             .await?;
