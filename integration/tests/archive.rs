@@ -245,3 +245,43 @@ fn a_server_down_at_first_is_retried_and_local_copies_go_only_once_archived() ->
     relay.stop_ok()?;
     Ok(())
 }
+
+#[test]
+fn large_files_go_up_in_parts_and_a_changed_object_fails_verification() -> Result<()> {
+    use object_store::{ObjectStoreExt, PutPayload};
+    use trelay_relayd::archive::{settings::MIN_PART_SIZE, upload};
+    let tmp = tempfile::Builder::new()
+        .prefix("trelay-archive-")
+        .tempdir()?;
+    let port = s3::free_port()?;
+    let _server = S3Server::start(&tmp.path().join("s3"), port)?;
+    let store = s3::client(port)?;
+    let file = tmp.path().join("big");
+    let bytes: Vec<u8> = (0..MIN_PART_SIZE * 2 + 4321)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    std::fs::write(&file, &bytes)?;
+    let fs = trelay_relayd::storage::RealFs::shared();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let key = object_store::path::Path::from("relay/big");
+        let e = upload::upload(&store, &fs, &file, &key, "big".into(), MIN_PART_SIZE).await?;
+        ensure!(e.size == bytes.len() as u64);
+        upload::verify(&store, &key, &e).await?;
+        let back = store.get(&key).await?.bytes().await?;
+        ensure!(back.as_ref() == bytes.as_slice(), "the object differs");
+        // Same size, one byte changed: the read-back checksum refuses it.
+        let mut other = bytes.clone();
+        if let Some(b) = other.get_mut(MIN_PART_SIZE + 7) {
+            *b ^= 1;
+        }
+        store.put(&key, PutPayload::from(other)).await?;
+        ensure!(
+            upload::verify(&store, &key, &e).await.is_err(),
+            "a changed object passed verification"
+        );
+        Ok(())
+    })
+}

@@ -312,4 +312,70 @@ mod tests {
         assert_eq!(m.files.len(), 2);
         assert_eq!(m.bytes(), 1004);
     }
+
+    #[test]
+    fn marked_units_are_not_uploaded_again_and_failures_wait() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().to_path_buf();
+        std::fs::create_dir_all(out.join("h/s/archives/c1/ust")).unwrap();
+        std::fs::write(out.join("h/s/archives/c1/ust/metadata"), b"meta").unwrap();
+        let registry = Arc::new(Registry::new(
+            crate::config::Settings::default(),
+            out.clone(),
+            crate::config::GroupBy::Host,
+            tokio_util::task::TaskTracker::new(),
+        ));
+        let settings = ArchiveSettings {
+            url: "s3://b".into(),
+            retry_initial_ms: 60_000,
+            retry_max_ms: 60_000,
+            ..ArchiveSettings::default()
+        };
+        let url = ArchiveUrl::parse(&settings.url).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let token = CancellationToken::new();
+        let store = Arc::new(object_store::memory::InMemory::new());
+        let mut a = Archiver::new(store, url.clone(), settings.clone(), registry.clone());
+        rt.block_on(a.pass(&token));
+        rt.block_on(a.pass(&token));
+        // A new archiver (a restarted relay) finds both units marked: nothing to do.
+        let mut b = Archiver::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            url.clone(),
+            settings.clone(),
+            registry.clone(),
+        );
+        let r = rt.block_on(b.pass(&token));
+        assert_eq!((r.archived, r.failed, r.pending), (0, 0, 0));
+        assert!(
+            out.join("h/s/archives/c1").exists(),
+            "keep_local defaults to true"
+        );
+        // A unit that fails waits for its retry time instead of being tried every pass.
+        std::fs::create_dir_all(out.join("h/t/archives/c1")).unwrap();
+        std::fs::write(out.join("h/t/archives/c1/x"), b"x").unwrap();
+        // (a server that is not there: a port nothing listens on)
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let down = ArchiveSettings {
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            allow_http: Some(true),
+            region: Some("us-east-1".into()),
+            ..settings
+        };
+        let (store, url) = down.store().unwrap();
+        let mut c = Archiver::new(Arc::new(store), url, down, registry);
+        assert_eq!(rt.block_on(c.pass(&token)).failed, 1);
+        assert_eq!(rt.block_on(c.pass(&token)).failed, 0, "backing off");
+        assert!(!crate::archive::is_archived(
+            &crate::storage::RealFs::shared(),
+            &out.join("h/t/archives/c1")
+        ));
+    }
 }
