@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole trelay test suite. Installs what the tests need when it is missing (the real LTTng
 # tools and babeltrace2, which the end-to-end tests drive, and Prometheus with promtool, which
-# scrapes the relay in the operations tests), then runs format, lint and tests.
+# scrapes the relay in the operations tests; the s3s-fs S3 server, which the archive tests upload
+# to, built once into ~/.cache/trelay/s3s-fs), then runs format, lint and tests.
 # usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,14 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq lttng-tools liblttng-ust-dev babeltrace2 python3 prometheus >/dev/null
+fi
+
+# A real S3-compatible server for integration/tests/archive.rs (found there through this cache,
+# or TRELAY_S3S_FS). 0.13 is the newest release building with the workspace's toolchain.
+s3s_root="$HOME/.cache/trelay/s3s-fs"
+if [ ! -x "$s3s_root/bin/s3s-fs" ] && [ -z "${TRELAY_S3S_FS:-}" ]; then
+  echo "test.sh: installing s3s-fs into $s3s_root"
+  cargo install s3s-fs --version 0.13.0 --features binary --locked --root "$s3s_root"
 fi
 
 cargo fmt --all -- --check

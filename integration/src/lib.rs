@@ -11,6 +11,7 @@ pub mod lttng;
 pub mod peers;
 pub mod proxy;
 pub mod relay;
+pub mod s3;
 pub mod scenario;
 pub mod session;
 

@@ -18,12 +18,15 @@
 //! - [`identity`]: who may connect (peer allowlist and names, live ACL) and the limits against
 //!   exhaustion, applied at accept and on requests.
 //! - [`forward`]: edge → core forwarding of every committed session over trelay:// with resume.
+//! - [`archive`]: closed chunks and sessions uploaded to S3-compatible object storage, verified,
+//!   then optionally removed locally.
 //! - [`telemetry`], [`ops`]: what the relay counts, and the operations listener (`/metrics`,
 //!   `/healthz`, `/readyz`), systemd notifications, descriptor limits, log format.
 //!
 //! [`run`] runs a whole relay until a cancellation token fires, so tests can start one in-process
 //! on port 0 ([`server::Relay::bind`] tells the ports); [`cli::main`] is the binary's entry.
 
+pub mod archive;
 pub mod cli;
 pub mod config;
 pub mod forward;

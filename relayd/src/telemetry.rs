@@ -172,6 +172,26 @@ pub const FAMILIES: &[(&str, Option<Unit>, &str)] = &[
         Some(Unit::Bytes),
         "Packet bytes the core acknowledged as committed.",
     ),
+    (
+        "trelay_archive_uploaded_bytes_total",
+        Some(Unit::Bytes),
+        "Bytes uploaded to the archive and verified there.",
+    ),
+    (
+        "trelay_archive_failures_total",
+        None,
+        "Archive attempts of a unit that failed (retried with backoff).",
+    ),
+    (
+        "trelay_archive_units_total",
+        None,
+        "Closed chunks and sessions archived (uploaded, verified, marked).",
+    ),
+    (
+        "trelay_archive_pending_units",
+        None,
+        "Closed chunks and sessions waiting for their archive.",
+    ),
 ];
 
 /// A listening port kind, the `port` label.
@@ -254,6 +274,14 @@ pub struct Telemetry {
     pub fdatasync_seconds: Histogram,
     /// Bytes sent to live viewers (packets and metadata).
     pub live_sent_bytes: Counter,
+    /// Bytes uploaded to the archive and verified.
+    pub archive_uploaded_bytes: Counter,
+    /// Failed archive attempts.
+    pub archive_failures: Counter,
+    /// Units archived.
+    pub archive_units: Counter,
+    /// Units waiting for their archive.
+    pub archive_pending: Gauge,
     open: [Gauge; 3],
     accepted: [Counter; 3],
 }
@@ -304,6 +332,10 @@ impl Telemetry {
                 &metadata(),
             ),
             live_sent_bytes: counter("trelay_live_sent_bytes_total", vec![]),
+            archive_uploaded_bytes: counter("trelay_archive_uploaded_bytes_total", vec![]),
+            archive_failures: counter("trelay_archive_failures_total", vec![]),
+            archive_units: counter("trelay_archive_units_total", vec![]),
+            archive_pending: gauge("trelay_archive_pending_units", vec![]),
             open: Port::ALL.map(|p| {
                 let mut l = port(p);
                 l.push(Label::new("state", "open"));

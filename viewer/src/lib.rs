@@ -8,13 +8,15 @@
 //! - [`check`]: integrity of a trace on disk;
 //! - [`tail`]: follow a trace a relay writes on this machine, reading only committed bytes
 //!   (the OFD lock protocol, see [`lock`]);
-//! - [`dissect`]: decode captures of the three relay protocols, like a protocol analyser.
+//! - [`dissect`]: decode captures of the three relay protocols, like a protocol analyser;
+//! - [`fetch`]: bring a trace trelayd archived to S3-compatible storage back as a directory.
 //!
 //! The binary is a thin layer over this library ([`cli`]), so tests drive the same code.
 
 pub mod check;
 pub mod cli;
 pub mod dissect;
+pub mod fetch;
 pub mod live;
 pub mod lock;
 pub mod query;

@@ -21,6 +21,10 @@
 //! max_age_s = 0
 //! interval_s = 60
 //!
+//! [archive]                     # object storage, see crate::archive::settings
+//! url = "s3://bucket/prefix"
+//! keep_local = true
+//!
 //! [[peer]], [[viewer]], [limits]  # who may connect, see crate::identity::settings
 //! [tls]                          # trelay:// over TLS, see crate::identity::tls
 //!
@@ -78,6 +82,8 @@ pub struct Settings {
     pub live: crate::live::LiveSettings,
     /// Retention of closed traces (`[retention]`).
     pub retention: crate::storage::retention::RetentionSettings,
+    /// Archive to object storage (`[archive]`), off when unset.
+    pub archive: Option<crate::archive::ArchiveSettings>,
     /// Allowed senders (`[[peer]]`); empty: anyone may send.
     #[serde(rename = "peer")]
     pub peers: Vec<crate::identity::PeerRule>,
@@ -110,6 +116,7 @@ impl Default for Settings {
             resume_timeout_s: 300,
             live: crate::live::LiveSettings::default(),
             retention: crate::storage::retention::RetentionSettings::default(),
+            archive: None,
             peers: Vec::new(),
             viewers: Vec::new(),
             limits: crate::identity::Limits::default(),
@@ -184,6 +191,9 @@ impl Settings {
             return bad("max_pending_per_stream and max_pending_total");
         }
         self.live.validate().map_err(SettingsError::Invalid)?;
+        if let Some(a) = &self.archive {
+            a.validate().map_err(SettingsError::Invalid)?;
+        }
         crate::identity::settings::validate(
             &self.peers,
             &self.viewers,
@@ -247,5 +257,13 @@ mod tests {
         assert!(s.retention.enabled());
         assert!(Settings::parse("[retention]\nmax_byte = 1\n").is_err());
         assert!(Settings::parse("durability = \"sometimes\"").is_err());
+        let s = Settings::parse("[archive]\nurl = \"s3://b/p\"\nkeep_local = false\n").unwrap();
+        let a = s.archive.unwrap();
+        assert!(!a.keep_local && a.url == "s3://b/p");
+        assert!(
+            Settings::parse("[archive]\nkeep_local = false\n").is_err(),
+            "url required"
+        );
+        assert!(Settings::parse("[archive]\nurl = \"s3://b/../p\"\n").is_err());
     }
 }

@@ -76,6 +76,9 @@ pub enum RelayError {
     /// The TLS settings are unusable.
     #[error("[tls]: {0}")]
     Tls(String),
+    /// The archive settings are unusable.
+    #[error("[archive]: {0}")]
+    Archive(String),
     /// The ports file could not be written.
     #[error("cannot write ports file {path}: {source}")]
     PortsFile {
@@ -99,6 +102,11 @@ pub struct Relay {
     registry: Arc<Registry>,
     tracker: TaskTracker,
     output_lock: crate::storage::output_lock::OutputLock,
+    archive: Option<(
+        Arc<dyn object_store::ObjectStore>,
+        crate::archive::ArchiveUrl,
+        crate::archive::ArchiveSettings,
+    )>,
 }
 
 impl Relay {
@@ -165,6 +173,14 @@ impl Relay {
             tls: tls.as_ref().map(|(l, _)| port(l)),
             tls_live: tls_live.as_ref().map(|(l, _)| port(l)),
         };
+        let archive = match &config.settings.archive {
+            Some(a) => {
+                let (store, url) = a.store().map_err(|e| RelayError::Archive(e.to_string()))?;
+                let store: Arc<dyn object_store::ObjectStore> = Arc::new(store);
+                Some((store, url, a.clone()))
+            }
+            None => None,
+        };
         let limit = crate::ops::fds::raise_limit();
         let max_open_files = match config.settings.max_open_files {
             0 => limit.map_or(usize::MAX, |l| {
@@ -219,6 +235,7 @@ impl Relay {
             registry,
             tracker,
             output_lock,
+            archive,
         })
     }
 
@@ -244,6 +261,7 @@ impl Relay {
             registry,
             tracker,
             output_lock,
+            archive,
             ..
         } = self;
         let listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -336,6 +354,12 @@ impl Relay {
                 }
             })
         });
+        let archiver = archive.and_then(|(store, url, settings)| {
+            crate::archive::Archiver::new(store, url, settings, registry.clone())
+                .spawn(shutdown.clone())
+                .map_err(|e| tracing::error!("archive: cannot start its thread: {e}"))
+                .ok()
+        });
         listening.store(true, std::sync::atomic::Ordering::Release);
         crate::ops::systemd::ready("listening");
         shutdown.cancelled().await;
@@ -352,6 +376,9 @@ impl Relay {
         let _ = tick.await;
         if let Some(f) = forward {
             let _ = f.await;
+        }
+        if let Some(a) = archiver {
+            let _ = tokio::task::spawn_blocking(move || a.join()).await;
         }
         let _ = watchdog.await;
         if let Some(ops) = ops {

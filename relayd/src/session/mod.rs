@@ -476,24 +476,32 @@ impl Registry {
     /// any more go, oldest first, until the quotas are met.
     pub fn apply_retention(&self) -> crate::storage::retention::Report {
         *lock(&self.retention_last) = Some(Instant::now());
-        self.alive.retain(|_, w| w.strong_count() > 0);
-        let held: Vec<PathBuf> = self
-            .alive
-            .iter()
-            .filter_map(|w| w.upgrade().map(|s| s.abs_dir.clone()))
-            .collect();
+        let held = self.held_dirs();
         let held_fn = |dir: &Path| {
             held.iter()
                 .any(|h| h.starts_with(dir) || dir.starts_with(h))
                 || self.forwards.pins(&self.output, dir)
         };
-        crate::storage::retention::apply(
+        // What is configured for archive stays until it is archived.
+        let archiving = self.settings.archive.is_some();
+        let keep = |dir: &Path| archiving && !crate::archive::is_archived(&self.fs, dir);
+        crate::storage::retention::apply_guarded(
             &self.fs,
             &self.output,
             &self.settings.retention,
             std::time::SystemTime::now(),
             &held_fn,
+            &keep,
         )
+    }
+
+    /// The directories of the session objects still alive (listed, or held by a viewer).
+    pub fn held_dirs(&self) -> Vec<PathBuf> {
+        self.alive.retain(|_, w| w.strong_count() > 0);
+        self.alive
+            .iter()
+            .filter_map(|w| w.upgrade().map(|s| s.abs_dir.clone()))
+            .collect()
     }
 
     /// Sessions whose writes wait for disk space, with the ongoing episode.

@@ -66,7 +66,8 @@
 //! **Retention.** `[retention]` (`max_bytes` for the output folder, `max_session_bytes`,
 //! `max_age_s`, checked every `interval_s`) deletes, oldest first: whole sessions that are
 //! closed (no connection, no marker), and archived chunks of any session. It never deletes an
-//! open session's current chunk, data a live viewer holds, or uncommitted data. Every deletion is
+//! open session's current chunk, data a live viewer holds, or uncommitted data, nor (with
+//! `[archive]`) a chunk or session not archived yet ([`crate::archive`]). Every deletion is
 //! logged with its size; a quota that cannot be met with what may be deleted is logged too.
 
 pub mod error;

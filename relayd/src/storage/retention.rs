@@ -18,7 +18,8 @@
 //!   closed session keeps it alive).
 //!
 //! The age limit goes first, then the per-session quota (only that session's closed chunks), then
-//! the folder quota (across sessions). Data that is open, uncommitted or read is never deleted, so
+//! the folder quota (across sessions). With `[archive]` set, a chunk or session not archived yet
+//! is never deleted ([`apply_guarded`]). Data that is open, uncommitted or read is never deleted, so
 //! a quota smaller than what is open is not met: that is logged, once per run. Every deletion is
 //! logged with its size and age.
 
@@ -217,6 +218,19 @@ pub fn apply(
     now: SystemTime,
     held: &dyn Fn(&Path) -> bool,
 ) -> Report {
+    apply_guarded(fs, root, policy, now, held, &|_| false)
+}
+
+/// [`apply`], never deleting a chunk or session directory for which `keep(dir)` holds (one
+/// configured for archive and not archived yet, [`crate::archive`]).
+pub fn apply_guarded(
+    fs: &Fs,
+    root: &Path,
+    policy: &RetentionSettings,
+    now: SystemTime,
+    held: &dyn Fn(&Path) -> bool,
+    keep: &dyn Fn(&Path) -> bool,
+) -> Report {
     let report = Report::default();
     if !policy.enabled() {
         return report;
@@ -237,6 +251,7 @@ pub fn apply(
             units.append(&mut s.chunks);
         }
     }
+    units.retain(|u| !keep(&u.path));
     units.sort_by(|a, b| a.newest.cmp(&b.newest).then_with(|| a.path.cmp(&b.path)));
     let total = sessions
         .iter()

@@ -194,6 +194,8 @@ pub enum Cmd {
         #[arg(long, default_value_t = 5344)]
         live_port: u16,
     },
+    /// Download an archived trace from object storage into a directory babeltrace2 reads.
+    Fetch(crate::fetch::FetchArgs),
 }
 
 /// Runs the command line.
@@ -463,6 +465,7 @@ pub fn run(cmd: Cmd) -> ExitCode {
                 Err(e) => failure(e),
             }
         }
+        Cmd::Fetch(args) => crate::fetch::run(&args),
     }
 }
 

@@ -128,3 +128,28 @@ fn held_sessions_and_disabled_policy_keep_everything() {
     );
     assert!(r.deleted.is_empty());
 }
+
+#[test]
+fn what_waits_for_its_archive_is_not_deleted() {
+    let d = tree();
+    let fs = RealFs::shared();
+    let r = d.path();
+    // Only a2 is archived: an age limit taking everything takes a2 alone.
+    file(
+        r,
+        &format!("host/live/archives/a2/{}", crate::archive::MARKER),
+        2,
+        2 * DAY,
+    );
+    let archived = |dir: &Path| crate::archive::is_archived(&fs, dir);
+    let rep = apply_guarded(
+        &fs,
+        r,
+        &policy(0, 0, 1),
+        t0() + Duration::from_secs(10 * DAY),
+        &|_| false,
+        &|dir| !archived(dir),
+    );
+    assert_eq!(names(&rep), ["a2"]);
+    assert!(r.join("host/old").exists() && r.join("host/live/archives/a1").exists());
+}
