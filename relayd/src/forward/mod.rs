@@ -17,8 +17,8 @@
 //! and not acknowledged) is logged every [`run::BACKLOG_LOG`] while it is not zero and exposed
 //! as `trelay_forward_backlog_bytes`.
 //!
-//! Not forwarded: rotations (a rotated session's chunks are shipped as the files were when the job
-//! first saw them; chunks created after a rotation are not), and `lttng clear`.
+//! Not supported yet: sessions that rotate (a rotation moves the files the job follows, so the
+//! core may get a chunk twice or miss the next one), and `lttng clear`.
 
 pub mod ledger;
 pub mod run;
