@@ -3,6 +3,7 @@
 //! proxy between the two, a core SIGKILLed and restarted and an edge restarted mid-way only
 //! delay it: the core's copy reads like the edge's (and like lttng-relayd's), and the edge keeps
 //! what the core has not acknowledged (retention does not take it; the backlog is reported).
+//! A session that rotates arrives whole too, each chunk once.
 
 mod consumer_support;
 
@@ -181,6 +182,50 @@ fn a_live_sessiond_session_reaches_the_core_whole_through_cuts_and_restarts() ->
     ensure!(
         proxy.cut.load(std::sync::atomic::Ordering::SeqCst) > 0,
         "the proxy never cut"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_rotating_sessiond_session_reaches_the_core_whole() -> Result<()> {
+    use trelay_integration::scenario::{self, Scenario, Step};
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let mut core = Trelayd::start(&d.join("core"), &[])?;
+    let forward: &'static str =
+        Box::leak(format!("trelay://127.0.0.1:{}", core.ports.control).into_boxed_str());
+    let mut sc = Scenario::new("fwdrot");
+    sc.live = Some(200_000);
+    sc.trelayd_args = vec!["--forward", forward];
+    // Pauses let the job see each chunk's files where they are written, before the rotation
+    // moves them.
+    sc.steps = vec![
+        Step::Run(1, 200),
+        Step::Sleep(1500),
+        Step::Rotate,
+        Step::Run(1, 200),
+        Step::Sleep(1500),
+        Step::Rotate,
+        Step::Run(1, 200),
+    ];
+    let outcome = scenario::run(&sc)?;
+    let mut edge =
+        Trelayd::start_with_output(&d.join("e2"), &outcome.ours, &["--forward", forward])?;
+    wait_for(
+        Duration::from_secs(60),
+        "the forwarding ledger to empty",
+        || ledger_empty(&outcome.ours),
+    )
+    .with_context(|| edge.log_tail())?;
+    edge.stop_ok()?;
+    core.stop_ok()?;
+    let got = trelay_integration::normalized_events(&core.out)?;
+    ensure!(
+        got == outcome.events,
+        "the core has {} events, the edge {}\n{}",
+        got.len(),
+        outcome.events.len(),
+        core.log_tail()
     );
     Ok(())
 }

@@ -9,7 +9,6 @@ use crate::trace::packets::content_len;
 use crate::trace::{walk, PacketSource, TraceError};
 use crate::url::RelayUrl;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use trelay_proto::ctf::index::IndexEntry;
 use trelay_proto::trelay::message::{
     AckLevel, AddStream, IndexFields, Message, Open, PacketMeta, Packets, MAX_BATCH,
@@ -17,9 +16,21 @@ use trelay_proto::trelay::message::{
 
 /// Packets taken from one stream per round at most.
 const PER_ROUND: usize = 1024;
+/// Metadata bytes sent in one message at most.
+const METADATA_PIECE: u64 = 1 << 20;
+
+/// A file's (device, inode).
+fn file_id(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
 
 pub(super) struct FStream {
     pub(super) n: u32,
+    /// The data file's (device, inode): the same file found at another path (a rotation moved
+    /// its chunk) is the same stream.
+    pub(super) file_id: (u64, u64),
     pub(super) trace: usize,
     pub(super) name: String,
     pub(super) src: PacketSource,
@@ -34,7 +45,9 @@ pub(super) struct FStream {
 
 pub(super) struct FTrace {
     pub(super) path: String,
-    pub(super) metadata: PathBuf,
+    /// The metadata file, held open: it is read through a rename.
+    pub(super) metadata: std::fs::File,
+    pub(super) metadata_id: (u64, u64),
     pub(super) meta_n: u32,
     /// Metadata bytes the relay has.
     pub(super) meta_have: u64,
@@ -53,15 +66,39 @@ fn native_err(e: TraceError) -> NativeError {
 }
 
 impl Follower {
-    /// Picks up trace directories and stream files not known yet.
+    /// Picks up trace directories and stream files not known yet. Files are known by
+    /// (device, inode): a trace directory a rotation moved (its chunk archived) is the trace
+    /// already followed, read on through the descriptors held; files created since (the next
+    /// chunk's) are new streams of a new trace.
     pub(super) fn sync(&mut self, found: Vec<walk::TraceDir>) -> Result<(), NativeError> {
         for d in found {
-            let t = match self.traces.iter().position(|t| t.path == d.relay_path) {
+            let Ok(meta_id) = file_id(&d.metadata) else {
+                continue;
+            };
+            let known_trace = self
+                .traces
+                .iter()
+                .position(|t| t.metadata_id == meta_id || t.path == d.relay_path);
+            let mut new_streams = Vec::new();
+            for f in &d.streams {
+                let Ok(id) = file_id(&f.data) else { continue };
+                let known = self
+                    .streams
+                    .iter()
+                    .any(|s| s.file_id == id || (Some(s.trace) == known_trace && s.name == f.name));
+                if !known {
+                    new_streams.push((f, id));
+                }
+            }
+            let t = match known_trace {
                 Some(t) => t,
+                None if new_streams.is_empty() => continue,
                 None => {
+                    let metadata = std::fs::File::open(&d.metadata).map_err(NativeError::Io)?;
                     self.traces.push(FTrace {
                         path: d.relay_path.clone(),
-                        metadata: d.metadata.clone(),
+                        metadata,
+                        metadata_id: meta_id,
                         meta_n: self.next_n,
                         meta_have: 0,
                     });
@@ -69,19 +106,16 @@ impl Follower {
                     self.traces.len() - 1
                 }
             };
+            if new_streams.is_empty() {
+                continue;
+            }
             let word = word_size(&read_tsdl(&d.metadata).unwrap_or_default());
-            for f in &d.streams {
-                if self
-                    .streams
-                    .iter()
-                    .any(|s| s.trace == t && s.name == f.name)
-                {
-                    continue;
-                }
+            for (f, id) in new_streams {
                 let src = PacketSource::open(f, word, true).map_err(native_err)?;
                 let data = std::fs::File::open(&f.data).map_err(NativeError::Io)?;
                 self.streams.push(FStream {
                     n: self.next_n,
+                    file_id: id,
                     trace: t,
                     name: f.name.clone(),
                     src,
@@ -199,20 +233,24 @@ async fn announce(link: &mut Link, f: &mut Follower) -> Result<(), NativeError> 
 pub(super) async fn round(link: &mut Link, f: &mut Follower) -> Result<u64, NativeError> {
     announce(link, f).await?;
     for t in &mut f.traces {
-        let bytes = std::fs::read(&t.metadata).map_err(NativeError::Io)?;
-        let from = usize::try_from(t.meta_have).unwrap_or(usize::MAX);
-        if let Some(new) = bytes.get(from..).filter(|b| !b.is_empty()) {
+        let len = t.metadata.metadata().map_err(NativeError::Io)?.len();
+        while t.meta_have < len {
+            let n = (len - t.meta_have).min(METADATA_PIECE);
+            let mut new = vec![0u8; n as usize];
+            t.metadata
+                .read_exact_at(&mut new, t.meta_have)
+                .map_err(NativeError::Io)?;
             link.conn
                 .send_with(
                     &Message::Metadata {
                         stream: t.meta_n,
                         offset: t.meta_have,
-                        len: new.len() as u32,
+                        len: n as u32,
                     },
-                    &[new],
+                    &[&new],
                 )
                 .await?;
-            t.meta_have = bytes.len() as u64;
+            t.meta_have += n;
         }
     }
     let mut order: Vec<(u64, usize, usize)> = Vec::new();

@@ -17,8 +17,9 @@
 //! and not acknowledged) is logged every [`run::BACKLOG_LOG`] while it is not zero and exposed
 //! as `trelay_forward_backlog_bytes`.
 //!
-//! Not supported yet: sessions that rotate (a rotation moves the files the job follows, so the
-//! core may get a chunk twice or miss the next one), and `lttng clear`.
+//! Rotations: files are known by inode, so a chunk a rotation moved is read on through the
+//! descriptors held and the next chunk's files are new streams; at the core each chunk lies where
+//! the edge first wrote it. Not forwarded: `lttng clear`.
 
 pub mod ledger;
 pub mod run;
