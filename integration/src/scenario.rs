@@ -77,6 +77,9 @@ pub struct Scenario {
     /// Idle connections opened against trelayd (over its three ports, from 127.0.0.10 to
     /// 127.0.0.15) before the sessions start, held until they are destroyed.
     pub idle_connections: usize,
+    /// Once the sessions are destroyed, trelayd keeps running until this holds for its output
+    /// root (checked for up to 60 s; e.g. its forwarding is done).
+    pub settle: Option<fn(&Path) -> bool>,
 }
 
 impl Scenario {
@@ -93,6 +96,7 @@ impl Scenario {
             trelayd_args: vec![],
             sessions: 1,
             idle_connections: 0,
+            settle: None,
         }
     }
 }
@@ -182,6 +186,14 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
             .with_context(|| format!("destroy {name}\n{}", ours.log_tail()))?;
     }
     drop(guards);
+    if let Some(done) = sc.settle {
+        crate::wait_for(
+            std::time::Duration::from_secs(60),
+            "trelayd to settle",
+            || done(&ours.out),
+        )
+        .with_context(|| ours.log_tail())?;
+    }
     let idle_closed = idle_ports.map(|p| idle.closed_on(p));
     drop(idle);
     reference.stop()?;

@@ -195,16 +195,17 @@ fn a_rotating_sessiond_session_reaches_the_core_whole() -> Result<()> {
     let forward: &'static str =
         Box::leak(format!("trelay://127.0.0.1:{}", core.ports.control).into_boxed_str());
     let mut sc = Scenario::new("fwdrot");
-    sc.live = Some(200_000);
     sc.trelayd_args = vec!["--forward", forward];
+    // The edge forwards everything before it stops.
+    sc.settle = Some(ledger_empty);
     // Pauses let the job see each chunk's files where they are written, before the rotation
     // moves them.
     sc.steps = vec![
         Step::Run(1, 200),
-        Step::Sleep(1500),
+        Step::Sleep(2500),
         Step::Rotate,
         Step::Run(1, 200),
-        Step::Sleep(1500),
+        Step::Sleep(2500),
         Step::Rotate,
         Step::Run(1, 200),
     ];
