@@ -33,6 +33,9 @@ pub struct Metadata {
     pub clocks: Vec<Clock>,
     /// The `env` block's assignments (values as written, strings unquoted).
     pub env: BTreeMap<String, String>,
+    /// Top-level `stream` blocks read whole. TSDL declares a clock before the types that map
+    /// to it, so once a stream class is known the clock is known too (or there is none).
+    pub stream_classes: usize,
 }
 
 /// Why metadata could not be read.
@@ -94,14 +97,17 @@ impl Metadata {
             match tok.as_str() {
                 "{" => depth = depth.saturating_add(1),
                 "}" => depth = depth.saturating_sub(1),
-                "clock" | "env"
+                "clock" | "env" | "stream"
                     if depth == 0 && tokens.get(i + 1).map(String::as_str) == Some("{") =>
                 {
-                    let (fields, next) = block_assignments(&tokens, i + 2);
-                    if tok == "clock" {
-                        md.clocks.push(clock_from(&fields)?);
-                    } else {
-                        md.env.extend(fields);
+                    let (fields, next, closed) = block_assignments(&tokens, i + 2);
+                    // A block cut off by the end of the text (metadata still arriving) is not
+                    // read: its values may be missing.
+                    match tok.as_str() {
+                        _ if !closed => {}
+                        "clock" => md.clocks.push(clock_from(&fields)?),
+                        "env" => md.env.extend(fields),
+                        _ => md.stream_classes = md.stream_classes.saturating_add(1),
                     }
                     i = next;
                     continue;
@@ -123,6 +129,12 @@ impl Metadata {
             .iter()
             .find(|c| c.name == "monotonic")
             .or(self.clocks.first())
+    }
+
+    /// Whether what was read is enough to place packets in time: a clock was read, or a stream
+    /// class was read without any clock before it (a trace whose times are raw cycles).
+    pub fn timing_known(&self) -> bool {
+        !self.clocks.is_empty() || self.stream_classes > 0
     }
 
     /// The tracer's word size (`env.architecture_bit_width`; 64 when absent).
@@ -185,8 +197,9 @@ pub fn parse_int(text: &str) -> Option<i128> {
 }
 
 /// Collects `key = value;` pairs directly inside a block whose body starts at `start`; returns
-/// them and the index after the block's closing brace (and its `;`).
-fn block_assignments(tokens: &[String], start: usize) -> (BTreeMap<String, String>, usize) {
+/// them, the index after the block's closing brace (and its `;`), and whether that brace was
+/// found.
+fn block_assignments(tokens: &[String], start: usize) -> (BTreeMap<String, String>, usize, bool) {
     let mut out = BTreeMap::new();
     let mut i = start;
     let mut depth = 0usize;
@@ -198,7 +211,7 @@ fn block_assignments(tokens: &[String], start: usize) -> (BTreeMap<String, Strin
                 if tokens.get(i).map(String::as_str) == Some(";") {
                     i += 1;
                 }
-                return (out, i);
+                return (out, i, true);
             }
             "}" => depth -= 1,
             "=" if depth == 0 => {
@@ -219,7 +232,7 @@ fn block_assignments(tokens: &[String], start: usize) -> (BTreeMap<String, Strin
         }
         i += 1;
     }
-    (out, i)
+    (out, i, false)
 }
 
 fn unquote(v: &str) -> String {
@@ -348,6 +361,25 @@ stream { event.header := struct { uint64_t timestamp; }; };
         assert_eq!(parse_int("12UL"), Some(12));
         assert_eq!(parse_int("0"), Some(0));
         assert_eq!(parse_int("x"), None);
+    }
+
+    #[test]
+    fn metadata_cut_short_reads_no_partial_clock() {
+        // Cut inside the first clock block, before its offset: no clock yet, not usable.
+        let cut = SAMPLE.find("offset = 1795").unwrap();
+        let md = Metadata::parse(&SAMPLE[..cut]).unwrap();
+        assert!(md.clocks.is_empty() && !md.timing_known(), "{md:?}");
+        // Whole clocks but no stream class yet: the clock is known.
+        let cut = SAMPLE.find("stream {").unwrap();
+        let md = Metadata::parse(&SAMPLE[..cut]).unwrap();
+        assert_eq!(md.clocks.len(), 2);
+        assert!(md.timing_known() && md.stream_classes == 0);
+        // A trace without any clock is known once its stream class is read.
+        let md = Metadata::parse("trace { major = 1; };\nstream { id = 0; };").unwrap();
+        assert!(md.clock().is_none() && md.timing_known());
+        assert!(!Metadata::parse("trace { major = 1; };\nstream { id = 0;")
+            .unwrap()
+            .timing_known());
     }
 
     #[test]

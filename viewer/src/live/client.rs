@@ -11,7 +11,11 @@
 //!    chunks, hand the packet to the sink; RETRY: ask again later; INACTIVE: tell the sink the
 //!    stream is quiet up to the beacon's time; HUP: the stream is done; ERR: fatal —,
 //!    GET_NEW_STREAMS on NEW_STREAM, every second, and whenever no data stream is left (HUP
-//!    there means the session is over);
+//!    there means the session is over; the metadata still unsent is fetched first, as a relay
+//!    may wait for it to be read before saying HUP). The flags of every GET_NEXT_INDEX reply
+//!    are honoured, not only those that come with a packet, and a packet is handed on only
+//!    once its trace's metadata says how its times convert (a relay may serve a packet before
+//!    the metadata describing it);
 //! 4. on stop (Ctrl-C), DETACH_SESSION each attached session.
 
 use std::collections::BTreeMap;
@@ -21,11 +25,11 @@ use std::time::{Duration, Instant};
 
 use trelay_proto::ctf::packet::WordSize;
 use trelay_proto::lttng::live::{
-    AttachStatus, DetachStatus, NewStreamsStatus, NextIndexStatus, Seek, StreamRecord, ViewerFlags,
-    ViewerReply, ViewerRequest,
+    AttachStatus, DetachStatus, NextIndexStatus, Seek, StreamRecord, ViewerReply, ViewerRequest,
 };
 use trelay_proto::{CtfTraceId, SessionId, StreamId};
 
+mod discover;
 mod receive;
 
 pub use super::sink::{Packet, Sink};
@@ -56,11 +60,15 @@ struct Trace {
     closed: bool,
     needs_fetch: bool,
     clock: Option<Clock>,
+    /// The metadata read so far places packets in time (its clock, or its lack of one, is
+    /// known): no packet time of the trace is converted before.
+    timing_known: bool,
     word: WordSize,
 }
 
 struct DataStream {
     trace: CtfTraceId,
+    session: SessionId,
     dir: PathBuf,
     channel: String,
     label: String,
@@ -159,10 +167,14 @@ impl<'a, S: Sink> Client<'a, S> {
         };
         self.sessions.push(Session { id, hup: false });
         self.stats.sessions += 1;
-        self.add_streams(records)
+        self.add_streams(id, records)
     }
 
-    fn add_streams(&mut self, records: Vec<StreamRecord>) -> Result<(), LiveError> {
+    fn add_streams(
+        &mut self,
+        session: SessionId,
+        records: Vec<StreamRecord>,
+    ) -> Result<(), LiveError> {
         for r in records {
             let dir = safe_rel_path(&r.path_name).map_err(LiveError::Protocol)?;
             let channel = safe_component(&r.channel_name)
@@ -175,6 +187,7 @@ impl<'a, S: Sink> Client<'a, S> {
                 closed: false,
                 needs_fetch: false,
                 clock: None,
+                timing_known: false,
                 word: WordSize::Bits64,
             });
             if r.is_metadata() {
@@ -192,6 +205,7 @@ impl<'a, S: Sink> Client<'a, S> {
                 r.id,
                 DataStream {
                     trace: r.ctf_trace_id,
+                    session,
                     label: dir.join(&channel).to_string_lossy().into_owned(),
                     dir,
                     channel,
@@ -237,6 +251,14 @@ impl<'a, S: Sink> Client<'a, S> {
                 progressed |= self.step(*id)?;
             }
             let none_active = self.streams.values().all(|s| s.hup);
+            if none_active {
+                // Nothing left to read: take the metadata still unsent too, or a relay that
+                // waits for its session to be drained never says HUP.
+                let ids: Vec<CtfTraceId> = self.traces.keys().copied().collect();
+                for t in ids {
+                    self.fetch_metadata(t)?;
+                }
+            }
             if self.want_new_streams || none_active || last_poll.elapsed() >= Duration::from_secs(1)
             {
                 last_poll = Instant::now();
@@ -278,59 +300,6 @@ impl<'a, S: Sink> Client<'a, S> {
         Ok(())
     }
 
-    /// GET_NEW_STREAMS for every session still open; returns whether streams were added.
-    pub(super) fn new_streams(&mut self) -> Result<bool, LiveError> {
-        let mut added = false;
-        for i in 0..self.sessions.len() {
-            let Some(s) = self.sessions.get(i) else { break };
-            if s.hup {
-                continue;
-            }
-            let id = s.id;
-            let (status, records) = match self
-                .conn
-                .call(&ViewerRequest::GetNewStreams { session_id: id })?
-            {
-                ViewerReply::NewStreams { status, streams } => (status, streams),
-                other => {
-                    return Err(LiveError::Protocol(format!(
-                        "GET_NEW_STREAMS answered {other:?}"
-                    )))
-                }
-            };
-            match status {
-                NewStreamsStatus::Ok => {
-                    added |= !records.is_empty();
-                    self.add_streams(records)?;
-                }
-                NewStreamsStatus::NoNew => {}
-                NewStreamsStatus::Hup => {
-                    if let Some(s) = self.sessions.get_mut(i) {
-                        s.hup = true;
-                    }
-                }
-                NewStreamsStatus::Error => {
-                    return Err(LiveError::Refused(format!("GET_NEW_STREAMS {id}: ERR")))
-                }
-            }
-        }
-        Ok(added)
-    }
-
-    pub(super) fn handle_flags(
-        &mut self,
-        trace: CtfTraceId,
-        flags: ViewerFlags,
-    ) -> Result<(), LiveError> {
-        if flags.contains(ViewerFlags::NEW_METADATA) {
-            self.fetch_metadata(trace)?;
-        }
-        if flags.contains(ViewerFlags::NEW_STREAM) {
-            self.new_streams()?;
-        }
-        Ok(())
-    }
-
     /// GET_NEXT_INDEX on one stream, and the packet if there is one; returns whether a packet
     /// was received.
     fn step(&mut self, id: StreamId) -> Result<bool, LiveError> {
@@ -348,12 +317,18 @@ impl<'a, S: Sink> Client<'a, S> {
                 )))
             }
         };
+        if ix.status != NextIndexStatus::Error {
+            // A relay may flag new metadata or streams on any reply, not only with a packet.
+            self.handle_flags(trace, ix.flags)?;
+        }
         match ix.status {
             NextIndexStatus::Ok => {}
             NextIndexStatus::Retry => return Ok(false),
             NextIndexStatus::Inactive => {
-                let clock = self.traces.get(&trace).and_then(|t| t.clock.as_ref());
-                self.sink.quiet(id, ix.timestamp_end, clock);
+                // A beacon's time is only passed on once the trace's clock is known.
+                if let Some(t) = self.traces.get(&trace).filter(|t| t.timing_known) {
+                    self.sink.quiet(id, ix.timestamp_end, t.clock.as_ref());
+                }
                 return Ok(false);
             }
             NextIndexStatus::Hup | NextIndexStatus::Eof => {
@@ -369,7 +344,6 @@ impl<'a, S: Sink> Client<'a, S> {
                 )))
             }
         }
-        self.handle_flags(trace, ix.flags)?;
         if !self.fetch_packet(id, trace, &ix)? {
             return Ok(false);
         }

@@ -1,10 +1,13 @@
 //! Receiving: GET_METADATA until there is no more (the trace's clock and word size are read
-//! from what arrived), and a fetched packet handed to the sink with its index entry.
+//! from what arrived), and a fetched packet handed to the sink with its index entry — only once
+//! the trace's metadata says how its times convert.
 
 use trelay_proto::ctf::index::IndexEntry;
 use trelay_proto::ctf::packet::{PacketHeader, WordSize};
 use trelay_proto::lttng::live::{GetMetadataStatus, IndexReply, ViewerReply, ViewerRequest};
 use trelay_proto::{CtfTraceId, Decoded, StreamId};
+
+use std::time::{Duration, Instant};
 
 use super::{Client, Packet, Sink};
 use crate::live::LiveError;
@@ -46,10 +49,44 @@ impl<S: Sink> Client<'_, S> {
         if changed {
             if let Ok(md) = Metadata::from_file_bytes(&t.bytes) {
                 t.clock = md.clock().cloned();
+                t.timing_known = md.timing_known();
                 t.word = md.word_size();
             }
         }
         Ok(())
+    }
+
+    /// Fetches trace `id`'s metadata until it tells how to place packets in time (at most
+    /// the session wait, one poll apart): packet times are never converted through a clock
+    /// not received yet (a relay may serve a packet before the metadata describing it).
+    /// A trace whose metadata stream closed or was never announced has nothing more to wait
+    /// for. Returns false on a stop request.
+    pub(super) fn await_timing(&mut self, id: CtfTraceId) -> Result<bool, LiveError> {
+        let start = Instant::now();
+        loop {
+            let ready = |c: &Self| {
+                c.traces
+                    .get(&id)
+                    .is_none_or(|t| t.timing_known || t.closed || t.metadata_stream.is_none())
+            };
+            if ready(self) {
+                return Ok(true);
+            }
+            self.fetch_metadata(id)?;
+            if ready(self) {
+                return Ok(true);
+            }
+            if self.stopping() {
+                return Ok(false);
+            }
+            let waited = start.elapsed();
+            if waited >= self.settings().wait {
+                return Err(LiveError::Protocol(format!(
+                    "trace {id}: its metadata declares no clock nor stream class after {waited:?}"
+                )));
+            }
+            std::thread::sleep(self.settings().poll.max(Duration::from_millis(1)));
+        }
     }
 
     pub(super) fn deliver(
@@ -58,9 +95,8 @@ impl<S: Sink> Client<'_, S> {
         trace: CtfTraceId,
         ix: &IndexReply,
     ) -> Result<(), LiveError> {
-        if self.traces.get(&trace).is_some_and(|t| t.bytes.is_empty()) {
-            // The metadata must be out before the first packet that needs it.
-            self.fetch_metadata(trace)?;
+        if !self.await_timing(trace)? {
+            return Ok(());
         }
         let (clock, word) = self
             .traces
