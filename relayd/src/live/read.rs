@@ -3,7 +3,9 @@
 //! GET_NEXT_INDEX for viewer stream V (next entry number `n`, committed view of its stream):
 //! 1. V unknown to this viewer → ERR (no flags); a metadata stream → HUP.
 //! 2. Flags: NEW_METADATA when the trace's committed metadata exceeds what this viewer was
-//!    sent, NEW_STREAM when a session it attached to has a stream it was not offered yet.
+//!    sent or none is committed yet, NEW_STREAM when a session it attached to has a stream it
+//!    was not offered yet. While the trace has no committed metadata → RETRY: a packet or an
+//!    inactivity time is meaningless to a viewer that cannot have the trace's clock yet.
 //! 3. `n` behind the oldest readable entry (tracefile overwritten) → moved up to it.
 //! 4. Nothing new (`n ≥ committed`):
 //!    a. the stream (or its session) ended and everything it received is committed → HUP, and
@@ -58,7 +60,8 @@ impl<S: Source> Viewer<S> {
         }
         let trace = vs.info.trace;
         let mut flags = ViewerFlags::NONE;
-        if self.new_metadata(src, trace) {
+        let no_metadata = self.metadata_committed(src, trace) == Some(0);
+        if no_metadata || self.new_metadata(src, trace) {
             flags = flags.with(ViewerFlags::NEW_METADATA);
         }
         if self.has_new_streams(src) {
@@ -70,6 +73,9 @@ impl<S: Source> Viewer<S> {
                 IndexReply::bare(NextIndexStatus::Error, ViewerFlags::NONE),
             );
         };
+        if no_metadata {
+            return index(out, IndexReply::bare(NextIndexStatus::Retry, flags));
+        }
         let view = src.view(&vs.stream);
         if vs.next < view.oldest {
             tracing::info!(viewer = %self.id, stream = %id, skipped = view.oldest - vs.next, "viewer behind an overwritten tracefile: moved forward");
@@ -113,6 +119,14 @@ impl<S: Source> Viewer<S> {
                 index(out, IndexReply::bare(NextIndexStatus::Error, flags))
             }
         }
+    }
+
+    /// Trace `trace`'s committed metadata bytes, when this viewer has its metadata stream.
+    fn metadata_committed(&self, src: &S, trace: trelay_proto::CtfTraceId) -> Option<u64> {
+        self.metadata_of
+            .get(&trace)
+            .and_then(|m| self.streams.get(m))
+            .map(|m| src.view(&m.stream).metadata)
     }
 
     /// Whether trace `trace`'s committed metadata exceeds what this viewer was sent.

@@ -149,6 +149,15 @@ fn attach_offers_metadata_first_and_only_data_of_traces_with_metadata() {
         streams.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![m2, orphan]
     );
+    // Its metadata is announced but none of it is committed: nothing to read yet.
+    let r = t.next(&f, orphan);
+    assert_eq!(
+        r.status,
+        NextIndexStatus::Retry,
+        "a packet before any metadata"
+    );
+    assert!(r.flags.contains(ViewerFlags::NEW_METADATA));
+    f.with(m2, |x| x.metadata = 4096);
     assert_eq!(
         t.next(&f, orphan).status,
         NextIndexStatus::Ok,
