@@ -230,3 +230,52 @@ fn a_rotating_sessiond_session_reaches_the_core_whole() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_viewer_on_the_core_follows_a_forwarded_session_live() -> Result<()> {
+    use trelay_integration::scenario::{self, Scenario, Step};
+    use trelay_viewer::live::{list_sessions, mirror, LiveOptions};
+    use trelay_viewer::url::LiveUrl;
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let mut core = Trelayd::start(&d.join("core"), &[])?;
+    let forward: &'static str =
+        Box::leak(format!("trelay://127.0.0.1:{}", core.ports.control).into_boxed_str());
+    let mut sc = Scenario::new("fwdlv");
+    sc.live = Some(200_000);
+    sc.trelayd_args = vec!["--forward", forward];
+    sc.settle = Some(ledger_empty);
+    sc.steps = vec![Step::Run(1, 200), Step::Sleep(1500), Step::Run(2, 200)];
+    let run = std::thread::spawn(move || scenario::run(&sc));
+
+    // Attach to the core as soon as it lists the session, and mirror it while it is recorded.
+    let relay: LiveUrl = format!("net://127.0.0.1:{}", core.ports.live)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let mut listed = Vec::new();
+    wait_for(Duration::from_secs(90), "the session on the core", || {
+        listed = list_sessions(&relay).unwrap_or_default();
+        !listed.is_empty()
+    })?;
+    let mut opts = LiveOptions::new(
+        listed[0].url.parse().map_err(anyhow::Error::msg)?,
+        d.join("mirror"),
+    );
+    opts.poll = Duration::from_millis(20);
+    let stats = mirror(
+        &opts,
+        &std::sync::atomic::AtomicBool::new(false),
+        |_| Ok(()),
+    )?;
+    let outcome = run.join().expect("the scenario")?;
+    core.stop_ok()?;
+    ensure!(stats.packets > 0, "{stats:?}");
+    let mirrored = trelay_integration::normalized_events(&d.join("mirror"))?;
+    ensure!(
+        mirrored == outcome.events,
+        "the live viewer on the core read {} events, the edge has {}",
+        mirrored.len(),
+        outcome.events.len()
+    );
+    Ok(())
+}
