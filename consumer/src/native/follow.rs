@@ -204,7 +204,7 @@ pub async fn follow(
     let mut last_growth = Instant::now();
     let mut ending = false;
     loop {
-        let got = f.take()?;
+        let (got, drained) = f.take()?;
         if got > 0 {
             last_growth = Instant::now();
         }
@@ -253,7 +253,7 @@ pub async fn follow(
             }
         }
         // Ending drains: rounds go on until a take finds nothing more on disk.
-        if ending && got == 0 && link.is_some() {
+        if ending && drained && link.is_some() {
             break;
         }
         if Instant::now() >= next_rescan {

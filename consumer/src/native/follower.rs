@@ -16,6 +16,9 @@ use trelay_proto::trelay::message::{
 
 /// Packets taken from one stream per round at most.
 const PER_ROUND: usize = 1024;
+/// Packets of one stream held unacknowledged at most: while the relay is away or slow, no more
+/// are read, so memory stays bounded however long the local trace grows meanwhile.
+const MAX_UNACKED: usize = 8 * PER_ROUND;
 /// Metadata bytes sent in one message at most.
 const METADATA_PIECE: u64 = 1 << 20;
 
@@ -132,11 +135,15 @@ impl Follower {
         Ok(())
     }
 
-    /// Takes the packets complete on disk; returns how many.
-    pub(super) fn take(&mut self) -> Result<usize, NativeError> {
+    /// Takes the packets complete on disk, as many as the unacknowledged bound lets it;
+    /// returns how many, and whether every complete packet on disk is now taken.
+    pub(super) fn take(&mut self) -> Result<(usize, bool), NativeError> {
         let mut n = 0;
+        let mut drained = true;
         for s in &mut self.streams {
-            for _ in 0..PER_ROUND {
+            let room = MAX_UNACKED.saturating_sub(s.unacked.len()).min(PER_ROUND);
+            let mut exhausted = false;
+            for _ in 0..room {
                 match s.src.next_packet().map_err(native_err)? {
                     Some(e) => {
                         self.counters.add_taken(e.packet_size / 8);
@@ -144,11 +151,15 @@ impl Follower {
                         s.next_seq += 1;
                         n += 1;
                     }
-                    None => break,
+                    None => {
+                        exhausted = true;
+                        break;
+                    }
                 }
             }
+            drained &= exhausted;
         }
-        Ok(n)
+        Ok((n, drained))
     }
 }
 
