@@ -188,6 +188,11 @@ impl Archiver {
         if self.settings.keep_local {
             return;
         }
+        let r = &self.registry;
+        if r.forwards.pins(&r.output, &unit.dir) {
+            // The core does not have all of it yet: the local copy goes on a later pass.
+            return;
+        }
         match crate::storage::tree::remove_tree(&self.registry.fs, &unit.dir) {
             Ok(()) => tracing::info!(dir = %unit.dir.display(), "archive: local copy removed"),
             Err(e) => tracing::warn!("archive: cannot remove the local copy: {e}"),
