@@ -2,8 +2,10 @@
 //!
 //! The trace declares exactly the packet header and packet context LTTng 2.13 tracers use on
 //! 64-bit little-endian machines (so relays and index tools see ordinary LTTng packets), a
-//! nanosecond `monotonic` clock, a compact event header `{ u16 id; u32 timestamp }` and one event
-//! class, `trelay:synthetic { u32 instance; u32 index; string msg }`. Every type is byte-aligned, so
+//! nanosecond clock named `synthetic` (not `monotonic`: its values are not the machine's
+//! monotonic clock, so followers do not date live beacons with it), a compact event header
+//! `{ u16 id; u32 timestamp }` and one event class,
+//! `trelay:synthetic { u32 instance; u32 index; string msg }`. Every type is byte-aligned, so
 //! nothing in a packet is implicit padding.
 
 use std::fmt::Write as _;
@@ -86,7 +88,7 @@ env {{
 }};
 
 clock {{
-	name = "monotonic";
+	name = "synthetic";
 	uuid = "{clock_uuid}";
 	description = "trelay-consumer synthetic clock";
 	freq = 1000000000;
@@ -97,17 +99,17 @@ clock {{
 
 typealias integer {{
 	size = 32; align = 8; signed = false;
-	map = clock.monotonic.value;
-}} := uint32_clock_monotonic_t;
+	map = clock.synthetic.value;
+}} := uint32_clock_synthetic_t;
 
 typealias integer {{
 	size = 64; align = 8; signed = false;
-	map = clock.monotonic.value;
-}} := uint64_clock_monotonic_t;
+	map = clock.synthetic.value;
+}} := uint64_clock_synthetic_t;
 
 struct packet_context {{
-	uint64_clock_monotonic_t timestamp_begin;
-	uint64_clock_monotonic_t timestamp_end;
+	uint64_clock_synthetic_t timestamp_begin;
+	uint64_clock_synthetic_t timestamp_end;
 	uint64_t content_size;
 	uint64_t packet_size;
 	uint64_t packet_seq_num;
@@ -117,7 +119,7 @@ struct packet_context {{
 
 struct event_header {{
 	uint16_t id;
-	uint32_clock_monotonic_t timestamp;
+	uint32_clock_synthetic_t timestamp;
 }};
 
 stream {{
