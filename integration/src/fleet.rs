@@ -75,3 +75,43 @@ pub fn ship_live(
         Ok(rt.block_on(follow(&o, std::future::pending()))?)
     })
 }
+
+/// Makes `local` a copy of the synthetic trace `full` (`streams` streams of `packets`
+/// packets, stream files `channel0_N`) that grows in `steps` steps 150 ms apart, data before
+/// index, like a tracer writing it.
+pub fn grow(full: &Path, local: &Path, streams: u32, packets: u64, steps: u64) {
+    let sub = "ust/uid/0/64-bit";
+    let (src, dst) = (full.join(sub), local.join(sub));
+    std::fs::create_dir_all(dst.join("index")).unwrap();
+    std::fs::copy(src.join("metadata"), dst.join("metadata")).unwrap();
+    let per = packets.div_ceil(steps);
+    for step in 0..steps {
+        for s in 0..streams {
+            let name = format!("channel0_{s}");
+            let data = std::fs::read(src.join(&name)).unwrap();
+            let idx = std::fs::read(src.join("index").join(format!("{name}.idx"))).unwrap();
+            let entry = u32::from_be_bytes(idx[12..16].try_into().unwrap()) as usize;
+            let pkt = data.len() as u64 / packets;
+            let (a, b) = (step * per, ((step + 1) * per).min(packets));
+            use std::io::Write;
+            let mut d = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dst.join(&name))
+                .unwrap();
+            d.write_all(&data[(a * pkt) as usize..(b * pkt) as usize])
+                .unwrap();
+            let mut i = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dst.join("index").join(format!("{name}.idx")))
+                .unwrap();
+            if step == 0 {
+                i.write_all(&idx[..16]).unwrap();
+            }
+            i.write_all(&idx[16 + a as usize * entry..16 + b as usize * entry])
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}

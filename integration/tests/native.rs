@@ -185,42 +185,6 @@ fn a_relay_killed_mid_send_and_restarted_resumes_into_the_same_session() -> Resu
 
 /// Copies the finished trace `full` into `local` a few packets at a time (data before index),
 /// as a tracer writing it would, then returns.
-fn grow(full: &Path, local: &Path, streams: u32, packets: u64, steps: u64) {
-    let sub = "ust/uid/0/64-bit";
-    let (src, dst) = (full.join(sub), local.join(sub));
-    std::fs::create_dir_all(dst.join("index")).unwrap();
-    std::fs::copy(src.join("metadata"), dst.join("metadata")).unwrap();
-    let per = packets.div_ceil(steps);
-    for step in 0..steps {
-        for s in 0..streams {
-            let name = format!("channel0_{s}");
-            let data = std::fs::read(src.join(&name)).unwrap();
-            let idx = std::fs::read(src.join("index").join(format!("{name}.idx"))).unwrap();
-            let entry = u32::from_be_bytes(idx[12..16].try_into().unwrap()) as usize;
-            let pkt = data.len() as u64 / packets;
-            let (a, b) = (step * per, ((step + 1) * per).min(packets));
-            use std::io::Write;
-            let mut d = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dst.join(&name))
-                .unwrap();
-            d.write_all(&data[(a * pkt) as usize..(b * pkt) as usize])
-                .unwrap();
-            let mut i = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dst.join("index").join(format!("{name}.idx")))
-                .unwrap();
-            if step == 0 {
-                i.write_all(&idx[..16]).unwrap();
-            }
-            i.write_all(&idx[16 + a as usize * entry..16 + b as usize * entry])
-                .unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(150));
-    }
-}
 
 #[test]
 fn follow_ships_a_growing_trace_through_cuts_and_a_relay_restart() -> Result<()> {
@@ -235,7 +199,7 @@ fn follow_ships_a_growing_trace_through_cuts_and_a_relay_restart() -> Result<()>
     std::fs::create_dir_all(&local)?;
     let writer = {
         let (full, local) = (full.clone(), local.clone());
-        std::thread::spawn(move || grow(&full, &local, 2, 200, 20))
+        std::thread::spawn(move || trelay_integration::fleet::grow(&full, &local, 2, 200, 20))
     };
     let follower = {
         let local = local.clone();
