@@ -29,6 +29,20 @@ struct Target {
     registry: Arc<Registry>,
 }
 
+/// Starts the supervisor when the settings ask for forwarding.
+pub fn spawn(
+    registry: &Arc<Registry>,
+    shutdown: &CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let f = registry.settings.forward.clone()?;
+    let (r, sd) = (registry.clone(), shutdown.clone());
+    Some(tokio::spawn(async move {
+        if let Err(e) = supervise(r, f, sd).await {
+            tracing::error!("forwarding off: {e}");
+        }
+    }))
+}
+
 /// Forwards until `shutdown`; jobs in progress are dropped then (their ledger records stay, the
 /// next run resumes them).
 pub async fn supervise(
@@ -46,7 +60,7 @@ pub async fn supervise(
     let mut jobs = JoinSet::new();
     for e in ledger::read_all(&registry.fs, &registry.output) {
         tracing::info!(dir = %e.rel_dir.display(), "resuming the forwarding of a previous run's session");
-        spawn(&mut jobs, &target, e, None);
+        spawn_job(&mut jobs, &target, e, None);
     }
     // The first report comes early, so a core that is down at start shows at once.
     let mut next_log = Instant::now() + Duration::from_secs(2);
@@ -73,7 +87,7 @@ pub async fn supervise(
                 tracing::error!(session = %s.params.name, "cannot record the session for forwarding, not forwarded: {err}");
                 continue;
             }
-            spawn(&mut jobs, &target, e, Some(Arc::downgrade(&s)));
+            spawn_job(&mut jobs, &target, e, Some(Arc::downgrade(&s)));
         }
         if Instant::now() >= next_log {
             next_log = Instant::now() + BACKLOG_LOG;
@@ -108,7 +122,12 @@ fn random_id() -> [u8; 16] {
     id
 }
 
-fn spawn(jobs: &mut JoinSet<()>, target: &Arc<Target>, e: Entry, session: Option<Weak<Session>>) {
+fn spawn_job(
+    jobs: &mut JoinSet<()>,
+    target: &Arc<Target>,
+    e: Entry,
+    session: Option<Weak<Session>>,
+) {
     let job = Arc::new(Job {
         rel_dir: e.rel_dir.clone(),
         counters: Arc::new(FollowProgress::default()),

@@ -346,14 +346,7 @@ impl Relay {
             ))
         });
         let tick = tokio::spawn(tick_loop(registry.clone(), shutdown.clone()));
-        let forward = registry.settings.forward.clone().map(|f| {
-            let (r, sd) = (registry.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                if let Err(e) = crate::forward::run::supervise(r, f, sd).await {
-                    tracing::error!("forwarding off: {e}");
-                }
-            })
-        });
+        let forward = crate::forward::run::spawn(&registry, &shutdown);
         let archiver = archive.and_then(|(store, url, settings)| {
             crate::archive::Archiver::new(store, url, settings, registry.clone())
                 .spawn(shutdown.clone())
