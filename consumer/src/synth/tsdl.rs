@@ -3,7 +3,7 @@
 //! The trace declares exactly the packet header and packet context LTTng 2.13 tracers use on
 //! 64-bit little-endian machines (so relays and index tools see ordinary LTTng packets), a
 //! nanosecond clock named `synthetic` (not `monotonic`: its values are not the machine's
-//! monotonic clock, so followers do not date live beacons with it), a compact event header
+//! monotonic clock, so `follow --flush-interval` does not date live beacons with it), a compact event header
 //! `{ u16 id; u32 timestamp }` and one event class,
 //! `trelay:synthetic { u32 instance; u32 index; string msg }`. Every type is byte-aligned, so
 //! nothing in a packet is implicit padding.
