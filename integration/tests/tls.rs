@@ -354,3 +354,42 @@ fn follow_and_bench_speak_tls() -> Result<()> {
     );
     Ok(())
 }
+
+/// An edge forwarding over TLS (`[forward]` with `ca`, `cert`, `key`) to a core whose `[tls]`
+/// port asks for client certificates: the session lands at the core under the edge's
+/// certificate name, whole.
+#[test]
+fn an_edge_forwards_over_mutual_tls() -> Result<()> {
+    use consumer_support::{relay_url, session_dir};
+    use trelay_consumer::ship::{send as ship_send, SendOptions};
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let (mut core, port, _) = tls_relay(d)?;
+    let cfg = d.join("edge.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[forward]\nurl = \"trelay://127.0.0.1:{port}\"\nca = \"{0}/relay-ca.pem\"\ncert = \"{0}/edge-a.pem\"\nkey = \"{0}/edge-a.key\"\n",
+            d.display()
+        ),
+    )?;
+    let mut edge = Trelayd::start(&d.join("edge"), &["--config", &cfg.display().to_string()])?;
+    let t = SynthTrace::new("claimed-host", "forwarded", 4096);
+    let local = d.join("forwarded");
+    write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 40)?;
+    let mut o = SendOptions::new(local.clone(), relay_url(edge.ports));
+    o.progress = false;
+    let r = runtime().block_on(ship_send(&o))?;
+    ensure!(r.packets == 80, "{r:?}");
+    trelay_integration::wait_for(Duration::from_secs(30), "the session forwarded", || {
+        edge.log_text().contains("session forwarded")
+    })?;
+    edge.stop_ok()?;
+    core.stop_ok()?;
+    assert_same_output(&local, &session_dir(&core.out, "edge-a")?)?;
+    ensure!(
+        !core.out.join("claimed-host").exists(),
+        "the core used the claimed hostname"
+    );
+    Ok(())
+}
