@@ -14,6 +14,7 @@ pub mod native;
 pub mod sender;
 pub mod ship;
 pub mod synth;
+pub mod tls;
 pub mod trace;
 pub mod url;
 

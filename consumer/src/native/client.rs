@@ -24,15 +24,6 @@ impl std::fmt::Debug for ClientTls {
     }
 }
 
-fn pem_certs(
-    path: &std::path::Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    rustls_pemfile::certs(&mut &data[..])
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 impl ClientTls {
     /// Trusts the CA certificates in `ca`; presents `cert` + `key` when both are given.
     pub fn new(
@@ -40,30 +31,8 @@ impl ClientTls {
         cert: Option<&std::path::Path>,
         key: Option<&std::path::Path>,
     ) -> Result<ClientTls, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in pem_certs(ca)? {
-            roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
-        }
-        #[allow(deprecated)] // ring: no extra C toolchain to build
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let b = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots);
-        let config = match (cert, key) {
-            (Some(c), Some(k)) => {
-                let data = std::fs::read(k).map_err(|e| format!("{}: {e}", k.display()))?;
-                let key = rustls_pemfile::private_key(&mut &data[..])
-                    .map_err(|e| format!("{}: {e}", k.display()))?
-                    .ok_or_else(|| format!("{}: no private key", k.display()))?;
-                b.with_client_auth_cert(pem_certs(c)?, key)
-                    .map_err(|e| e.to_string())?
-            }
-            (None, None) => b.with_no_client_auth(),
-            _ => return Err("--cert and --key go together".into()),
-        };
         Ok(ClientTls {
-            config: std::sync::Arc::new(config),
+            config: crate::tls::client_config(ca, cert, key)?,
         })
     }
 }

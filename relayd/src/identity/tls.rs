@@ -17,9 +17,9 @@
 //! plain live port stays as it is (babeltrace2 does not speak TLS): keep it on loopback or a
 //! trusted network.
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// `[tls]` settings.
@@ -39,30 +39,7 @@ pub struct TlsSettings {
     pub client_ca: Option<PathBuf>,
 }
 
-/// Reads the certificates of a PEM file.
-pub fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut &data[..]).collect();
-    let certs = certs.map_err(|e| format!("{}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate", path.display()));
-    }
-    Ok(certs)
-}
-
-/// Reads the private key of a PEM file.
-pub fn key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    rustls_pemfile::private_key(&mut &data[..])
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .ok_or_else(|| format!("{}: no private key", path.display()))
-}
-
-// ring, not aws-lc: no cmake or nasm needed to build the relay.
-#[allow(deprecated)]
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
+use trelay_consumer::tls::{certs, key, provider};
 
 /// The server configuration these settings describe.
 pub fn server_config(s: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -71,12 +48,8 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<rustls::ServerConfig>, Strin
         .map_err(|e| e.to_string())?;
     let builder = match &s.client_ca {
         Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in certs(ca)? {
-                roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
-            }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
+                Arc::new(trelay_consumer::tls::roots(ca)?),
                 provider(),
             )
             .build()

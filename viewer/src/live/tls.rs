@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 
 /// Client TLS settings for the live port.
 #[derive(Clone)]
@@ -19,44 +19,11 @@ impl std::fmt::Debug for ViewerTls {
     }
 }
 
-fn pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let certs = rustls_pemfile::certs(&mut &data[..])
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate", path.display()));
-    }
-    Ok(certs)
-}
-
 impl ViewerTls {
     /// Trusts the CA certificates in `ca`; presents `cert` + `key` when both are given.
     pub fn new(ca: &Path, cert: Option<&Path>, key: Option<&Path>) -> Result<ViewerTls, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in pem_certs(ca)? {
-            roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
-        }
-        #[allow(deprecated)] // ring: no extra C toolchain to build
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let b = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots);
-        let config = match (cert, key) {
-            (Some(c), Some(k)) => {
-                let data = std::fs::read(k).map_err(|e| format!("{}: {e}", k.display()))?;
-                let key = rustls_pemfile::private_key(&mut &data[..])
-                    .map_err(|e| format!("{}: {e}", k.display()))?
-                    .ok_or_else(|| format!("{}: no private key", k.display()))?;
-                b.with_client_auth_cert(pem_certs(c)?, key)
-                    .map_err(|e| e.to_string())?
-            }
-            (None, None) => b.with_no_client_auth(),
-            _ => return Err("--cert and --key go together".into()),
-        };
         Ok(ViewerTls {
-            config: Arc::new(config),
+            config: trelay_consumer::tls::client_config(ca, cert, key)?,
         })
     }
 
