@@ -59,21 +59,9 @@ fn opts(local: &Path, port: u16, tls: ClientTls) -> NativeSendOptions {
 fn mutual_tls_names_the_peer_and_refuses_strangers() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let d = tmp.path();
-    let relay_ca = ca(d, "relay");
-    issue(d, &relay_ca, "relay", &["127.0.0.1", "localhost"]);
-    issue(d, &relay_ca, "edge-a", &[]);
+    let (mut relay, port, good) = tls_relay(d)?;
     let other_ca = ca(d, "other");
     issue(d, &other_ca, "mallory", &[]);
-    let cfg = d.join("trelay.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[tls]\naddr = \"127.0.0.1:0\"\ncert = \"{0}/relay.pem\"\nkey = \"{0}/relay.key\"\nclient_ca = \"{0}/relay-ca.pem\"\n",
-            d.display()
-        ),
-    )?;
-    let mut relay = Trelayd::start(d, &["--config", &cfg.display().to_string()])?;
-    let port = tls_port(d);
     let t = SynthTrace::new("claimed-host", "tlstrace", 4096);
     let local = d.join("tlstrace");
     write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 40)?;
@@ -81,12 +69,6 @@ fn mutual_tls_names_the_peer_and_refuses_strangers() -> Result<()> {
     let rt = runtime();
 
     // A certificate of the relay's CA: the trace lands under its name, whole.
-    let good = ClientTls::new(
-        &ca_pem,
-        Some(&d.join("edge-a.pem")),
-        Some(&d.join("edge-a.key")),
-    )
-    .map_err(anyhow::Error::msg)?;
     let r = rt.block_on(send(&opts(&local, port, good)))?;
     ensure!(
         r.relay_path.starts_with("edge-a/tlstrace"),

@@ -5,14 +5,11 @@
 use super::client::{NativeConn, NativeError};
 use super::follow::NativeFollowReport;
 use crate::trace::metadata::{read_tsdl, word_size};
-use crate::trace::packets::content_len;
 use crate::trace::{walk, PacketSource, TraceError};
 use crate::url::RelayUrl;
 use std::os::unix::fs::FileExt;
 use trelay_proto::ctf::index::IndexEntry;
-use trelay_proto::trelay::message::{
-    AckLevel, AddStream, IndexFields, Message, Open, PacketMeta, Packets, MAX_BATCH,
-};
+use trelay_proto::trelay::message::{AckLevel, AddStream, Message, Open, Packets, MAX_BATCH};
 
 /// Packets taken from one stream per round at most.
 const PER_ROUND: usize = 1024;
@@ -281,18 +278,7 @@ pub(super) async fn round(link: &mut Link, f: &mut Follower) -> Result<u64, Nati
         {
             let s = &f.streams[si];
             let (seq, e) = &s.unacked[order[i].2];
-            let content = content_len(e);
-            let at = buf.len();
-            buf.resize(at + content as usize, 0);
-            s.data
-                .read_exact_at(&mut buf[at..], e.offset)
-                .map_err(NativeError::Io)?;
-            metas.push(PacketMeta {
-                seq: *seq,
-                content: content as u32,
-                padding: (e.packet_size / 8 - content) as u32,
-                index: Some(IndexFields::from(e)),
-            });
+            super::push_packet(&mut buf, &mut metas, &s.data, *seq, e)?;
             i += 1;
         }
         let m = Message::Packets(Packets {

@@ -12,7 +12,6 @@
 use super::client::{NativeConn, NativeError};
 use crate::ship::send::names_for;
 use crate::trace::metadata::{read_tsdl, word_size};
-use crate::trace::packets::content_len;
 use crate::trace::{walk, PacketSource, TraceError};
 use crate::url::RelayUrl;
 use std::cmp::Reverse;
@@ -22,7 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use trelay_proto::ctf::index::IndexEntry;
 use trelay_proto::trelay::message::{
-    AckLevel, AddStream, IndexFields, Message, Open, PacketMeta, Packets, MAX_BATCH,
+    AckLevel, AddStream, Message, Open, PacketMeta, Packets, MAX_BATCH,
 };
 
 /// Options of [`send`].
@@ -377,19 +376,8 @@ async fn pass(
             }
         }
         let st = &plan.streams[s];
-        let content = content_len(&e);
         let total = e.packet_size / 8;
-        let at = buf.len();
-        buf.resize(at + content as usize, 0);
-        st.data
-            .read_exact_at(&mut buf[at..], e.offset)
-            .map_err(NativeError::Io)?;
-        metas.push(PacketMeta {
-            seq: next_seq[s],
-            content: content as u32,
-            padding: (total - content) as u32,
-            index: Some(IndexFields::from(&e)),
-        });
+        super::push_packet(&mut buf, &mut metas, &st.data, next_seq[s], &e)?;
         next_seq[s] += 1;
         since_commit += total;
         let next = srcs[s].next_packet().map_err(local)?;

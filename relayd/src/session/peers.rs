@@ -18,4 +18,28 @@ impl Registry {
             .filter(|s| s.session.params.peer == peer)
             .count()
     }
+
+    /// Whether `peer` may open one more session; the refusal (counted) says why not.
+    pub fn admit_session(&self, peer: &str) -> Result<(), String> {
+        let max = self.gate.limits.max_sessions_per_peer;
+        if self.sessions_of_peer(peer) < max {
+            return Ok(());
+        }
+        self.gate.refusals.count("control", "max_sessions_per_peer");
+        Err(format!(
+            "peer {peer} has {max} sessions open (max_sessions_per_peer)"
+        ))
+    }
+
+    /// Whether `peer` may open one more stream; the refusal (counted) says why not.
+    pub fn admit_stream(&self, peer: &str) -> Result<(), String> {
+        let max = self.gate.limits.max_streams_per_peer;
+        if self.streams_of_peer(peer) < max {
+            return Ok(());
+        }
+        self.gate.refusals.count("control", "max_streams_per_peer");
+        Err(format!(
+            "peer {peer} has {max} streams open (max_streams_per_peer)"
+        ))
+    }
 }

@@ -115,16 +115,8 @@ pub(super) fn create_session(registry: &Registry, conn: &mut Conn, c: CreateSess
         hostname = peer_name;
     }
     let key = conn.identity.key();
-    let max = registry.gate.limits.max_sessions_per_peer;
-    if registry.sessions_of_peer(&key) >= max {
-        registry
-            .gate
-            .refusals
-            .count("control", "max_sessions_per_peer");
-        refuse(
-            conn,
-            format!("peer {key} has {max} sessions open (max_sessions_per_peer)"),
-        );
+    if let Err(why) = registry.admit_session(&key) {
+        refuse(conn, why);
         return Flow::Continue;
     }
     let creation_time = if minor.has_trace_chunks() {

@@ -29,17 +29,8 @@ pub(super) fn add_stream(registry: &Registry, conn: &mut Conn, req: AddStream) -
         Ok(p) => p,
         Err(e) => return Some(refuse(conn, e.to_string())),
     };
-    let key = &session.params.peer;
-    let max = registry.gate.limits.max_streams_per_peer;
-    if registry.streams_of_peer(key) >= max {
-        registry
-            .gate
-            .refusals
-            .count("control", "max_streams_per_peer");
-        return Some(refuse(
-            conn,
-            format!("peer {key} has {max} streams open (max_streams_per_peer)"),
-        ));
+    if let Err(why) = registry.admit_stream(&session.params.peer) {
+        return Some(refuse(conn, why));
     }
     let Some(chunk) = session.lock().current_chunk.clone() else {
         return Some(refuse(

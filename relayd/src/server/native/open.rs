@@ -95,16 +95,7 @@ impl Conn<'_> {
                 Some(m) => (self.revive(&o, m)?, true),
                 None => {
                     let key = self.identity.key();
-                    let max = registry.gate.limits.max_sessions_per_peer;
-                    if registry.sessions_of_peer(&key) >= max {
-                        registry
-                            .gate
-                            .refusals
-                            .count("control", "max_sessions_per_peer");
-                        return Err(NativeError::Refused(format!(
-                            "peer {key} has {max} sessions open (max_sessions_per_peer)"
-                        )));
-                    }
+                    registry.admit_session(&key).map_err(NativeError::Refused)?;
                     let params = params(
                         &o.session,
                         name,
@@ -228,16 +219,9 @@ impl Conn<'_> {
                     .to_owned();
                 let path = layout::relative_path("stream path", &a.path, false).map_err(refuse)?;
                 let session = r.session.clone();
-                let max = registry.gate.limits.max_streams_per_peer;
-                if registry.streams_of_peer(&session.params.peer) >= max {
-                    registry
-                        .gate
-                        .refusals
-                        .count("control", "max_streams_per_peer");
-                    return Err(NativeError::Refused(format!(
-                        "{max} streams open (max_streams_per_peer)"
-                    )));
-                }
+                registry
+                    .admit_stream(&session.params.peer)
+                    .map_err(NativeError::Refused)?;
                 let chunk = session
                     .lock()
                     .current_chunk
