@@ -104,11 +104,7 @@ impl Archiver {
     /// One scan of the output folder: archives every closed unit whose retry time has come.
     pub async fn pass(&mut self, shutdown: &CancellationToken) -> PassReport {
         let registry = self.registry.clone();
-        let held = registry.held_dirs();
-        let held_fn = |dir: &std::path::Path| {
-            held.iter()
-                .any(|h| h.starts_with(dir) || dir.starts_with(h))
-        };
+        let held_fn = registry.holding();
         let units = scan::units(&registry.fs, &registry.output, &held_fn);
         let mut report = PassReport {
             pending: units.iter().filter(|u| !u.archived).count(),

@@ -12,6 +12,7 @@ pub mod chunk;
 mod close;
 pub mod commit;
 pub mod files;
+mod held;
 pub mod ingest;
 pub mod loss_log;
 pub mod manifest;
@@ -470,38 +471,6 @@ impl Registry {
         let policy = &self.settings.retention;
         policy.enabled()
             && lock(&self.retention_last).is_none_or(|t| t.elapsed() >= policy.interval())
-    }
-
-    /// Applies the retention policy now (blocking I/O): closed traces no session object holds
-    /// any more go, oldest first, until the quotas are met.
-    pub fn apply_retention(&self) -> crate::storage::retention::Report {
-        *lock(&self.retention_last) = Some(Instant::now());
-        let held = self.held_dirs();
-        let held_fn = |dir: &Path| {
-            held.iter()
-                .any(|h| h.starts_with(dir) || dir.starts_with(h))
-                || self.forwards.pins(&self.output, dir)
-        };
-        // What is configured for archive stays until it is archived.
-        let archiving = self.settings.archive.is_some();
-        let keep = |dir: &Path| archiving && !crate::archive::is_archived(&self.fs, dir);
-        crate::storage::retention::apply_guarded(
-            &self.fs,
-            &self.output,
-            &self.settings.retention,
-            std::time::SystemTime::now(),
-            &held_fn,
-            &keep,
-        )
-    }
-
-    /// The directories of the session objects still alive (listed, or held by a viewer).
-    pub fn held_dirs(&self) -> Vec<PathBuf> {
-        self.alive.retain(|_, w| w.strong_count() > 0);
-        self.alive
-            .iter()
-            .filter_map(|w| w.upgrade().map(|s| s.abs_dir.clone()))
-            .collect()
     }
 
     /// Sessions whose writes wait for disk space, with the ongoing episode.
