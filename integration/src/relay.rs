@@ -136,6 +136,16 @@ impl Trelayd {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
+    /// The relay's Prometheus exposition (empty when it cannot be scraped).
+    pub fn metrics_text(&self) -> String {
+        self.metrics.map(scrape).unwrap_or_default()
+    }
+
+    /// The value of the unlabelled series `name` in the exposition (0 when absent).
+    pub fn metric(&self, name: &str) -> f64 {
+        metric_value(&self.metrics_text(), name).unwrap_or(0.0)
+    }
+
     /// The whole log.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -293,4 +303,22 @@ pub fn start_both(
     let reference = LttngRelayd::start(&dir.join("ref"), free_ports()?, reference_extra)?;
     let ours = Trelayd::start(&dir.join("trelayd"), ours_extra)?;
     Ok((reference, ours))
+}
+
+/// The Prometheus exposition served on the operations port `port` of this machine (empty when
+/// it cannot be scraped).
+pub fn scrape(port: u16) -> String {
+    ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+        .call()
+        .ok()
+        .and_then(|r| r.into_string().ok())
+        .unwrap_or_default()
+}
+
+/// The value of the first series of family `name` in an exposition `text`.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.split([' ', '{']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }

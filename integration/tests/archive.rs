@@ -115,17 +115,6 @@ fn fetch(port: u16, session: &Path, out: &Path) -> Result<String> {
     Ok(text)
 }
 
-fn metric(relay: &Trelayd, name: &str) -> Result<f64> {
-    let port = relay.metrics.context("no metrics port")?;
-    let text = ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
-        .call()?
-        .into_string()?;
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
-        .unwrap_or(0.0))
-}
-
 /// The chunk manifests (`…/archives/CHUNK/.trelay-archive.json`) and the session's among `keys`.
 fn manifests(keys: &[String]) -> (usize, bool) {
     let chunks = keys
@@ -184,8 +173,8 @@ fn rotated_chunks_and_the_closed_session_are_archived_and_fetched_back() -> Resu
         got.len(),
         want.len()
     );
-    ensure!(metric(&relay, "trelay_archive_uploaded_bytes_total")? > 0.0);
-    ensure!(metric(&relay, "trelay_archive_units_total")? >= 3.0);
+    ensure!(relay.metric("trelay_archive_uploaded_bytes_total") > 0.0);
+    ensure!(relay.metric("trelay_archive_units_total") >= 3.0);
     let log = relay.log_text();
     ensure!(
         log.contains("archive: uploaded and verified"),
@@ -211,8 +200,8 @@ fn a_server_down_at_first_is_retried_and_local_copies_go_only_once_archived() ->
     // The first chunk may fail several times while the session is still recording; wait until
     // the closed session's units are all seen as pending too.
     wait_for(ARCHIVED, "failed archive attempts on every unit", || {
-        metric(&relay, "trelay_archive_failures_total").unwrap_or(0.0) >= 3.0
-            && metric(&relay, "trelay_archive_pending_units").unwrap_or(0.0) >= 2.0
+        relay.metric("trelay_archive_failures_total") >= 3.0
+            && relay.metric("trelay_archive_pending_units") >= 2.0
     })
     .with_context(|| relay.log_tail())?;
     // Nothing was uploaded: everything is still here, and reads.

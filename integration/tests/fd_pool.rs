@@ -5,18 +5,11 @@
 use std::time::Duration;
 use trelay_consumer::sender::{RelaySession, SessionConfig};
 use trelay_consumer::synth::SynthTrace;
-use trelay_integration::relay::Trelayd;
+use trelay_integration::relay::{metric_value as metric, Trelayd};
 
 const STREAMS: u64 = 120;
 const ROUNDS: u64 = 4;
 const MAX_OPEN: u64 = 40;
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_streams_than_open_files_are_written_whole() {

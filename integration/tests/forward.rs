@@ -13,23 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 use trelay_consumer::ship::{send, SendOptions};
 use trelay_consumer::synth::{write_trace_dir, SynthTrace};
-use trelay_integration::relay::{free_ports, Trelayd};
+use trelay_integration::relay::{free_ports, metric_value as metric, scrape as metrics, Trelayd};
 use trelay_integration::wait_for;
-
-fn metrics(port: u16) -> String {
-    ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
-        .call()
-        .ok()
-        .and_then(|r| r.into_string().ok())
-        .unwrap_or_default()
-}
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.split([' ', '{']).next() == Some(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 fn ledger_empty(out: &Path) -> bool {
     std::fs::read_dir(out.join(".trelay-forward"))

@@ -262,6 +262,30 @@ fn large_frames_are_spliced_and_survive_cuts_in_their_middle() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn large_packets_are_spliced_not_copied() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let t = SynthTrace::new("native-host", "big", 256 << 10);
+    let local = tmp.path().join("big");
+    write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 40)?;
+    let mut relay = Trelayd::start(tmp.path(), &["--metrics-addr", "127.0.0.1:0"])?;
+    let mut o = opts(&local, relay.ports.control, AckLevel::Committed);
+    o.batch_bytes = 1 << 20;
+    let r = runtime().block_on(send(&o))?;
+    // Nearly every payload byte went socket → pipe → file; only what one small read took along
+    // with the frames around it was copied.
+    let spliced = relay.metric("trelay_spliced_bytes_total");
+    let wanted = 0.9 * r.bytes_sent as f64;
+    ensure!(
+        spliced >= wanted,
+        "{spliced} of {} bytes spliced",
+        r.bytes_sent
+    );
+    relay.stop_ok()?;
+    check_copy_of(&relay, &local, &r, 80)?;
+    Ok(())
+}
+
 /// Like `check_copy`, with several sessions under the host.
 fn check_copy_of(relay: &Trelayd, local: &Path, r: &NativeReport, packets: u64) -> Result<()> {
     let copy = relay.out.join(&r.relay_path);

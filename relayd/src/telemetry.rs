@@ -173,6 +173,11 @@ pub const FAMILIES: &[(&str, Option<Unit>, &str)] = &[
         "Packet bytes the core acknowledged as committed.",
     ),
     (
+        "trelay_spliced_bytes_total",
+        Some(Unit::Bytes),
+        "Data bytes moved from sockets into stream files by splice, never copied through the relay.",
+    ),
+    (
         "trelay_archive_uploaded_bytes_total",
         Some(Unit::Bytes),
         "Bytes uploaded to the archive and verified there.",
@@ -274,6 +279,8 @@ pub struct Telemetry {
     pub fdatasync_seconds: Histogram,
     /// Bytes sent to live viewers (packets and metadata).
     pub live_sent_bytes: Counter,
+    /// Data bytes spliced from sockets into stream files.
+    pub spliced_bytes: Counter,
     /// Bytes uploaded to the archive and verified.
     pub archive_uploaded_bytes: Counter,
     /// Failed archive attempts.
@@ -332,6 +339,7 @@ impl Telemetry {
                 &metadata(),
             ),
             live_sent_bytes: counter("trelay_live_sent_bytes_total", vec![]),
+            spliced_bytes: counter("trelay_spliced_bytes_total", vec![]),
             archive_uploaded_bytes: counter("trelay_archive_uploaded_bytes_total", vec![]),
             archive_failures: counter("trelay_archive_failures_total", vec![]),
             archive_units: counter("trelay_archive_units_total", vec![]),

@@ -72,7 +72,7 @@ pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: Canc
         .unwrap_or_else(|_| "?".into());
     let mut bound: Option<Arc<Session>> = None;
     let mut inbox = Inbox::new(BUF_LEN);
-    let mut splicer = match Splicer::new() {
+    let mut splicer = match Splicer::new(registry.telemetry.spliced_bytes.clone()) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::info!("no pipe for splice ({e}): copying data packets");

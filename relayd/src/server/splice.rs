@@ -43,11 +43,14 @@ pub struct Splicer {
     held: Vec<u8>,
     /// Splicing into files failed once with EINVAL: copy instead.
     pub disabled: bool,
+    /// Counts the bytes spliced into files.
+    spliced: metrics::Counter,
 }
 
 impl Splicer {
-    /// A new pipe, enlarged to 1 MiB when the kernel allows it.
-    pub fn new() -> io::Result<Splicer> {
+    /// A new pipe, enlarged to 1 MiB when the kernel allows it; `spliced` counts the bytes
+    /// that go through it into files.
+    pub fn new(spliced: metrics::Counter) -> io::Result<Splicer> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         let capacity = fcntl(write.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE))
             .ok()
@@ -60,6 +63,7 @@ impl Splicer {
             in_pipe: 0,
             held: Vec::new(),
             disabled: false,
+            spliced,
         })
     }
 
@@ -129,6 +133,7 @@ impl Splicer {
                     }
                     Ok(m) => {
                         landed(m, offset, len);
+                        self.spliced.increment(m as u64);
                         self.in_pipe = self.in_pipe.saturating_sub(m);
                         continue;
                     }

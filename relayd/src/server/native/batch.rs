@@ -119,6 +119,12 @@ impl Batch {
         })
     }
 
+    /// The batch's mean packet content size in bytes.
+    pub(super) fn mean_content(&self) -> u64 {
+        let total: u64 = self.packets.iter().map(|p| u64::from(p.content)).sum();
+        total / (self.packets.len().max(1) as u64)
+    }
+
     /// The packet whose content comes now, and whether the relay already has it (a resend).
     fn current(&self) -> Result<(PacketMeta, bool), NativeError> {
         let Some(p) = self.packets.get(self.at).copied() else {

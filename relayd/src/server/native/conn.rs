@@ -46,6 +46,9 @@ pub(super) struct Conn<'a> {
     out: Vec<u8>,
     max_frame: u32,
     closed: bool,
+    /// The last batch carried large packets: read the socket in small steps so their payloads
+    /// stay in it and are spliced into the files instead of copied through the inbox.
+    large_packets: bool,
 }
 
 impl<'a> Conn<'a> {
@@ -66,6 +69,7 @@ impl<'a> Conn<'a> {
             out: Vec::with_capacity(256),
             max_frame: frame::HELLO_MAX,
             closed: false,
+            large_packets: false,
         }
     }
 
@@ -121,6 +125,12 @@ impl<'a> Conn<'a> {
                 Ok(false)
             }
         }
+    }
+
+    /// Whether the last packet batch carried packets large enough to splice (on average at
+    /// least `min` content bytes each).
+    pub(super) fn large_packets(&self) -> bool {
+        self.large_packets
     }
 
     /// Whether the current message's data goes to a packet batch (it may then be spliced).
@@ -183,7 +193,9 @@ impl<'a> Conn<'a> {
             Message::Packets(p) => {
                 let stream = self.stream(p.stream)?;
                 let cap = self.registry.settings.max_packet_size;
-                self.pending = Pending::Packets(Batch::new(stream, p.packets, cap)?);
+                let batch = Batch::new(stream, p.packets, cap)?;
+                self.large_packets = batch.mean_content() >= super::SPLICE_MIN;
+                self.pending = Pending::Packets(batch);
                 return Ok(false);
             }
             Message::Metadata {

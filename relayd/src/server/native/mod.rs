@@ -118,6 +118,9 @@ pub async fn serve<S: Link>(
 
 /// Data frames this large that are not already buffered are spliced from the socket.
 const SPLICE_MIN: u64 = 64 << 10;
+/// The most one read takes from a plain TCP socket while batches carry packets of at least
+/// [`SPLICE_MIN`] bytes: enough for the frames around the payloads, which stay in the socket.
+const SPLICE_READ: usize = 4 << 10;
 
 /// When the next frame is a large data frame of a packet batch whose payload has not arrived
 /// yet, takes it without copying it: what is buffered goes through the assembler, the rest is
@@ -197,10 +200,17 @@ async fn run<S: Link>(
         max_frame: MAX_FRAME,
         features: hello::FEATURE_COMMITTED_ACKS,
     };
-    let mut splicer = super::splice::Splicer::new().ok();
-    loop {
+    let mut splicer =
+        super::splice::Splicer::new(conn.registry.telemetry.spliced_bytes.clone()).ok();
+    'frames: loop {
+        let splicing = splicer.as_ref().is_some_and(|s| !s.disabled) && sock.tcp().is_some();
+        let limit = if splicing && conn.large_packets() {
+            SPLICE_READ
+        } else {
+            cap
+        };
         if !inbox
-            .wait_first(sock, cap, conn.shutdown, &mut drain)
+            .wait_first(sock, limit, conn.shutdown, &mut drain)
             .await?
         {
             return conn.eof();
@@ -214,9 +224,16 @@ async fn run<S: Link>(
             match frame::decode(inbox.data(), max) {
                 Ok(Decoded::Done { used, .. }) => break used,
                 Ok(Decoded::Incomplete { needed }) => {
-                    tokio::time::timeout(FRAME_TIMEOUT, inbox.fill(sock, needed, cap))
+                    // Only a frame header's worth at first, so a large data frame can still be
+                    // spliced once its header is known.
+                    let header_only = splicing && inbox.len() < HEADER_LEN;
+                    let min = if header_only { HEADER_LEN } else { needed };
+                    tokio::time::timeout(FRAME_TIMEOUT, inbox.fill(sock, min, limit))
                         .await
                         .map_err(|_| NativeError::Protocol("peer stalled in a frame".into()))??;
+                    if header_only {
+                        continue 'frames;
+                    }
                 }
                 Err(e) => return Err(NativeError::Protocol(e.to_string())),
             }
