@@ -8,7 +8,9 @@
 #        DURATION=2 REPEAT=1 SIZES="4K" STREAMS="1" scripts/bench-relays.sh
 # Environment: DURATION (s per run), REPEAT (runs per row and relay; the report shows the
 # median), SIZES, STREAMS, INDEX ("yes no"), MANY (connection pairs of the many-senders rows,
-# "8 32"; empty for none), RELAYS, WINDOW (SEND_INDEX
+# "8 32"; empty for none), SESSIONS (tracing sessions of the several-sessions rows: that many
+# connection pairs, one stream each, dealt among that many sessions, "8"; empty for none),
+# RELAYS, WINDOW (SEND_INDEX
 # replies left in flight, 0 = like lttng-consumerd), WORK (scratch directory, on the disk to
 # measure; default a new directory under /tmp), KEEP=1 to keep it.
 set -euo pipefail
@@ -19,7 +21,8 @@ REPEAT=${REPEAT:-3}
 SIZES=${SIZES:-"4K 256K"}
 STREAMS=${STREAMS:-"1 4"}
 INDEX=${INDEX:-"yes no"}
-MANY=${MANY:-"8 32"}
+MANY=${MANY-"8 32"}
+SESSIONS=${SESSIONS-"8"}
 WINDOW=${WINDOW:-0}
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN="$TARGET/release"
@@ -141,23 +144,27 @@ stop_relay() {
 # trelay-*: trelayd again, the load going over trelay:// (batched, acknowledged; indexed rows
 # only, as trelay:// always indexes).
 RELAYS=${RELAYS:-"lttng-relayd trelayd-none trelayd-beacon trelay-none trelay-beacon"}
-# run_row SIZE STREAMS INDEX CONNECTIONS: REPEAT runs of every relay, taking turns.
+# run_row SIZE STREAMS INDEX CONNECTIONS [SESSIONS]: REPEAT runs of every relay, taking turns.
 run_row() {
-  local size=$1 streams=$2 index=$3 conns=$4
+  local size=$1 streams=$2 index=$3 conns=$4 sessions=${5:-1}
   for run in $(seq 1 "$REPEAT"); do
     for relay in $RELAYS; do
       flag=()
       [ "$index" = no ] && flag=(--no-index)
       case $relay in trelay-*) [ "$index" = no ] && continue ;; esac
+      # Over trelay:// every connection is a session already: the rows of several sessions
+      # are the LTTng path's.
+      case $relay in trelay-*) [ "$sessions" -gt 1 ] && continue ;; esac
       sync
       start_relay "$relay"
       echo "bench-relays: $relay $size x$streams/$conns index=$index run $run/$REPEAT (pid $PID)" >&2
       url="net://127.0.0.1:$CTRL:$DATA"
       case $relay in trelay-*) url="trelay://127.0.0.1:$CTRL" ;; esac
       if ! timeout $((DURATION + 300)) "$BIN/trelay-consumer" bench --url "$url" \
-        --streams "$streams" --connections "$conns" --packet-size "$size" --duration "$DURATION" \
+        --streams "$streams" --connections "$conns" --sessions "$sessions" \
+        --packet-size "$size" --duration "$DURATION" \
         --index-window "$WINDOW" "${flag[@]}" --relay-pid "$PID" --label "$relay" \
-        --session "b-$relay-$size-$streams-$conns-$index-$run" --json | tee -a "$RESULTS" >&2; then
+        --session "b-$relay-$size-$streams-$conns-$sessions-$index-$run" --json | tee -a "$RESULTS" >&2; then
         echo "bench-relays: $relay $size x$streams/$conns index=$index FAILED" >&2
       fi
       stop_relay
@@ -177,6 +184,10 @@ done
 # indexed packets, where lttng-relayd's single ingest thread is the limit.
 for conns in $MANY; do
   run_row 4K "$conns" yes "$conns"
+done
+# Several tracing sessions at once: as many pairs as sessions, dealt one per session.
+for n in $SESSIONS; do
+  run_row 4K "$n" yes "$n" "$n"
 done
 
 mkdir -p docs
@@ -210,7 +221,8 @@ and are copied below.
   the relay acknowledged the close. Indexed rows only.
 - Load: \`trelay-consumer bench --duration ${DURATION} --index-window ${WINDOW}\` for every run: synthetic
   64-bit LTTng packets (84-byte header and context, 64-byte events, zero padding) on one
-  control+data connection pair; with index, every packet is followed by its SEND_INDEX and (window
+  control+data connection pair (\`N (N conns)\` rows: N pairs of one tracing session, a stream each;
+  \`N (N conns, N sessions)\`: N tracing sessions of one pair and one stream each); with index, every packet is followed by its SEND_INDEX and (window
   0) the generator waits for the reply before the next packet, as lttng-consumerd does. Throughput
   counts whole packets from the first one until the relay reports no data pending (without
   index: until it has read the data connection to its end). CPU is the relay process's user +

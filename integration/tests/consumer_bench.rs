@@ -13,7 +13,7 @@ fn run(
     p: Ports,
     pid: Option<u32>,
     streams: u32,
-    connections: u32,
+    (connections, sessions): (u32, u32),
     no_index: bool,
     session: &str,
 ) -> Result<BenchReport> {
@@ -24,6 +24,7 @@ fn run(
         packet_size: 4096,
         duration: Duration::from_millis(200),
         connections,
+        sessions,
         no_index,
         index_window: 4,
         relay_pid: pid,
@@ -37,32 +38,39 @@ fn run(
 fn check(out: &std::path::Path, r: &BenchReport) -> Result<()> {
     ensure!(r.packets > 0 && r.bytes == r.packets * 4096, "{r:?}");
     ensure!(r.index == r.index_rtt_us.is_some(), "{r:?}");
-    ensure!(r.relay_paths.len() == 1, "{r:?}");
-    let dir = out.join(&r.relay_paths[0]);
-    let text = bt(&dir).with_context(|| format!("babeltrace2 on {}", dir.display()))?;
-    let lines = text.lines().count() as u64;
-    if lines != r.events {
-        let sizes: Vec<String> = files(&dir)
+    // One session directory per tracing session, one trace directory per connection.
+    ensure!(r.relay_paths.len() == r.sessions as usize, "{r:?}");
+    let (mut events, mut traces) = (0u64, 0u32);
+    for path in &r.relay_paths {
+        let dir = out.join(path);
+        let text = bt(&dir).with_context(|| format!("babeltrace2 on {}", dir.display()))?;
+        ensure!(
+            text.lines().all(|l| l.contains("trelay:synthetic")),
+            "unexpected event"
+        );
+        events += text.lines().count() as u64;
+        traces += std::fs::read_dir(dir.join("ust/uid"))?.count() as u32;
+    }
+    if events != r.events {
+        let sizes: Vec<String> = r
+            .relay_paths
             .iter()
-            .map(|f| {
-                format!(
-                    "{} {}",
-                    f.display(),
-                    std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0)
-                )
+            .flat_map(|p| {
+                let dir = out.join(p);
+                files(&dir)
+                    .iter()
+                    .map(|f| {
+                        let len = std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+                        format!("{p}/{} {len}", f.display())
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         anyhow::bail!(
-            "babeltrace2 read {lines} events, the bench sent {} ({r:?}); files: {sizes:?}",
+            "babeltrace2 read {events} events, the bench sent {} ({r:?}); files: {sizes:?}",
             r.events
         );
     }
-    ensure!(
-        text.lines().all(|l| l.contains("trelay:synthetic")),
-        "unexpected event"
-    );
-    // One trace directory per connection.
-    let traces = std::fs::read_dir(dir.join("ust/uid"))?.count() as u32;
     ensure!(
         traces == r.connections,
         "{traces} trace dirs for {} connections",
@@ -75,7 +83,8 @@ fn check(out: &std::path::Path, r: &BenchReport) -> Result<()> {
 fn bench_output_is_readable_on_both_relays() -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("trelay-cb-").tempdir()?;
     let (mut reference, mut ours) = start_both(tmp.path(), &[], &["--durability=none"])?;
-    for (i, (no_index, streams, conns)) in [(false, 2, 1), (true, 3, 2)].into_iter().enumerate() {
+    let runs = [(false, 2, (1, 1)), (true, 3, (2, 1)), (true, 4, (3, 2))];
+    for (i, (no_index, streams, conns)) in runs.into_iter().enumerate() {
         let name = format!("b{i}");
         let r = run(reference.ports, None, streams, conns, no_index, &name)?;
         check(&reference.out, &r).context("lttng-relayd")?;

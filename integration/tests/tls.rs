@@ -313,6 +313,7 @@ fn follow_and_bench_speak_tls() -> Result<()> {
         packet_size: 4096,
         duration: Duration::from_millis(700),
         connections: 1,
+        sessions: 1,
         no_index: false,
         index_window: 0,
         relay_pid: None,

@@ -36,6 +36,9 @@ pub struct BenchOptions {
     pub duration: Duration,
     /// Control+data connection pairs.
     pub connections: u32,
+    /// Tracing sessions the connection pairs are dealt among over net:// (1 ≤ sessions ≤
+    /// connections); over trelay:// every connection is a session of its own.
+    pub sessions: u32,
     /// Send no SEND_INDEX.
     pub no_index: bool,
     /// SEND_INDEX replies allowed to stay in flight (0: wait for each).
@@ -60,6 +63,9 @@ pub struct BenchReport {
     pub streams: u32,
     /// Connections.
     pub connections: u32,
+    /// Tracing sessions the connections were dealt among (see [`BenchOptions::sessions`]).
+    #[serde(default = "one")]
+    pub sessions: u32,
     /// Packet size in bytes.
     pub packet_size: usize,
     /// Whether SEND_INDEX was sent per packet.
@@ -149,6 +155,11 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
     if o.streams == 0 || o.connections == 0 || o.connections > o.streams {
         return Err(BenchError::Invalid("need 1 ≤ connections ≤ streams".into()));
     }
+    if o.sessions == 0 || o.sessions > o.connections {
+        return Err(BenchError::Invalid(
+            "need 1 ≤ sessions ≤ connections".into(),
+        ));
+    }
     crate::synth::StreamGenerator::new([0; 16], 0, o.packet_size)
         .map_err(|e| BenchError::Invalid(e.to_string()))?;
     let (ctrl, data) = o
@@ -156,10 +167,21 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
         .resolve()
         .await
         .map_err(|e| BenchError::Resolve(o.url.to_string(), e))?;
-    let mut cfg = SessionConfig::new(&o.session, &o.hostname);
-    cfg.index_window = o.index_window;
+    // One configuration (name, sessiond UUID) per tracing session.
+    let cfgs: Vec<SessionConfig> = (0..o.sessions)
+        .map(|k| {
+            let name = if o.sessions > 1 {
+                format!("{}-{k}", o.session)
+            } else {
+                o.session.clone()
+            };
+            let mut cfg = SessionConfig::new(&name, &o.hostname);
+            cfg.index_window = o.index_window;
+            cfg
+        })
+        .collect();
 
-    let conns = tokio::time::timeout(PHASE_TIMEOUT, setup(o, ctrl, data, &cfg))
+    let conns = tokio::time::timeout(PHASE_TIMEOUT, setup(o, ctrl, data, &cfgs))
         .await
         .map_err(|_| BenchError::Timeout(PHASE_TIMEOUT, "setting sessions up"))??;
     let cpu0 = o.relay_pid.and_then(process_cpu_seconds);
@@ -232,6 +254,7 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
     }
     let relay_cpu_s = cpu0.zip(cpu1).map(|(a, b)| b - a);
     let mut paths: Vec<String> = out.iter().map(|c| c.path.clone()).collect();
+    paths.sort();
     paths.dedup();
     let index_rtt_us = rtt.filter(|h| !h.is_empty()).map(|h| Percentiles {
         p50: h.value_at_quantile(0.50) as f64 / 1e3,
@@ -263,6 +286,7 @@ impl BenchReport {
             label: o.label.clone(),
             streams: o.streams,
             connections: o.connections,
+            sessions: o.sessions,
             packet_size: o.packet_size,
             index: !o.no_index,
             index_window: o.index_window,
@@ -282,6 +306,10 @@ impl BenchReport {
     }
 }
 
+fn one() -> u32 {
+    1
+}
+
 type Conn = (
     RelaySession,
     Vec<(crate::sender::StreamRef, crate::synth::StreamGenerator)>,
@@ -292,11 +320,14 @@ async fn setup(
     o: &BenchOptions,
     ctrl: std::net::SocketAddr,
     data: std::net::SocketAddr,
-    cfg: &SessionConfig,
+    cfgs: &[SessionConfig],
 ) -> Result<Vec<Conn>, BenchError> {
     let mut conns = Vec::new();
     let first = SynthTrace::new(&o.hostname, &o.session, o.packet_size);
     for c in 0..o.connections {
+        let Some(cfg) = cfgs.get(c as usize % cfgs.len().max(1)) else {
+            return Err(BenchError::Invalid("no session".into()));
+        };
         let mut s = RelaySession::connect(ctrl, data, cfg).await?;
         s.control().record_index_rtt();
         let trace = first.sibling();

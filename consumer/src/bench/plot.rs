@@ -112,8 +112,8 @@ fn panel(
                 }
             );
         }
-        let (size, streams, conns, index) = *key;
-        let streams = super::report::streams_text(streams, conns);
+        let (size, streams, conns, sessions, index) = *key;
+        let streams = super::report::streams_text(streams, conns, sessions);
         let _ = writeln!(
             out,
             r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{} ×{streams}</text><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
@@ -189,6 +189,7 @@ mod tests {
             label: Some(label.into()),
             streams: 4,
             connections: 1,
+            sessions: 1,
             packet_size: 4096,
             index: true,
             index_window: 0,

@@ -7,15 +7,17 @@ use std::fmt::Write as _;
 
 use super::BenchReport;
 
-/// One matrix row: packet size, streams, connection pairs, whether SEND_INDEX was sent.
-pub type RowKey = (usize, u32, u32, bool);
+/// One matrix row: packet size, streams, connection pairs, tracing sessions, whether
+/// SEND_INDEX was sent.
+pub type RowKey = (usize, u32, u32, u32, bool);
 
-/// The streams column: `4`, or `32 (8 conns)` with several connection pairs.
-pub fn streams_text(streams: u32, connections: u32) -> String {
-    if connections > 1 {
-        format!("{streams} ({connections} conns)")
-    } else {
-        streams.to_string()
+/// The streams column: `4`, `32 (8 conns)` with several connection pairs, `32 (8 conns,
+/// 8 sessions)` when they belong to several tracing sessions.
+pub fn streams_text(streams: u32, connections: u32, sessions: u32) -> String {
+    match (connections, sessions) {
+        (c, s) if s > 1 => format!("{streams} ({c} conns, {s} sessions)"),
+        (c, _) if c > 1 => format!("{streams} ({c} conns)"),
+        _ => streams.to_string(),
     }
 }
 
@@ -48,7 +50,7 @@ impl Matrix {
                 m.labels.push(label.clone());
             }
             m.rows
-                .entry((r.packet_size, r.streams, r.connections, r.index))
+                .entry((r.packet_size, r.streams, r.connections, r.sessions, r.index))
                 .or_default()
                 .entry(label)
                 .or_default()
@@ -129,12 +131,12 @@ fn table(
     }
     s.push('\n');
     for key in m.rows.keys() {
-        let (size, streams, conns, index) = *key;
+        let (size, streams, conns, sessions, index) = *key;
         let _ = write!(
             s,
             "| {} | {} | {} |",
             size_text(size),
-            streams_text(streams, conns),
+            streams_text(streams, conns, sessions),
             if index { "yes" } else { "no" }
         );
         let base = m.get(key, baseline, f);
@@ -255,6 +257,7 @@ mod tests {
             label: Some(label.into()),
             streams: 1,
             connections: 1,
+            sessions: 1,
             packet_size: size,
             index,
             index_window: 0,
@@ -304,7 +307,7 @@ mod tests {
 
     #[test]
     fn repeated_runs_read_as_their_median() {
-        let key = (4096, 1, 1, true);
+        let key = (4096, 1, 1, 1, true);
         let m = Matrix::new(vec![
             rep("a", 4096, true, 10.0, 3.0),
             rep("a", 4096, true, 90.0, 1.0),

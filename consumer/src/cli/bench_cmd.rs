@@ -23,6 +23,10 @@ pub struct BenchArgs {
     /// Control+data connection pairs (streams are dealt among them).
     #[arg(long, default_value_t = 1)]
     connections: u32,
+    /// Tracing sessions the connection pairs are dealt among (net:// only: over trelay:// every
+    /// connection is a session of its own).
+    #[arg(long, default_value_t = 1)]
+    sessions: u32,
     /// Send no SEND_INDEX.
     #[arg(long)]
     no_index: bool,
@@ -106,6 +110,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         packet_size: a.packet_size,
         duration: Duration::from_secs_f64(a.duration),
         connections: a.connections,
+        sessions: a.sessions,
         no_index: a.no_index,
         index_window: a.index_window,
         relay_pid: a.relay_pid,
