@@ -133,9 +133,14 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
 
 fn print_human(r: &BenchReport) {
     println!(
-        "{} stream(s) over {} connection(s), {} B packets, {}: {:.1} MB/s, {:.0} packets/s ({} packets, {} bytes in {:.2} s)",
+        "{} stream(s) over {} connection(s){}, {} B packets, {}: {:.1} MB/s, {:.0} packets/s ({} packets, {} bytes in {:.2} s)",
         r.streams,
         r.connections,
+        if r.sessions > 1 {
+            format!(" of {} sessions", r.sessions)
+        } else {
+            String::new()
+        },
         r.packet_size,
         if r.index { "with index" } else { "no index" },
         r.mb_per_s,
