@@ -30,17 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-metric() { # metric NAME PORT
-  python3 - "$1" "$2" <<'PY'
-import sys, urllib.request
-name, port = sys.argv[1], sys.argv[2]
-for line in urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode().splitlines():
-    if line.split(" ")[0] == name:
-        print(line.split(" ")[-1]); break
-else:
-    print("0")
-PY
-}
+# shellcheck source=scripts/lib/metric.sh
+. scripts/lib/metric.sh
 cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 start() { # start NAME EXTRA... ; sets PID and PORTS_FILE
   local dir="$WORK/$1"; shift

@@ -29,17 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-metric() { # metric NAME PORT
-  python3 - "$1" "$2" <<'PY'
-import sys, urllib.request
-name, port = sys.argv[1], sys.argv[2]
-for line in urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode().splitlines():
-    if line.split(" ")[0] == name:
-        print(line.split(" ")[-1]); break
-else:
-    print("?")
-PY
-}
+# shellcheck source=scripts/lib/metric.sh
+. scripts/lib/metric.sh
 
 echo "| streams | max_open_files | MB/s | relay CPU s/GB | peak RSS MiB | peak open fds | pool evictions |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -64,7 +55,7 @@ for n in $COUNTS; do
   kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
   hwm=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
   fds=$(cat "$run/peak-fds")
-  evicted=$(metric trelay_pool_evictions_total "$metrics")
+  evicted=$(metric trelay_pool_evictions_total "$metrics" "?")
   python3 - "$run/bench.json" "$n" "$MAX_OPEN" "$hwm" "$fds" "$evicted" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -22,6 +22,34 @@ fn ledger_empty(out: &Path) -> bool {
         .unwrap_or(true)
 }
 
+/// Restarts the edge over the scenario's output (in `dir`) forwarding to `core`, waits until
+/// the core acknowledged everything, stops both and checks the core reads the edge's events.
+fn finish_at_core(
+    dir: &Path,
+    outcome: &trelay_integration::scenario::Outcome,
+    forward: &str,
+    core: &mut Trelayd,
+) -> Result<()> {
+    let mut edge = Trelayd::start_with_output(dir, &outcome.ours, &["--forward", forward])?;
+    wait_for(
+        Duration::from_secs(60),
+        "the forwarding ledger to empty",
+        || ledger_empty(&outcome.ours),
+    )
+    .with_context(|| edge.log_tail())?;
+    edge.stop_ok()?;
+    core.stop_ok()?;
+    let got = trelay_integration::normalized_events(&core.out)?;
+    ensure!(
+        got == outcome.events,
+        "the core has {} events, the edge {}\n{}",
+        got.len(),
+        outcome.events.len(),
+        core.log_tail()
+    );
+    Ok(())
+}
+
 #[test]
 fn the_edge_keeps_and_reports_what_a_late_core_has_not_acknowledged() -> Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -149,24 +177,7 @@ fn a_live_sessiond_session_reaches_the_core_whole_through_cuts_and_restarts() ->
     let outcome = run.join().expect("the scenario")?;
 
     // The edge stopped with the scenario; restarted, it finishes whatever the core still lacks.
-    let mut edge =
-        Trelayd::start_with_output(&d.join("e2"), &outcome.ours, &["--forward", forward])?;
-    wait_for(
-        Duration::from_secs(60),
-        "the forwarding ledger to empty",
-        || ledger_empty(&outcome.ours),
-    )
-    .with_context(|| edge.log_tail())?;
-    edge.stop_ok()?;
-    core.stop_ok()?;
-    let got = trelay_integration::normalized_events(&core_out)?;
-    ensure!(
-        got == outcome.events,
-        "the core has {} events, the edge {}\n{}",
-        got.len(),
-        outcome.events.len(),
-        core.log_tail()
-    );
+    finish_at_core(&d.join("e2"), &outcome, forward, &mut core)?;
     ensure!(
         proxy.cut.load(std::sync::atomic::Ordering::SeqCst) > 0,
         "the proxy never cut"
@@ -198,24 +209,7 @@ fn a_rotating_sessiond_session_reaches_the_core_whole() -> Result<()> {
         Step::Run(1, 200),
     ];
     let outcome = scenario::run(&sc)?;
-    let mut edge =
-        Trelayd::start_with_output(&d.join("e2"), &outcome.ours, &["--forward", forward])?;
-    wait_for(
-        Duration::from_secs(60),
-        "the forwarding ledger to empty",
-        || ledger_empty(&outcome.ours),
-    )
-    .with_context(|| edge.log_tail())?;
-    edge.stop_ok()?;
-    core.stop_ok()?;
-    let got = trelay_integration::normalized_events(&core.out)?;
-    ensure!(
-        got == outcome.events,
-        "the core has {} events, the edge {}\n{}",
-        got.len(),
-        outcome.events.len(),
-        core.log_tail()
-    );
+    finish_at_core(&d.join("e2"), &outcome, forward, &mut core)?;
     Ok(())
 }
 

@@ -126,6 +126,17 @@ fn state_of(r: &MultiReport, name: &str) -> Option<State> {
 /// A packet's `(seq, begin, end, size)`.
 type PacketKey = (Option<u64>, u64, u64, u64);
 
+/// The keys of the packets the tail printed for relay `name`, sorted.
+fn packets_printed(lines: &[TailLine], name: &str) -> Vec<PacketKey> {
+    let mut mine: Vec<PacketKey> = lines
+        .iter()
+        .filter(|l| l.relay == name)
+        .map(|l| (l.line.seq, l.line.begin, l.line.end, l.line.size))
+        .collect();
+    mine.sort();
+    mine
+}
+
 /// The keys of every packet a relay wrote, sorted.
 fn packets_on_disk(out: &Path) -> Result<Vec<PacketKey>> {
     let q = trelay_viewer::query::IndexQuery {
@@ -176,12 +187,7 @@ fn tail_merges_three_relays_by_timestamp_and_survives_a_dead_one() -> Result<()>
 
     // Every packet of each relay exactly once.
     for ((name, relay), trace) in NAMES.iter().zip(&f.relays).zip(&f.traces) {
-        let mut mine: Vec<_> = lines
-            .iter()
-            .filter(|l| l.relay == *name)
-            .map(|l| (l.line.seq, l.line.begin, l.line.end, l.line.size))
-            .collect();
-        mine.sort();
+        let mine = packets_printed(&lines, name);
         let want = packets_on_disk(&relay.out)?;
         ensure!(!want.is_empty(), "{name}: no packet on disk");
         ensure!(
@@ -312,12 +318,7 @@ fn tail_reconnects_after_cuts_without_duplicates() -> Result<()> {
     ensure!(a.reconnects >= 1, "{a:?}");
     let lines = lines.lock().unwrap().clone();
     for (name, relay) in NAMES.iter().zip(&f.relays) {
-        let mut mine: Vec<_> = lines
-            .iter()
-            .filter(|l| l.relay == *name)
-            .map(|l| (l.line.seq, l.line.begin, l.line.end, l.line.size))
-            .collect();
-        mine.sort();
+        let mine = packets_printed(&lines, name);
         let want = packets_on_disk(&relay.out)?;
         ensure!(
             mine == want,

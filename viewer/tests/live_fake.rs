@@ -5,38 +5,16 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use support::fake_relay::*;
+
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use support::*;
 use trelay_proto::ctf::index::IndexFile;
 use trelay_proto::lttng::live::*;
-use trelay_proto::{CtfTraceId, Decoded, SessionId, StreamId, ViewerSessionId};
 use trelay_viewer::live::{mirror, LiveError, LiveOptions};
-
-fn read_request(s: &mut TcpStream) -> Option<ViewerRequest> {
-    let mut buf = Vec::new();
-    loop {
-        match decode_request(&buf).unwrap() {
-            Decoded::Done { msg, .. } => return Some(msg),
-            Decoded::Incomplete { needed } => {
-                let start = buf.len();
-                buf.resize(needed, 0);
-                if s.read_exact(&mut buf[start..]).is_err() {
-                    return None;
-                }
-            }
-        }
-    }
-}
-
-fn send(s: &mut TcpStream, r: ViewerReply<'_>) {
-    let mut out = Vec::new();
-    r.encode(&mut out);
-    s.write_all(&out).unwrap();
-}
 
 /// Serves one connection: session "s" of host "h" with the fixture's metadata and channel0_0.
 fn serve(listener: TcpListener, path: &'static str) -> Vec<ViewerRequest> {
@@ -50,54 +28,16 @@ fn serve(listener: TcpListener, path: &'static str) -> Vec<ViewerRequest> {
     let mut polls = 0u32;
     let mut metadata_sent = false;
     let mut hup_sent = false;
+    let streams = [
+        stream(3, true, path, "metadata"),
+        stream(1, false, path, "channel0_0"),
+    ];
     while let Some(req) = read_request(&mut s) {
         seen.push(req);
+        if answer_setup(&mut s, &req, &streams) {
+            continue;
+        }
         match req {
-            ViewerRequest::Connect(_) => send(
-                &mut s,
-                ViewerReply::Connect(ConnectReply {
-                    viewer_session_id: ViewerSessionId(1),
-                    major: 2,
-                    minor: 13,
-                    conn_type: 0,
-                }),
-            ),
-            ViewerRequest::CreateSession => {
-                send(&mut s, ViewerReply::CreateSession(CreateSessionStatus::Ok))
-            }
-            ViewerRequest::ListSessions => send(
-                &mut s,
-                ViewerReply::ListSessions(vec![SessionRecord {
-                    id: SessionId(7),
-                    live_timer: 100_000,
-                    clients: 0,
-                    streams: 2,
-                    hostname: "h".into(),
-                    session_name: "s".into(),
-                }]),
-            ),
-            ViewerRequest::AttachSession { .. } => send(
-                &mut s,
-                ViewerReply::AttachSession {
-                    status: AttachStatus::Ok,
-                    streams: vec![
-                        StreamRecord {
-                            id: StreamId(3),
-                            ctf_trace_id: CtfTraceId(1),
-                            metadata_flag: 1,
-                            path_name: path.into(),
-                            channel_name: "metadata".into(),
-                        },
-                        StreamRecord {
-                            id: StreamId(1),
-                            ctf_trace_id: CtfTraceId(1),
-                            metadata_flag: 0,
-                            path_name: path.into(),
-                            channel_name: "channel0_0".into(),
-                        },
-                    ],
-                },
-            ),
             ViewerRequest::GetMetadata { .. } => {
                 // Nothing at first; the metadata arrives with the NEW_METADATA flag.
                 let give = polls >= 2 && !metadata_sent;
@@ -166,9 +106,7 @@ fn serve(listener: TcpListener, path: &'static str) -> Vec<ViewerRequest> {
                     },
                 );
             }
-            ViewerRequest::DetachSession { .. } => {
-                send(&mut s, ViewerReply::DetachSession(DetachStatus::Ok))
-            }
+            _ => unreachable!("answered by answer_setup"),
         }
     }
     seen

@@ -6,46 +6,18 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use support::fake_relay::*;
+
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::*;
 use trelay_proto::ctf::index::IndexFile;
 use trelay_proto::lttng::live::*;
-use trelay_proto::{CtfTraceId, Decoded, SessionId, StreamId, ViewerSessionId};
+/// Where the scripted relay's trace lies.
+const PATH: &str = "ust/uid/0/64-bit";
 use trelay_viewer::live::{mirror, LiveOptions};
-
-fn read_request(s: &mut TcpStream) -> Option<ViewerRequest> {
-    let mut buf = Vec::new();
-    loop {
-        match decode_request(&buf).ok()? {
-            Decoded::Done { msg, .. } => return Some(msg),
-            Decoded::Incomplete { needed } => {
-                let start = buf.len();
-                buf.resize(needed, 0);
-                s.read_exact(&mut buf[start..]).ok()?;
-            }
-        }
-    }
-}
-
-fn send(s: &mut TcpStream, r: ViewerReply<'_>) {
-    let mut out = Vec::new();
-    r.encode(&mut out);
-    let _ = s.write_all(&out);
-}
-
-fn stream(id: u64, metadata: bool, channel: &str) -> StreamRecord {
-    StreamRecord {
-        id: StreamId(id),
-        ctf_trace_id: CtfTraceId(1),
-        metadata_flag: u32::from(metadata),
-        path_name: "ust/uid/0/64-bit".into(),
-        channel_name: channel.into(),
-    }
-}
 
 fn serve(listener: TcpListener) {
     let dir = fixture().join("relay-out").join(TRACE_REL);
@@ -58,38 +30,15 @@ fn serve(listener: TcpListener) {
     let (mut next, mut md_polls, mut md_sent) = (0usize, 0u32, 0usize);
     let mut hup_sent = false;
     let mut md_gone = false;
+    let streams = [
+        stream(3, true, PATH, "metadata"),
+        stream(1, false, PATH, "channel0_0"),
+    ];
     while let Some(req) = read_request(&mut s) {
+        if answer_setup(&mut s, &req, &streams) {
+            continue;
+        }
         match req {
-            ViewerRequest::Connect(_) => send(
-                &mut s,
-                ViewerReply::Connect(ConnectReply {
-                    viewer_session_id: ViewerSessionId(1),
-                    major: 2,
-                    minor: 13,
-                    conn_type: 0,
-                }),
-            ),
-            ViewerRequest::CreateSession => {
-                send(&mut s, ViewerReply::CreateSession(CreateSessionStatus::Ok))
-            }
-            ViewerRequest::ListSessions => send(
-                &mut s,
-                ViewerReply::ListSessions(vec![SessionRecord {
-                    id: SessionId(7),
-                    live_timer: 100_000,
-                    clients: 0,
-                    streams: 2,
-                    hostname: "h".into(),
-                    session_name: "s".into(),
-                }]),
-            ),
-            ViewerRequest::AttachSession { .. } => send(
-                &mut s,
-                ViewerReply::AttachSession {
-                    status: AttachStatus::Ok,
-                    streams: vec![stream(3, true, "metadata"), stream(1, false, "channel0_0")],
-                },
-            ),
             ViewerRequest::GetMetadata { .. } => {
                 md_polls += 1;
                 let committed = match (md_polls, hup_sent) {
@@ -149,9 +98,7 @@ fn serve(listener: TcpListener) {
                     },
                 );
             }
-            ViewerRequest::DetachSession { .. } => {
-                send(&mut s, ViewerReply::DetachSession(DetachStatus::Ok))
-            }
+            _ => unreachable!("answered by answer_setup"),
         }
     }
 }
