@@ -65,13 +65,9 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
     }
 }
 
-/// Serves the routes on `listener` until `shutdown` fires.
+/// Serves the routes on `listener` until `shutdown` fires, under the operations listener's
+/// limits ([`super::serve`]).
 pub async fn serve(listener: TcpListener, state: OpsState, shutdown: CancellationToken) {
-    let app = router(state);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!("metrics listener failed: {e}");
-    }
+    let gate = state.registry.gate.clone();
+    super::serve::serve(listener, router(state), gate, shutdown).await;
 }

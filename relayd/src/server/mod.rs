@@ -431,12 +431,18 @@ async fn accept_loop<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     loop {
+        if port == Port::Live && !reserve_left(&registry, &shutdown).await {
+            return;
+        }
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
             r = listener.accept() => r,
         };
         match accepted {
             Ok((conn, peer)) => {
+                if port == Port::Live {
+                    crate::ops::fds::accepted();
+                }
                 // Refused connections are closed at once (logged and counted by the gate).
                 let Ok(admitted) = registry.gate.admit(port, peer.ip()) else {
                     drop(conn);
@@ -468,6 +474,28 @@ async fn accept_loop<F, Fut>(
             }
         }
     }
+}
+
+/// Waits while the process is within `[limits] fd_reserve` descriptors of its open-file limit:
+/// listeners of lower priority than ingest (live, operations) do not accept then, leaving the
+/// descriptors left to the control and data ports. `false` when shutdown fired meanwhile.
+pub(crate) async fn reserve_left(registry: &Registry, shutdown: &CancellationToken) -> bool {
+    let reserve = registry.gate.limits.fd_reserve;
+    let mut logged = false;
+    while crate::ops::fds::within_reserve(reserve) {
+        if !logged && registry.gate.refusals.admit_line("fd_reserve").is_some() {
+            tracing::warn!(
+                reserve,
+                "live port not accepting: within the descriptors reserved for ingest"
+            );
+            logged = true;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
+    }
+    true
 }
 
 /// Drives merge-entry expiry and the commit interval.
