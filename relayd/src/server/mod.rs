@@ -297,7 +297,9 @@ impl Relay {
                     let r = registry.clone();
                     let sd = shutdown.clone();
                     let rt = data_runtime.as_ref().map(|rt| rt.handle().clone());
-                    move |c, _| data_threads::handle_on(rt.clone(), c, r.clone(), sd.clone())
+                    move |c, peer| {
+                        data_threads::handle_on(rt.clone(), c, r.clone(), sd.clone(), peer)
+                    }
                 },
             )),
             tokio::spawn(accept_loop(

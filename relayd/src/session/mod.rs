@@ -71,6 +71,10 @@ pub struct SessionParams {
 /// Mutable state of a relay session.
 #[derive(Debug, Default)]
 pub struct SessionState {
+    /// The data connection that writes the session's streams (its number), once one started:
+    /// no other may ([`crate::server::data`]). trelay:// sessions carry their data in-band:
+    /// [`NATIVE_DATA`].
+    pub data_connection: Option<u64>,
     /// Chunk new streams go into.
     pub current_chunk: Option<Arc<Chunk>>,
     /// Previous chunk, between CREATE_TRACE_CHUNK and its CLOSE_TRACE_CHUNK.
@@ -92,6 +96,9 @@ pub struct SessionState {
     /// Streams appeared or got their first packet since a viewer last asked.
     pub new_streams: bool,
 }
+
+/// [`SessionState::data_connection`] of a trelay:// session: no LTTng data connection writes it.
+pub const NATIVE_DATA: u64 = u64::MAX;
 
 /// A relay session.
 #[derive(Debug)]

@@ -61,6 +61,7 @@ fn params(
 fn start_session(registry: &Registry, uuid: [u8; 16], params: SessionParams) -> Arc<Resumable> {
     let creation_time = params.creation_time;
     let session = registry.create_session(params);
+    session.lock().data_connection = Some(crate::session::NATIVE_DATA);
     let (chunk, _) = registry.chunks.publish(
         session.chunk_key(0),
         creation_time,
