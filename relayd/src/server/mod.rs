@@ -126,7 +126,20 @@ impl Relay {
                 source,
             })?;
         let output_lock = crate::storage::output_lock::acquire(&fs, &config.output)?;
-        crate::storage::recovery::recover(&fs, &config.output);
+        // What may still be resumed or is being forwarded keeps its markers: it is open.
+        let pins = crate::session::pins::Pins::load(
+            &fs,
+            &config.output,
+            config.group_by,
+            config.settings.resume_timeout(),
+        );
+        let forwarded = crate::session::pins::forwarded_dirs(&fs, &config.output);
+        crate::storage::recovery::recover_keeping(&fs, &config.output, &|d: &std::path::Path| {
+            pins.pins(d)
+                || forwarded
+                    .iter()
+                    .any(|f| f.starts_with(d) || d.starts_with(f))
+        });
         let bind = |url: &crate::config::ListenUrl| {
             listener::bind(url).map_err(|source| RelayError::Bind {
                 url: url.to_string(),
@@ -217,13 +230,15 @@ impl Relay {
             "trelayd started"
         );
         let tracker = TaskTracker::new();
-        let registry = Arc::new(Registry::with_fs(
+        let mut registry = Registry::with_fs(
             config.settings,
             config.output,
             config.group_by,
             tracker.clone(),
             fs,
-        ));
+        );
+        registry.pins = pins;
+        let registry = Arc::new(registry);
         Ok(Relay {
             control,
             data,

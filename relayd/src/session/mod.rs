@@ -18,6 +18,7 @@ pub mod loss_log;
 pub mod manifest;
 mod metadata;
 mod peers;
+pub mod pins;
 pub mod resumable;
 pub mod rotate;
 pub mod stream;
@@ -194,6 +195,8 @@ pub struct Registry {
     pub resumables: resumable::Resumables,
     /// Sessions being forwarded to a core relay (pinned against retention).
     pub forwards: crate::forward::Forwards,
+    /// Sessions of a previous run that may still be resumed ([`pins`]).
+    pub pins: pins::Pins,
 }
 
 impl Registry {
@@ -249,6 +252,7 @@ impl Registry {
             telemetry: Arc::new(crate::telemetry::Telemetry::new()),
             resumables: resumable::Resumables::default(),
             forwards: crate::forward::Forwards::default(),
+            pins: pins::Pins::default(),
             gate: Arc::new(crate::identity::Gate::new(
                 settings.peers.clone(),
                 settings.viewers.clone(),
@@ -455,7 +459,8 @@ impl Registry {
     /// Housekeeping I/O, on a blocking thread (at most one at a time): carries out the close
     /// commands of released chunks, then applies the retention policy.
     pub fn maintain(self: &Arc<Self>) {
-        if !self.chunks.releases().pending() && !self.retention_due() {
+        let dormant_due = self.pins.due(Instant::now());
+        if !self.chunks.releases().pending() && !self.retention_due() && !dormant_due {
             return;
         }
         if self.maintaining.swap(true, Ordering::AcqRel) {
@@ -464,7 +469,10 @@ impl Registry {
         let r = self.clone();
         let job = move || {
             r.chunks.run_releases();
-            r.apply_retention();
+            r.pins.expire(&r.fs, &r.output, Instant::now());
+            if r.retention_due() {
+                r.apply_retention();
+            }
             r.maintaining.store(false, Ordering::Release);
         };
         if tokio::runtime::Handle::try_current().is_ok() {

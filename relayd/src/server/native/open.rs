@@ -93,7 +93,11 @@ impl Conn<'_> {
             Some(r) => (r, true),
             None => match manifest::read(&registry.fs, &registry.output, &o.session) {
                 // The relay restarted since: reopen the session from its manifest.
-                Some(m) => (self.revive(&o, m)?, true),
+                Some(m) => {
+                    let r = self.revive(&o, m)?;
+                    registry.pins.resumed(&o.session);
+                    (r, true)
+                }
                 None => {
                     let key = self.identity.key();
                     registry.admit_session(&key).map_err(NativeError::Refused)?;
