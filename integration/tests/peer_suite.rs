@@ -45,8 +45,9 @@ fn streams(root: &Path) -> Vec<(PathBuf, u64, u64)> {
 
 /// `lttng-tools` clear/test_ust "clear with tracefile rotation, overwrite files": a channel of
 /// one-page sub-buffers, tracefiles of one page, two of them per stream; the streams wrap around
-/// many times. Every data file left must have its packets indexed (lttng-relayd's do), and the
-/// trace must read.
+/// many times. Once `lttng stop` returned, every data file must have its packets indexed
+/// (lttng-relayd's are) and the trace must read: END_DATA_PENDING is answered only once what was
+/// received is committed.
 #[test]
 fn tracefile_wrap_keeps_every_packet_indexed() -> Result<()> {
     let _lock = sessiond()?;
@@ -87,13 +88,10 @@ fn tracefile_wrap_keeps_every_packet_indexed() -> Result<()> {
     }
     work.run(&["-c", program])?;
     for side in ["r", "t"] {
-        let name = format!("{tag}{side}");
-        lttng(&["stop", &name])?;
-        lttng(&["destroy", &name])?;
+        lttng(&["stop", &format!("{tag}{side}")])?;
     }
-    drop(guards);
-    reference.stop()?;
-    ours.stop_ok()?;
+    // As the suite does: read the trace as soon as `lttng stop` returned, the session still
+    // there. What the relay acknowledged as received (END_DATA_PENDING) must be indexed by then.
     for (who, root) in [("lttng-relayd", &reference.out), ("trelayd", &ours.out)] {
         let files = streams(root);
         ensure!(!files.is_empty(), "{who} wrote no data file");
@@ -110,6 +108,12 @@ fn tracefile_wrap_keeps_every_packet_indexed() -> Result<()> {
             "{who}: babeltrace2 read no event"
         );
     }
+    for side in ["r", "t"] {
+        lttng(&["destroy", &format!("{tag}{side}")])?;
+    }
+    drop(guards);
+    reference.stop()?;
+    ours.stop_ok()?;
     Ok(())
 }
 
@@ -211,6 +215,71 @@ fn clear_without_events_leaves_the_empty_session_folder() -> Result<()> {
             .map(|e| e.path())
             .collect();
         ensure!(left.is_empty(), "trelayd's output folder holds {left:?}");
+    }
+    reference.stop()?;
+    ours.stop_ok()?;
+    Ok(())
+}
+
+/// `lttng-tools` clear/test_ust "clear-rotate" and "rotate-clear" (per-UID and per-PID buffers):
+/// events recorded before a rotation and after it, read as soon as `lttng stop` returned, are all
+/// there — the same count as lttng-relayd's.
+#[test]
+fn events_around_clear_and_rotate_are_all_read_right_after_stop() -> Result<()> {
+    use trelay_integration::scenario::WORKLOAD;
+    let _lock = sessiond()?;
+    let tmp = tempfile::Builder::new().prefix("trelay-it-").tempdir()?;
+    let (mut reference, mut ours) = start_both(tmp.path(), &[], &[])?;
+    for buffers in ["--buffers-uid", "--buffers-pid"] {
+        let tag = trelay_integration::unique("clrot");
+        let work = Workload::python(tmp.path(), &tag)?;
+        let mut guards = Vec::new();
+        let names: Vec<String> = ["r", "t"].iter().map(|s| format!("{tag}{s}")).collect();
+        for (name, ports) in names.iter().zip([reference.ports, ours.ports]) {
+            guards.push(create_streaming(name, &ports, &[])?);
+            lttng(&["enable-channel", "-u", "-s", name, "chan", buffers])?;
+            enable_event(
+                name,
+                Some("chan"),
+                "lttng_ust_libc:malloc",
+                &trelay_integration::session::large_allocs(&work),
+            )?;
+            add_vpid_procname(name, Some("chan"))?;
+            lttng(&["start", name])?;
+        }
+        let each = |cmd: &str| -> Result<()> {
+            for n in &names {
+                lttng(&[cmd, n])?;
+            }
+            Ok(())
+        };
+        work.run(&["-c", WORKLOAD, "3"])?;
+        each("clear")?;
+        work.run(&["-c", WORKLOAD, "4"])?;
+        each("rotate")?;
+        work.run(&["-c", WORKLOAD, "5"])?;
+        each("rotate")?;
+        each("clear")?;
+        work.run(&["-c", WORKLOAD, "6"])?;
+        each("stop")?;
+        let count = |root: &Path| -> Result<usize> {
+            Ok(trelay_integration::babeltrace(root)?
+                .lines()
+                .filter(|l| l.contains(&work.procname))
+                .count())
+        };
+        let want = count(&reference.out)?;
+        let got = count(&ours.out)?;
+        ensure!(
+            want >= 12,
+            "{buffers}: lttng-relayd read only {want} events"
+        );
+        ensure!(
+            want == got,
+            "{buffers}: lttng-relayd read {want} events right after stop, trelayd {got}"
+        );
+        each("destroy")?;
+        drop(guards);
     }
     reference.stop()?;
     ours.stop_ok()?;
