@@ -7,7 +7,7 @@
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use trelay_integration::lttng::{lttng, sessiond, Workload};
-use trelay_integration::relay::{start_both, Trelayd};
+use trelay_integration::relay::start_both;
 use trelay_integration::session::{add_vpid_procname, create_streaming, enable_event};
 
 /// The data files and index files of every stream under `root`: for each data file with bytes,
