@@ -193,3 +193,44 @@ async fn signals(shutdown: CancellationToken) {
     }
     shutdown.cancel();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_lttng_ini_config_comes_before_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let ini = dir.path().join("lttng.conf");
+        std::fs::write(
+            &ini,
+            "[relayd]\noutput = /from/ini\nbackground = yes\nbogus = 1\n[sessiond]\nverbose = 3\n",
+        )
+        .unwrap();
+        let args = |more: &[&str]| {
+            let mut a: Vec<OsString> = vec!["trelayd".into(), "-f".into(), ini.clone().into()];
+            a.extend(more.iter().map(OsString::from));
+            a
+        };
+        let (cli, warnings) = parse(args(&[])).unwrap();
+        assert_eq!(
+            cli.output.as_deref(),
+            Some(std::path::Path::new("/from/ini"))
+        );
+        assert!(cli.background && cli.verbose == 0);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let (cli, _) = parse(args(&["-o", "/from/cli"])).unwrap();
+        assert_eq!(
+            cli.output.as_deref(),
+            Some(std::path::Path::new("/from/cli"))
+        );
+        // Its settings are not read as trelay's TOML.
+        assert!(Config::from_cli(&cli).is_ok());
+        // A TOML settings file is left to Config.
+        let toml = dir.path().join("trelay.toml");
+        std::fs::write(&toml, "durability = \"none\"\n").unwrap();
+        let a: Vec<OsString> = vec!["trelayd".into(), "--config".into(), toml.into()];
+        let (cli, warnings) = parse(a).unwrap();
+        assert!(warnings.is_empty() && cli.output.is_none());
+    }
+}
