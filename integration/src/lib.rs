@@ -103,14 +103,9 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// trelayd's own bookkeeping files in an output tree (the output-folder lock and the open-trace
-/// markers), which lttng-relayd does not write.
-pub const RELAY_PRIVATE: [&str; 4] = [
-    ".trelayd.lock",
-    ".trelay-open",
-    ".trelay-sessions",
-    ".trelay-forward",
-];
+/// trelayd's own bookkeeping files in an output tree (the open-trace markers, the resumable
+/// session manifests, the forwarding ledger), which lttng-relayd does not write.
+pub const RELAY_PRIVATE: [&str; 3] = [".trelay-open", ".trelay-sessions", ".trelay-forward"];
 
 /// Every regular file under `dir`, relative, sorted, without [`RELAY_PRIVATE`] files.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {

@@ -7,10 +7,16 @@
 //! - [`systemd`]: `READY=1`, `STOPPING=1` and the watchdog through the notify socket.
 //! - [`fds`]: the file descriptor limit raised at start, and the count of open descriptors.
 //! - [`logging`]: text or JSON log lines.
+//! - [`daemon`]: `-d`/`-b` (the parent waits for readiness), `--sig-parent`, `--pid-file`.
+//! - [`rundir`]: lttng's run directory, the `*.port` files.
+//! - [`health_socket`]: lttng-relayd's health check socket (`LTTNG_RELAYD_HEALTH`).
 
+pub mod daemon;
 pub mod fds;
 pub mod health;
+pub mod health_socket;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod rundir;
 pub mod systemd;

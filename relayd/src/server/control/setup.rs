@@ -137,6 +137,15 @@ pub(super) fn create_session(registry: &Registry, conn: &mut Conn, c: CreateSess
         creation_time,
         peer: key,
     });
+    if minor.has_trace_chunks() {
+        // As lttng-relayd: the session directory exists from its creation on, even if nothing is
+        // ever recorded in it (`lttng clear` of a session without events leaves it, empty).
+        if let Err(e) = crate::storage::tree::create_dir_all(&registry.fs, &session.abs_dir) {
+            registry.remove_session(session.id);
+            refuse(conn, format!("cannot create the session directory: {e}"));
+            return Flow::Continue;
+        }
+    }
     if let Some(chunk_id) = c.current_chunk_id {
         match registry.chunks.get(&session.chunk_key(chunk_id)) {
             Some(chunk) => session.lock().current_chunk = Some(chunk),
