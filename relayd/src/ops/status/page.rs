@@ -9,6 +9,8 @@ use trelay_proto::status::{Event, SessionDoc, SessionRow, SessionsDoc, StatusDoc
 pub const CSS: &str = include_str!("assets/status.css");
 /// The page's script (no third-party code).
 pub const JS: &str = include_str!("assets/status.js");
+/// The page's icon.
+pub const ICON: &str = include_str!("assets/favicon.svg");
 
 /// `s` with `& < > " '` replaced by character references: safe in element text and in quoted
 /// attribute values.
@@ -81,7 +83,8 @@ fn head(title: &str, body_attrs: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><link rel=\"stylesheet\" href=\"/static/status.css\"></head>\
+         <title>{}</title><link rel=\"stylesheet\" href=\"/static/status.css\">\
+         <link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\"></head>\
          <body {body_attrs}>",
         escape(title)
     )

@@ -23,6 +23,10 @@ pub fn router() -> Router<OpsState> {
             "/static/status.js",
             get(|| async { asset(page::JS, "text/javascript") }),
         )
+        .route(
+            "/static/favicon.svg",
+            get(|| async { asset(page::ICON, "image/svg+xml") }),
+        )
         .route("/api/v1/status", get(api_status))
         .route("/api/v1/sessions", get(api_sessions))
         .route("/api/v1/sessions/{id}", get(api_session))
@@ -49,6 +53,7 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         StatusCode::OK,
         match content_type {
             "text/css" => "text/css; charset=utf-8",
+            "image/svg+xml" => "image/svg+xml",
             _ => "text/javascript; charset=utf-8",
         },
         body.to_owned(),

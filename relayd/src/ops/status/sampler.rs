@@ -35,7 +35,8 @@ pub async fn run(registry: Arc<Registry>, shutdown: CancellationToken) {
 /// Takes one sample at `now`.
 pub fn sample(registry: &Registry, prev: &mut RelayPrev, now: Instant) {
     let book: &Book = &registry.status;
-    let sessions = registry.sessions();
+    let mut sessions = registry.sessions();
+    sessions.sort_by_key(|s| s.id);
     let mut events: Vec<(&'static str, Option<String>, String)> = Vec::new();
     book.with_tracks(|tracks| {
         for s in &sessions {
