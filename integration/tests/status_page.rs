@@ -283,3 +283,96 @@ async fn look(driver: &Driver, client: &Client, base: &str, name: &str) -> Resul
     tokio::time::sleep(Duration::from_millis(1200)).await;
     Ok(())
 }
+
+const VIEWER: &str = env!("CARGO_BIN_EXE_trelay-viewer-under-test");
+
+/// The JSON API and `trelay-viewer status` (once, `--json`, and `--watch` until SIGTERM) on a
+/// hand-fed session that loses packets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_and_the_terminal_view_show_a_sessions_loss() -> Result<()> {
+    use std::process::{Command, Stdio};
+    use trelay_proto::status::{SessionDoc, SessionsDoc, StatusDoc};
+    let tmp = tempfile::tempdir()?;
+    let config = tmp.path().join("trelay.toml");
+    std::fs::write(&config, "merge_deadline_ms = 300\ntick_ms = 50\n")?;
+    let cfg = config.display().to_string();
+    let mut relay = Trelayd::start(tmp.path(), &["--metrics-addr", "127.0.0.1:0", "--config", &cfg])?;
+    let ops = relay.metrics.context("an operations port")?;
+    let base = format!("http://127.0.0.1:{ops}");
+    let lossy = lossy_session(&relay).await?;
+
+    let get = |path: &str| -> Result<String> {
+        Ok(ureq::get(&format!("{base}{path}")).call()?.into_string()?)
+    };
+    let start = Instant::now();
+    let row = loop {
+        let doc: SessionsDoc = serde_json::from_str(&get("/api/v1/sessions")?)?;
+        ensure!(doc.schema == 1, "schema {}", doc.schema);
+        if let Some(r) = doc.sessions.iter().find(|r| r.name == HOSTILE && r.lost_packets == 5) {
+            break r.clone();
+        }
+        ensure!(start.elapsed() < LONG, "no loss in {doc:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    ensure!(row.host == "status-host" && row.packets == 15 && row.streams == 2, "{row:?}");
+    let status: StatusDoc = serde_json::from_str(&get("/api/v1/status")?)?;
+    ensure!(status.relay.listeners.ops == Some(ops), "{:?}", status.relay);
+    ensure!(status.relay.connections.control >= 1, "{:?}", status.relay);
+    let start = Instant::now();
+    loop {
+        let status: StatusDoc = serde_json::from_str(&get("/api/v1/status")?)?;
+        if status.events.iter().any(|e| e.kind == "loss" && e.message.contains("+5 lost")) {
+            break;
+        }
+        ensure!(start.elapsed() < LONG, "no loss event in {:?}", status.events);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let one: SessionDoc = serde_json::from_str(&get(&format!("/api/v1/sessions/{}", row.id))?)?;
+    ensure!(one.streams.iter().any(|s| s.lost_packets == 5), "{:?}", one.streams);
+    ensure!(one.chunks.current.is_some(), "{:?}", one.chunks);
+    for missing in ["/api/v1/sessions/999999", "/api/v1/sessions/x%3Cscript%3E", "/sessions/0"] {
+        match ureq::get(&format!("{base}{missing}")).call() {
+            Err(ureq::Error::Status(404, _)) => {}
+            other => anyhow::bail!("{missing}: {other:?}"),
+        }
+    }
+
+    // The terminal view: the row with its loss, the name as it is.
+    let out = Command::new(VIEWER).args(["status", &base]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let line = text
+        .lines()
+        .find(|l| l.contains(HOSTILE))
+        .with_context(|| format!("no row in {text}"))?;
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    ensure!(cells.contains(&"5") && cells.contains(&"status-host"), "{line}");
+    let out = Command::new(VIEWER).args(["status", "--json", &base]).output()?;
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(v["sessions"]["sessions"][0]["lost_packets"] == 5, "{v}");
+    let bad = Command::new(VIEWER).args(["status", "https://x:1"]).output()?;
+    ensure!(bad.status.code() == Some(2), "a bad URL is a usage error");
+
+    // --watch redraws until SIGTERM, then exits 0.
+    let log = tmp.path().join("watch.out");
+    let mut watch = Command::new(VIEWER)
+        .args(["status", "--watch", "--interval", "0.3", &base])
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(Stdio::null())
+        .spawn()?;
+    let start = Instant::now();
+    while std::fs::read_to_string(&log)?.matches("\x1b[2J").count() < 3 {
+        ensure!(start.elapsed() < LONG, "--watch did not redraw");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(watch.id())?),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let st = watch.wait()?;
+    ensure!(st.success(), "--watch ends cleanly on SIGTERM: {st}");
+
+    lossy.close(Duration::from_secs(30)).await?;
+    relay.stop_ok()?;
+    Ok(())
+}

@@ -101,6 +101,10 @@ pub fn session(registry: &Registry, id: u64) -> Option<SessionDoc> {
                 (g.figures(), g.is_closed())
             };
             let [bytes, packets, committed, tracefile, lost, unindexed] = figures;
+            // Until the stream closes its losses are in the session's loss book (the sidecar's).
+            let book = s.commit.losses.counts(st.id);
+            let lost = lost.max(book.lost_packets);
+            let unindexed = unindexed.max(book.unindexed_packets);
             StreamRow {
                 id: st.id.0,
                 name: st.name.clone(),
