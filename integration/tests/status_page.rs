@@ -67,7 +67,10 @@ async fn until(
         if cond(&r) {
             return Ok(r);
         }
-        ensure!(start.elapsed() < LONG, "timed out waiting for {what}; rows: {r:?}");
+        ensure!(
+            start.elapsed() < LONG,
+            "timed out waiting for {what}; rows: {r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -123,11 +126,28 @@ async fn chromium_sees_sessions_rates_loss_and_viewers_on_the_status_page() -> R
     let name = unique("status");
     let work = Workload::python(tmp.path(), &unique("stpage"))?;
     let _session = create_streaming(&name, &relay.ports, &["--live=200000"])?;
-    lttng(&["enable-channel", "-u", "-s", &name, "chan", "--subbuf-size=64K"])?;
-    enable_event(&name, Some("chan"), "lttng_ust_libc:malloc", &large_allocs(&work))?;
+    lttng(&[
+        "enable-channel",
+        "-u",
+        "-s",
+        &name,
+        "chan",
+        "--subbuf-size=64K",
+    ])?;
+    enable_event(
+        &name,
+        Some("chan"),
+        "lttng_ust_libc:malloc",
+        &large_allocs(&work),
+    )?;
     lttng(&["start", &name])?;
     let mut app = work.spawn(&["-c", &trelay_integration::lttng::steady_allocs(60, 5)])?;
-    let _viewer = LiveBabeltrace::start(&tmp.path().join("viewer"), "viewer", relay.ports.live, &name)?;
+    let _viewer = LiveBabeltrace::start(
+        &tmp.path().join("viewer"),
+        "viewer",
+        relay.ports.live,
+        &name,
+    )?;
     wait_attached(&relay, &name, 1, LONG)?;
 
     // The hostile, lossy session.
@@ -152,7 +172,9 @@ async fn chromium_sees_sessions_rates_loss_and_viewers_on_the_status_page() -> R
     result?;
     let console = console?;
     ensure!(
-        console.iter().any(|(_, m)| m.contains("trelay-console-probe")),
+        console
+            .iter()
+            .any(|(_, m)| m.contains("trelay-console-probe")),
         "the browser log is read: {console:?}"
     );
     let errors: Vec<_> = console
@@ -183,7 +205,10 @@ async fn look(driver: &Driver, client: &Client, base: &str, name: &str) -> Resul
     })
     .await?;
     let live = row_named(&r, name).context("row")?.clone();
-    ensure!(live["live"] == "1" && live["state"] == "streaming", "{live:?}");
+    ensure!(
+        live["live"] == "1" && live["state"] == "streaming",
+        "{live:?}"
+    );
     let updated = js(client, "return document.body.dataset.updated || null").await?;
     ensure!(!updated.is_null(), "the page's script redrew it");
 
@@ -205,7 +230,10 @@ async fn look(driver: &Driver, client: &Client, base: &str, name: &str) -> Resul
         "return [document.querySelectorAll('img').length, document.scripts.length]",
     )
     .await?;
-    ensure!(injected == serde_json::json!([0, 1]), "elements injected: {injected}");
+    ensure!(
+        injected == serde_json::json!([0, 1]),
+        "elements injected: {injected}"
+    );
     ensure!(
         client.get_alert_text().await.is_err(),
         "no alert was opened"
@@ -215,7 +243,10 @@ async fn look(driver: &Driver, client: &Client, base: &str, name: &str) -> Resul
         "return document.querySelector('#sessions tr td[data-col=\"lost_packets\"].bad') !== null",
     )
     .await?;
-    ensure!(lost_class == Value::Bool(true), "the lost count is highlighted");
+    ensure!(
+        lost_class == Value::Bool(true),
+        "the lost count is highlighted"
+    );
 
     // The filter box keeps only matching rows.
     let filter = client.find(fantoccini::Locator::Id("filter")).await?;
@@ -225,15 +256,25 @@ async fn look(driver: &Driver, client: &Client, base: &str, name: &str) -> Resul
         "return Array.from(document.querySelectorAll('#sessions tbody tr:not(.hidden)')).map(r => r.querySelector('td[data-col=\"host\"]').dataset.value)",
     )
     .await?;
-    ensure!(visible == serde_json::json!(["status-host"]), "filtered: {visible}");
+    ensure!(
+        visible == serde_json::json!(["status-host"]),
+        "filtered: {visible}"
+    );
     filter.clear().await?;
-    js(client, "document.getElementById('filter').dispatchEvent(new Event('input')); return null").await?;
+    js(
+        client,
+        "document.getElementById('filter').dispatchEvent(new Event('input')); return null",
+    )
+    .await?;
 
     // What an operator sees (once the sparkline has a few seconds of history).
     let history = "return Math.max(0, ...Array.from(document.querySelectorAll('svg.spark polyline')).map(p => p.getAttribute('points').split(' ').length))";
     let start = Instant::now();
     while js(client, history).await?.as_u64().unwrap_or(0) < 10 {
-        ensure!(start.elapsed() < LONG, "the sparkline never drew 10 samples");
+        ensure!(
+            start.elapsed() < LONG,
+            "the sparkline never drew 10 samples"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let png = client.screenshot().await?;
@@ -296,7 +337,10 @@ async fn the_api_and_the_terminal_view_show_a_sessions_loss() -> Result<()> {
     let config = tmp.path().join("trelay.toml");
     std::fs::write(&config, "merge_deadline_ms = 300\ntick_ms = 50\n")?;
     let cfg = config.display().to_string();
-    let mut relay = Trelayd::start(tmp.path(), &["--metrics-addr", "127.0.0.1:0", "--config", &cfg])?;
+    let mut relay = Trelayd::start(
+        tmp.path(),
+        &["--metrics-addr", "127.0.0.1:0", "--config", &cfg],
+    )?;
     let ops = relay.metrics.context("an operations port")?;
     let base = format!("http://127.0.0.1:{ops}");
     let lossy = lossy_session(&relay).await?;
@@ -308,29 +352,56 @@ async fn the_api_and_the_terminal_view_show_a_sessions_loss() -> Result<()> {
     let row = loop {
         let doc: SessionsDoc = serde_json::from_str(&get("/api/v1/sessions")?)?;
         ensure!(doc.schema == 1, "schema {}", doc.schema);
-        if let Some(r) = doc.sessions.iter().find(|r| r.name == HOSTILE && r.lost_packets == 5) {
+        if let Some(r) = doc
+            .sessions
+            .iter()
+            .find(|r| r.name == HOSTILE && r.lost_packets == 5)
+        {
             break r.clone();
         }
         ensure!(start.elapsed() < LONG, "no loss in {doc:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    ensure!(row.host == "status-host" && row.packets == 15 && row.streams == 2, "{row:?}");
+    ensure!(
+        row.host == "status-host" && row.packets == 15 && row.streams == 2,
+        "{row:?}"
+    );
     let status: StatusDoc = serde_json::from_str(&get("/api/v1/status")?)?;
-    ensure!(status.relay.listeners.ops == Some(ops), "{:?}", status.relay);
+    ensure!(
+        status.relay.listeners.ops == Some(ops),
+        "{:?}",
+        status.relay
+    );
     ensure!(status.relay.connections.control >= 1, "{:?}", status.relay);
     let start = Instant::now();
     loop {
         let status: StatusDoc = serde_json::from_str(&get("/api/v1/status")?)?;
-        if status.events.iter().any(|e| e.kind == "loss" && e.message.contains("+5 lost")) {
+        if status
+            .events
+            .iter()
+            .any(|e| e.kind == "loss" && e.message.contains("+5 lost"))
+        {
             break;
         }
-        ensure!(start.elapsed() < LONG, "no loss event in {:?}", status.events);
+        ensure!(
+            start.elapsed() < LONG,
+            "no loss event in {:?}",
+            status.events
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let one: SessionDoc = serde_json::from_str(&get(&format!("/api/v1/sessions/{}", row.id))?)?;
-    ensure!(one.streams.iter().any(|s| s.lost_packets == 5), "{:?}", one.streams);
+    ensure!(
+        one.streams.iter().any(|s| s.lost_packets == 5),
+        "{:?}",
+        one.streams
+    );
     ensure!(one.chunks.current.is_some(), "{:?}", one.chunks);
-    for missing in ["/api/v1/sessions/999999", "/api/v1/sessions/x%3Cscript%3E", "/sessions/0"] {
+    for missing in [
+        "/api/v1/sessions/999999",
+        "/api/v1/sessions/x%3Cscript%3E",
+        "/sessions/0",
+    ] {
         match ureq::get(&format!("{base}{missing}")).call() {
             Err(ureq::Error::Status(404, _)) => {}
             other => anyhow::bail!("{missing}: {other:?}"),
@@ -340,17 +411,28 @@ async fn the_api_and_the_terminal_view_show_a_sessions_loss() -> Result<()> {
     // The terminal view: the row with its loss, the name as it is.
     let out = Command::new(VIEWER).args(["status", &base]).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = text
         .lines()
         .find(|l| l.contains(HOSTILE))
         .with_context(|| format!("no row in {text}"))?;
     let cells: Vec<&str> = line.split_whitespace().collect();
-    ensure!(cells.contains(&"5") && cells.contains(&"status-host"), "{line}");
-    let out = Command::new(VIEWER).args(["status", "--json", &base]).output()?;
+    ensure!(
+        cells.contains(&"5") && cells.contains(&"status-host"),
+        "{line}"
+    );
+    let out = Command::new(VIEWER)
+        .args(["status", "--json", &base])
+        .output()?;
     let v: Value = serde_json::from_slice(&out.stdout)?;
     ensure!(v["sessions"]["sessions"][0]["lost_packets"] == 5, "{v}");
-    let bad = Command::new(VIEWER).args(["status", "https://x:1"]).output()?;
+    let bad = Command::new(VIEWER)
+        .args(["status", "https://x:1"])
+        .output()?;
     ensure!(bad.status.code() == Some(2), "a bad URL is a usage error");
 
     // --watch redraws until SIGTERM, then exits 0.

@@ -99,10 +99,14 @@ pub fn fetch(base: &str) -> Result<(StatusDoc, SessionsDoc), StatusError> {
     let agent = ureq::AgentBuilder::new()
         .timeout(std::time::Duration::from_secs(10))
         .build();
-    let status = get(&agent, format!("{base}/api/v1/status"), |d: &StatusDoc| d.schema)?;
-    let sessions = get(&agent, format!("{base}/api/v1/sessions"), |d: &SessionsDoc| {
+    let status = get(&agent, format!("{base}/api/v1/status"), |d: &StatusDoc| {
         d.schema
     })?;
+    let sessions = get(
+        &agent,
+        format!("{base}/api/v1/sessions"),
+        |d: &SessionsDoc| d.schema,
+    )?;
     Ok((status, sessions))
 }
 
@@ -182,8 +186,21 @@ pub fn render(status: &StatusDoc, sessions: &SessionsDoc) -> String {
         );
     }
     let head = [
-        "ID", "HOST", "SESSION", "LIVE", "STREAMS", "RECEIVED", "RATE", "LAST 60 S", "LOST",
-        "UNIDX", "GAPS", "DISC", "LAG", "VIEWERS", "STATE",
+        "ID",
+        "HOST",
+        "SESSION",
+        "LIVE",
+        "STREAMS",
+        "RECEIVED",
+        "RATE",
+        "LAST 60 S",
+        "LOST",
+        "UNIDX",
+        "GAPS",
+        "DISC",
+        "LAG",
+        "VIEWERS",
+        "STATE",
     ];
     let mut rows: Vec<Vec<String>> = vec![head.iter().map(|s| (*s).to_owned()).collect()];
     for s in &sessions.sessions {
@@ -245,10 +262,7 @@ mod tests {
     #[test]
     fn urls_are_http_host_port() {
         assert_eq!(base_url("127.0.0.1:9464").unwrap(), "http://127.0.0.1:9464");
-        assert_eq!(
-            base_url("http://relay:9464/").unwrap(),
-            "http://relay:9464"
-        );
+        assert_eq!(base_url("http://relay:9464/").unwrap(), "http://relay:9464");
         assert!(base_url("https://relay:9464").is_err());
         assert!(base_url("http://relay:9464/api").is_err());
     }

@@ -517,7 +517,8 @@ fn status(url: &str, watch: bool, interval: f64, json: bool) -> ExitCode {
         print!("\x1b[H\x1b[2J{text}");
         let _ = std::io::Write::flush(&mut std::io::stdout());
         let until = std::time::Instant::now() + period;
-        while std::time::Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while std::time::Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed)
+        {
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -396,13 +396,13 @@ pub fn session(doc: &SessionDoc) -> String {
          <div><dt>Archived</dt><dd>{}</dd></div></dl></section></main>",
         c.current
             .as_deref()
-            .map_or("—".to_owned(), |p| escape(if p.is_empty() { "." } else { p })),
+            .map_or("—".to_owned(), |p| escape(if p.is_empty() {
+                "."
+            } else {
+                p
+            })),
         c.closing.as_deref().map_or("—".to_owned(), escape),
-        if c.rotated {
-            "yes (archives/)"
-        } else {
-            "no"
-        }
+        if c.rotated { "yes (archives/)" } else { "no" }
     );
     out + FOOT
 }

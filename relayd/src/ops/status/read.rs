@@ -55,8 +55,16 @@ pub fn status(registry: &Registry, ports: Option<BoundPorts>) -> StatusDoc {
         },
         forward: ForwardStatus {
             url: forwarding.map(|s| s.url.clone()),
-            sessions: if forwarding.is_some() { f.pending() as u64 } else { 0 },
-            connected: if forwarding.is_some() { f.connected() as u64 } else { 0 },
+            sessions: if forwarding.is_some() {
+                f.pending() as u64
+            } else {
+                0
+            },
+            connected: if forwarding.is_some() {
+                f.connected() as u64
+            } else {
+                0
+            },
             backlog_bytes: if forwarding.is_some() { f.backlog() } else { 0 },
             acked_bytes: if forwarding.is_some() { f.acked() } else { 0 },
         },
@@ -162,11 +170,7 @@ fn row(registry: &Registry, s: &Arc<Session>) -> SessionRow {
     } else {
         "streaming"
     };
-    let format = if registry
-        .resumables
-        .get(&s.params.sessiond_uuid)
-        .is_some()
-    {
+    let format = if registry.resumables.get(&s.params.sessiond_uuid).is_some() {
         "trelay".to_owned()
     } else {
         format!("lttng 2.{}", s.minor)

@@ -18,7 +18,10 @@ pub fn router() -> Router<OpsState> {
     Router::new()
         .route("/", get(index))
         .route("/sessions/{id}", get(session_page))
-        .route("/static/status.css", get(|| async { asset(page::CSS, "text/css") }))
+        .route(
+            "/static/status.css",
+            get(|| async { asset(page::CSS, "text/css") }),
+        )
         .route(
             "/static/status.js",
             get(|| async { asset(page::JS, "text/javascript") }),
@@ -111,7 +114,10 @@ async fn session_page(State(s): State<OpsState>, Path(id): Path<String>) -> Resp
     let Ok(n) = id.parse::<u64>() else {
         return not_found(&id);
     };
-    match off_worker(&s, move |s| read::session(&s.registry, n).map(|d| page::session(&d))).await
+    match off_worker(&s, move |s| {
+        read::session(&s.registry, n).map(|d| page::session(&d))
+    })
+    .await
     {
         Ok(Some(html)) => respond(StatusCode::OK, "text/html; charset=utf-8", html),
         Ok(None) => not_found(&id),

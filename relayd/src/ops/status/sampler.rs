@@ -77,7 +77,11 @@ pub fn sample(registry: &Registry, prev: &mut RelayPrev, now: Instant) {
             t.loss = loss;
             if disk_full != t.disk_full {
                 events.push(if disk_full {
-                    ("disk-full", Some(dir.clone()), "waiting for disk space".into())
+                    (
+                        "disk-full",
+                        Some(dir.clone()),
+                        "waiting for disk space".into(),
+                    )
                 } else {
                     ("disk-recovered", Some(dir.clone()), "writing again".into())
                 });
@@ -91,7 +95,11 @@ pub fn sample(registry: &Registry, prev: &mut RelayPrev, now: Instant) {
         tracks.retain(|id, t| {
             let alive = sessions.iter().any(|s| s.id == *id);
             if !alive {
-                events.push(("session-closed", Some(t.dir.clone()), "session closed".into()));
+                events.push((
+                    "session-closed",
+                    Some(t.dir.clone()),
+                    "session closed".into(),
+                ));
             }
             alive
         });
@@ -118,7 +126,10 @@ pub fn sample(registry: &Registry, prev: &mut RelayPrev, now: Instant) {
             events.push((
                 "forward-disconnected",
                 None,
-                format!("{} forwarding connection(s) down", prev.forward_connected - up),
+                format!(
+                    "{} forwarding connection(s) down",
+                    prev.forward_connected - up
+                ),
             ));
         }
         prev.forward_connected = up;
