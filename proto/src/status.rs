@@ -68,6 +68,9 @@ pub struct RelayStatus {
     pub disk_free_bytes: Option<u64>,
     /// Retention quota for the whole output folder (`[retention] max_bytes`, 0: none).
     pub retention_max_bytes: u64,
+    /// Bytes under the output folder when retention last ran (absent before its first run, and
+    /// without `[retention]`).
+    pub retention_used_bytes: Option<u64>,
     /// Listening ports.
     pub listeners: Listeners,
     /// Connections open, per port.

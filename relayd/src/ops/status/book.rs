@@ -83,6 +83,8 @@ pub struct Book {
     viewers: Mutex<Vec<Viewer>>,
     tracks: Mutex<HashMap<SessionId, Track>>,
     next_ticket: AtomicU64,
+    /// Bytes under the output folder at the last retention run, plus one (0: never measured).
+    retention_used: AtomicU64,
 }
 
 impl Default for Book {
@@ -93,6 +95,7 @@ impl Default for Book {
             viewers: Mutex::new(Vec::new()),
             tracks: Mutex::new(HashMap::new()),
             next_ticket: AtomicU64::new(0),
+            retention_used: AtomicU64::new(0),
         }
     }
 }
@@ -107,6 +110,17 @@ impl Book {
             .unwrap_or(0);
         let up = self.started.elapsed().map(|d| d.as_secs()).unwrap_or(0);
         (at, up)
+    }
+
+    /// A retention run measured `used` bytes under the output folder.
+    pub fn retention_measured(&self, used: u64) {
+        self.retention_used
+            .store(used.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// Bytes under the output folder at the last retention run, if one ran.
+    pub fn retention_used(&self) -> Option<u64> {
+        self.retention_used.load(Ordering::Relaxed).checked_sub(1)
     }
 
     /// Records a notable event (the oldest goes past [`EVENTS_KEPT`]).

@@ -206,6 +206,16 @@ fn clock(ms: u64) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600 % 24, s / 60 % 60, s % 60)
 }
 
+/// `used / quota` of the retention card.
+fn retention(used: Option<u64>, max: u64) -> String {
+    let used = used.map_or("?".to_owned(), |u| bytes(u as f64));
+    if max == 0 {
+        format!("no quota · {used} used")
+    } else {
+        format!("{used} / {}", bytes(max as f64))
+    }
+}
+
 fn relay_cards(s: &StatusDoc) -> String {
     let r = &s.relay;
     let opt = |p: Option<u16>| p.map_or("—".to_owned(), |p| p.to_string());
@@ -223,11 +233,7 @@ fn relay_cards(s: &StatusDoc) -> String {
         (
             "retention",
             "Retention quota",
-            if r.retention_max_bytes == 0 {
-                "none".to_owned()
-            } else {
-                bytes(r.retention_max_bytes as f64)
-            },
+            retention(r.retention_used_bytes, r.retention_max_bytes),
         ),
         (
             "listeners",

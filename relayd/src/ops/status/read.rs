@@ -34,6 +34,7 @@ pub fn status(registry: &Registry, ports: Option<BoundPorts>) -> StatusDoc {
         output: registry.output.display().to_string(),
         disk_free_bytes: registry.fs.free_space(&registry.output).ok(),
         retention_max_bytes: registry.settings.retention.max_bytes,
+        retention_used_bytes: registry.status.retention_used(),
         listeners: Listeners {
             control: ports.map_or(0, |p| p.control),
             data: ports.map_or(0, |p| p.data),

@@ -138,3 +138,57 @@ pub fn sample(registry: &Registry, prev: &mut RelayPrev, now: Instant) {
         book.event(kind, session.as_deref(), message);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{GroupBy, Settings};
+    use crate::session::SessionParams;
+    use std::sync::atomic::Ordering;
+    use tokio_util::task::TaskTracker;
+
+    #[test]
+    fn samples_turn_counters_into_rates_and_changes_into_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(
+            Settings::default(),
+            dir.path().to_path_buf(),
+            GroupBy::Host,
+            TaskTracker::new(),
+        );
+        let s = registry.create_session(SessionParams {
+            name: "<b>s</b>".into(),
+            hostname: "h".into(),
+            base_path: String::new(),
+            live_timer: 0,
+            snapshot: false,
+            name_has_time: false,
+            minor: 13,
+            sessiond_uuid: [1; 16],
+            sessiond_session_id: 1,
+            creation_time: 1_795_414_943,
+            peer: "10.0.0.1".into(),
+        });
+        let mut prev = RelayPrev::default();
+        let t0 = Instant::now();
+        sample(&registry, &mut prev, t0);
+        s.counters.packet(2000);
+        s.counters.lost_packets.fetch_add(3, Ordering::Relaxed);
+        sample(&registry, &mut prev, t0 + Duration::from_secs(2));
+        let (rate, history) = registry.status.track(s.id);
+        assert_eq!(rate, 1000.0);
+        assert_eq!(history, vec![1000]);
+        let events = registry.status.events();
+        let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["loss", "session-opened"]);
+        assert_eq!(events[0].message, "+3 lost");
+        assert!(events[1].message.contains("<b>s</b> from 10.0.0.1"));
+        // Nothing changed: no event; the session gone: closed.
+        sample(&registry, &mut prev, t0 + Duration::from_secs(3));
+        assert_eq!(registry.status.events().len(), 2);
+        registry.remove_session(s.id);
+        sample(&registry, &mut prev, t0 + Duration::from_secs(4));
+        assert_eq!(registry.status.events()[0].kind, "session-closed");
+        assert_eq!(registry.status.track(s.id), (0.0, vec![]));
+    }
+}

@@ -164,7 +164,9 @@
     setCard("durability", r.durability);
     setCard("output", r.output);
     setCard("disk", r.disk_free_bytes === null ? "—" : bytes(r.disk_free_bytes));
-    setCard("retention", r.retention_max_bytes === 0 ? "none" : bytes(r.retention_max_bytes));
+    const used = r.retention_used_bytes === null ? "?" : bytes(r.retention_used_bytes);
+    setCard("retention", r.retention_max_bytes === 0 ? "no quota · " + used + " used"
+      : used + " / " + bytes(r.retention_max_bytes));
     const l = r.listeners;
     setCard("listeners", "control " + l.control + " · data " + l.data + " · live " + l.live +
       " · ops " + opt(l.ops) + " · tls " + opt(l.tls) + " · tls live " + opt(l.tls_live));
