@@ -269,11 +269,17 @@ async fn look(driver: &Driver, client: &Client, base: &str, name: &str) -> Resul
 
     // What an operator sees (once the sparkline has a few seconds of history).
     let history = "return Math.max(0, ...Array.from(document.querySelectorAll('svg.spark polyline')).map(p => p.getAttribute('points').split(' ').length))";
+    // (A longer history for the picture in the docs.)
+    let samples = if std::env::var_os("TRELAY_STATUS_SCREENSHOT").is_some() {
+        45
+    } else {
+        10
+    };
     let start = Instant::now();
-    while js(client, history).await?.as_u64().unwrap_or(0) < 10 {
+    while js(client, history).await?.as_u64().unwrap_or(0) < samples {
         ensure!(
             start.elapsed() < LONG,
-            "the sparkline never drew 10 samples"
+            "the sparkline never drew {samples} samples"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

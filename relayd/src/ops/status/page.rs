@@ -72,10 +72,16 @@ pub fn sparkline(history: &[u64]) -> String {
         let y = H - 1.0 - (*v as f64 / max) * (H - 2.0);
         let _ = write!(points, "{x:.1},{y:.1} ");
     }
+    let points = points.trim_end();
+    let area = if history.is_empty() {
+        String::new()
+    } else {
+        format!("{start:.1},{H:.1} {points} {W:.1},{H:.1}")
+    };
     format!(
         "<svg class=\"spark\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" \
-         aria-label=\"rate over the last 5 minutes\"><polyline points=\"{}\"/></svg>",
-        points.trim_end()
+         aria-label=\"rate over the last 5 minutes\"><rect class=\"frame\" width=\"{W}\" \
+         height=\"{H}\"/><polygon points=\"{area}\"/><polyline points=\"{points}\"/></svg>"
     )
 }
 
@@ -206,13 +212,13 @@ fn clock(ms: u64) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600 % 24, s / 60 % 60, s % 60)
 }
 
-/// `used / quota` of the retention card.
+/// The retention card: `none`, or what the last run measured against the quota.
 fn retention(used: Option<u64>, max: u64) -> String {
-    let used = used.map_or("?".to_owned(), |u| bytes(u as f64));
-    if max == 0 {
-        format!("no quota · {used} used")
-    } else {
-        format!("{used} / {}", bytes(max as f64))
+    match (used, max) {
+        (None, 0) => "none".to_owned(),
+        (Some(u), 0) => format!("{} used, no total quota", bytes(u as f64)),
+        (None, m) => format!("quota {}", bytes(m as f64)),
+        (Some(u), m) => format!("{} / {}", bytes(u as f64), bytes(m as f64)),
     }
 }
 
@@ -232,7 +238,7 @@ fn relay_cards(s: &StatusDoc) -> String {
         ),
         (
             "retention",
-            "Retention quota",
+            "Retention",
             retention(r.retention_used_bytes, r.retention_max_bytes),
         ),
         (
@@ -438,7 +444,11 @@ mod tests {
     #[test]
     fn the_sparkline_ends_at_the_right_edge_and_scales_to_its_maximum() {
         let svg = sparkline(&[0, 50, 100]);
-        assert!(svg.contains("120.0,1.0\""), "{svg}");
+        assert!(svg.contains("120.0,1.0 120.0,24.0\""), "{svg}");
+        assert!(
+            svg.contains("<polyline points=\"119.2,23.0 119.6,12.0 120.0,1.0\""),
+            "{svg}"
+        );
         assert!(svg.contains(",23.0 "), "{svg}");
         assert!(sparkline(&[]).contains("points=\"\""));
     }

@@ -57,6 +57,15 @@
     const start = W - step * Math.max(0, history.length - 1);
     const pts = history.map((v, i) =>
       (start + step * i).toFixed(1) + "," + (H - 1 - (v / max) * (H - 2)).toFixed(1));
+    const frame = document.createElementNS(SVG, "rect");
+    frame.setAttribute("class", "frame");
+    frame.setAttribute("width", String(W));
+    frame.setAttribute("height", String(H));
+    svg.appendChild(frame);
+    const area = document.createElementNS(SVG, "polygon");
+    area.setAttribute("points", history.length === 0 ? "" :
+      start.toFixed(1) + "," + H.toFixed(1) + " " + pts.join(" ") + " " + W.toFixed(1) + "," + H.toFixed(1));
+    svg.appendChild(area);
     const line = document.createElementNS(SVG, "polyline");
     line.setAttribute("points", pts.join(" "));
     svg.appendChild(line);
@@ -164,9 +173,10 @@
     setCard("durability", r.durability);
     setCard("output", r.output);
     setCard("disk", r.disk_free_bytes === null ? "—" : bytes(r.disk_free_bytes));
-    const used = r.retention_used_bytes === null ? "?" : bytes(r.retention_used_bytes);
-    setCard("retention", r.retention_max_bytes === 0 ? "no quota · " + used + " used"
-      : used + " / " + bytes(r.retention_max_bytes));
+    const used = r.retention_used_bytes, max = r.retention_max_bytes;
+    setCard("retention", used === null
+      ? (max === 0 ? "none" : "quota " + bytes(max))
+      : (max === 0 ? bytes(used) + " used, no total quota" : bytes(used) + " / " + bytes(max)));
     const l = r.listeners;
     setCard("listeners", "control " + l.control + " · data " + l.data + " · live " + l.live +
       " · ops " + opt(l.ops) + " · tls " + opt(l.tls) + " · tls live " + opt(l.tls_live));
