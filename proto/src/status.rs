@@ -208,8 +208,19 @@ pub struct SessionRow {
     pub uncommitted_packets: u64,
     /// Live viewers attached.
     pub viewers: u64,
-    /// Forwarded to a core relay (pinned until the core has it).
-    pub forwarded: bool,
+    /// Forwarding to the core relay, while a job forwards the session (`None` otherwise).
+    pub forward: Option<SessionForward>,
+}
+
+/// Where the forwarding of one session to the core relay stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionForward {
+    /// The job's connection to the core is up.
+    pub connected: bool,
+    /// Committed bytes read for the core and not acknowledged yet.
+    pub backlog_bytes: u64,
+    /// Bytes the core acknowledged.
+    pub acked_bytes: u64,
 }
 
 /// One stream of a session.
@@ -304,7 +315,7 @@ mod tests {
             discarded_events: 0,
             uncommitted_packets: 0,
             viewers: 1,
-            forwarded: false,
+            forward: None,
         };
         let text = serde_json::to_string(&row).unwrap();
         assert!(text.contains(r#""name":"<script>""#), "{text}");

@@ -114,7 +114,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("discarded_events", "Discarded"),
     ("uncommitted_packets", "Frontier lag"),
     ("viewers", "Viewers"),
-    ("forwarded", "Forward"),
+    ("forward", "Forward backlog"),
     ("state", "State"),
 ];
 
@@ -174,11 +174,18 @@ fn session_row(r: &SessionRow) -> String {
     out += &count("discarded_events", r.discarded_events);
     out += &count("uncommitted_packets", r.uncommitted_packets);
     out += &count("viewers", r.viewers);
-    out += &cell(
-        "forwarded",
-        if r.forwarded { "1" } else { "0" },
-        if r.forwarded { "pinned" } else { "—" },
-    );
+    out += &match &r.forward {
+        None => cell("forward", "-1", "—"),
+        Some(f) => cell(
+            "forward",
+            &f.backlog_bytes.to_string(),
+            &format!(
+                "{}{}",
+                bytes(f.backlog_bytes as f64),
+                if f.connected { "" } else { " (down)" }
+            ),
+        ),
+    };
     out += &cell("state", &r.state, &escape(&r.state));
     out + "</tr>"
 }

@@ -10,7 +10,7 @@ use crate::telemetry::{Port, SessionCounters};
 use std::sync::Arc;
 use trelay_proto::status::{
     ArchiveStatus, Chunks, Connections, Files, ForwardStatus, Listeners, RelayStatus, SessionDoc,
-    SessionRow, SessionsDoc, StatusDoc, StreamRow, Totals, SCHEMA_VERSION,
+    SessionForward, SessionRow, SessionsDoc, StatusDoc, StreamRow, Totals, SCHEMA_VERSION,
 };
 use trelay_proto::SessionId;
 
@@ -199,6 +199,12 @@ fn row(registry: &Registry, s: &Arc<Session>) -> SessionRow {
         discarded_events: get(&c.discarded_events),
         uncommitted_packets: uncommitted,
         viewers: s.live.viewers() as u64,
-        forwarded: registry.forwards.has_dir(&s.rel_dir),
+        forward: registry.forwards.job_for(&s.rel_dir).map(
+            |(connected, backlog_bytes, acked_bytes)| SessionForward {
+                connected,
+                backlog_bytes,
+                acked_bytes,
+            },
+        ),
     }
 }

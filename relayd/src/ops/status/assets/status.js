@@ -117,7 +117,9 @@
     for (const col of COUNTS.filter((c) => c !== "streams")) {
       tr.appendChild(count(r.id, col, r[col], now));
     }
-    tr.appendChild(cell("forwarded", r.forwarded ? 1 : 0, r.forwarded ? "pinned" : "—"));
+    const f = r.forward;
+    tr.appendChild(f === null ? cell("forward", -1, "—")
+      : cell("forward", f.backlog_bytes, bytes(f.backlog_bytes) + (f.connected ? "" : " (down)")));
     tr.appendChild(cell("state", r.state, r.state));
     return tr;
   }
