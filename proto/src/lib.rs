@@ -9,6 +9,7 @@
 //! - [`ctf::index`]: CTF index files (v1.0 and v1.1), header and entries.
 //! - [`ctf::packet`]: the CTF packet header and context as LTTng lays them out.
 //! - [`trelay`]: trelay's own framed, batched, resumable protocol (trelay://).
+//! - [`status`]: the JSON documents of trelayd's status API (`/api/v1/…`).
 //!
 //! ## Decoding contract
 //! Every decoder takes a byte slice and returns [`Decoded::Incomplete`] with the number of bytes it
@@ -35,6 +36,7 @@ pub mod codec;
 pub mod ctf;
 pub mod id;
 pub mod lttng;
+pub mod status;
 pub mod trelay;
 
 pub use codec::{DecodeError, Decoded, Reader};

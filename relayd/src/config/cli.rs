@@ -90,7 +90,8 @@ pub struct Cli {
     /// Write the bound ports as JSON ({"control":N,"data":N,"live":N}) to this file once listening.
     #[arg(long = "ports-file", value_name = "FILE")]
     pub ports_file: Option<PathBuf>,
-    /// Serve /metrics (Prometheus), /healthz and /readyz on HOST:PORT (port 0 picks one).
+    /// Serve /metrics (Prometheus), /healthz, /readyz and the status page (/, /api/v1/…) on
+    /// HOST:PORT (port 0 picks one).
     #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
     /// Forward every session, once committed here, to this core relay (`trelay://HOST[:PORT]`).

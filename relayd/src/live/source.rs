@@ -118,8 +118,8 @@ pub trait Source {
     fn announced(&self, s: &Self::Session) -> Announced<Self::Stream>;
     /// The generation of `s`'s announcements (cheap).
     fn generation(&self, s: &Self::Session) -> u64;
-    /// Registers `viewer` as attached to `s`.
-    fn attach(&self, s: &Self::Session, viewer: ViewerSessionId) -> Self::Ticket;
+    /// Registers `viewer` (connected from `peer`) as attached to `s`.
+    fn attach(&self, s: &Self::Session, viewer: ViewerSessionId, peer: &str) -> Self::Ticket;
     /// Tells `s` that the viewer holding `ticket` took every stream announced up to `generation`
     /// (closed streams it has seen can be forgotten).
     fn scanned(&self, ticket: &Self::Ticket, generation: u64);

@@ -309,7 +309,7 @@ impl<S: Source> Viewer<S> {
         }
         // Attaching again restarts this viewer's reading of the session.
         self.forget_session(id);
-        let ticket = src.attach(&session, self.id);
+        let ticket = src.attach(&session, self.id, &self.peer);
         self.attached.insert(
             id,
             Attachment {

@@ -262,6 +262,7 @@ impl Relay {
             tracker,
             output_lock,
             archive,
+            ports,
             ..
         } = self;
         let listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -269,6 +270,7 @@ impl Relay {
             let state = crate::ops::http::OpsState {
                 registry: registry.clone(),
                 listening: listening.clone(),
+                ports: Some(ports),
             };
             tokio::spawn(crate::ops::http::serve(l, state, shutdown.clone()))
         });

@@ -187,6 +187,8 @@ pub struct Registry {
     pub resumables: resumable::Resumables,
     /// Sessions being forwarded to a core relay (pinned against retention).
     pub forwards: crate::forward::Forwards,
+    /// What the status page keeps: rate history, notable events, attached viewers.
+    pub status: Arc<crate::ops::status::Book>,
 }
 
 impl Registry {
@@ -242,6 +244,7 @@ impl Registry {
             telemetry: Arc::new(crate::telemetry::Telemetry::new()),
             resumables: resumable::Resumables::default(),
             forwards: crate::forward::Forwards::default(),
+            status: Arc::default(),
             gate: Arc::new(crate::identity::Gate::new(
                 settings.peers.clone(),
                 settings.viewers.clone(),

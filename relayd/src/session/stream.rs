@@ -405,6 +405,20 @@ impl StreamState {
         self.closed
     }
 
+    /// The figures the status page shows: bytes in the current data file (metadata: bytes
+    /// received), entries completed, entries committed, tracefile number, lost and unindexed
+    /// packets.
+    pub fn figures(&self) -> [u64; 6] {
+        [
+            self.size_current.max(self.metadata_received),
+            self.index_received,
+            self.index_committed,
+            self.file_no,
+            self.lost_packets,
+            self.unindexed_packets,
+        ]
+    }
+
     /// Packets complete but not committed yet.
     pub fn uncommitted(&self) -> u64 {
         self.index_received.saturating_sub(self.index_committed)

@@ -87,7 +87,7 @@ impl Source for Fake {
     fn generation(&self, s: &SessionId) -> u64 {
         self.sessions.borrow()[s].generation
     }
-    fn attach(&self, s: &SessionId, _viewer: ViewerSessionId) -> FakeTicket {
+    fn attach(&self, s: &SessionId, _viewer: ViewerSessionId, _peer: &str) -> FakeTicket {
         *self.viewers.borrow_mut().entry(*s).or_default() += 1;
         FakeTicket(*s, self.viewers.clone())
     }
