@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use trelay_integration::live::LiveClient;
 use trelay_integration::live_viewer::{wait_attached, LiveBabeltrace};
+use trelay_integration::lttng::{self as lttng213, Workload};
 use trelay_integration::lttng215::Sessiond215;
 use trelay_integration::relay::Trelayd;
+use trelay_integration::session::{create_streaming, enable_event};
 use trelay_integration::{files_under, unique, wait_for};
 use trelay_proto::TraceFormat;
 
@@ -178,6 +180,102 @@ fn ctf2_and_ctf1_8_live_sessions_with_babeltrace2_2_1_and_2_0() -> Result<()> {
         let text = b.wait(Duration::from_secs(60))?;
         let n = mallocs(&text).len();
         ensure!(n >= 300, "babeltrace2 {what} read {n} mallocs live");
+    }
+    relay.stop_ok()?;
+    Ok(())
+}
+
+/// The session folder of `name` under the relay's output root (`HOST/NAME-DATE-TIME`).
+fn session_dir(out: &Path, name: &str) -> Result<PathBuf> {
+    for host in std::fs::read_dir(out)?.flatten() {
+        if !host.path().is_dir() {
+            continue;
+        }
+        for s in std::fs::read_dir(host.path())?.flatten() {
+            if s.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{name}-"))
+            {
+                return Ok(s.path());
+            }
+        }
+    }
+    anyhow::bail!("no folder for session {name} under {}", out.display())
+}
+
+#[test]
+fn a_2_13_sender_and_2_15_senders_of_both_formats_share_one_relay() -> Result<()> {
+    let held = lttng213::sessiond()?;
+    let tmp = tempfile::tempdir()?;
+    let mut relay = Trelayd::start(&tmp.path().join("relay"), &[])?;
+    let sd = Sessiond215::start_beside(&tmp.path().join("s215"), &[], &held)?;
+    let (ctl, data) = (relay.ports.control, relay.ports.data);
+    let (n13, n18, n2) = (unique("mx13"), unique("mx18"), unique("mx2"));
+
+    // 2.13 (Debian) and 2.15 (bundle, CTF 1.8 and CTF 2) sessions, all started before any
+    // records, so their connections are open on the relay at once.
+    let w13 = Workload::python(tmp.path(), &unique("w13"))?;
+    let _g13 = create_streaming(&n13, &relay.ports, &[])?;
+    enable_event(&n13, None, "lttng_ust_libc:malloc", &w13.filter())?;
+    lttng213::lttng(&["start", &n13])?;
+    let w15 = sd.python(tmp.path(), &unique("w15"))?;
+    let s18 = sd.create_net(&n18, ctl, data, &["--trace-format=ctf-1.8"])?;
+    let s2 = sd.create_net(&n2, ctl, data, &[])?;
+    for s in [&s18, &s2] {
+        s.enable_ust("lttng_ust_libc:malloc", Some(&w15.filter()))?;
+        s.start()?;
+    }
+    w13.run(&["-c", &allocs(150)])?;
+    w15.run(&["-c", &allocs(250)])?;
+    lttng213::lttng(&["stop", &n13])?;
+    lttng213::lttng(&["destroy", &n13])?;
+    for s in [&s18, &s2] {
+        s.stop()?;
+    }
+    s18.destroy()?;
+    s2.destroy()?;
+
+    // The relay negotiated 13 with one, 15 with the other, and kept each session's format.
+    let log = relay.log_text();
+    for (name, format, minor) in [
+        (&n13, "CTF 1.8", "2.13"),
+        (&n18, "CTF 1.8", "2.15"),
+        (&n2, "CTF 2", "2.15"),
+    ] {
+        ensure!(
+            log.lines().any(|l| l.contains("session created")
+                && l.contains(&format!("name={name} "))
+                && l.contains(&format!("trace_format={format} minor={minor} "))),
+            "{name}: no 'session created' line with {format} at {minor}"
+        );
+    }
+    let bt21 = &sd.bundle;
+    // CTF 1.8 metadata is TSDL: packetized (magic 0x75D11D57 in the tracer's byte order, what
+    // the 2.13 consumer sends) or plain text (`/* CTF 1.8`, what the 2.15 consumer sends); CTF 2
+    // metadata is a JSON text sequence (0x1E first).
+    for (name, n, ctf2) in [(&n13, 150, false), (&n18, 250, false), (&n2, 250, true)] {
+        let dir = session_dir(&relay.out, name)?;
+        let metas = metadata_files(&dir);
+        ensure!(metas.len() == 1, "{name}: {metas:?}");
+        let head = std::fs::read(&metas[0])?;
+        let tsdl = head.starts_with(&[0x57, 0x1d, 0xd1, 0x75])
+            || head.starts_with(&[0x75, 0xd1, 0x1d, 0x57])
+            || head.starts_with(b"/* CTF 1.8");
+        ensure!(
+            if ctf2 {
+                head.first() == Some(&0x1e)
+            } else {
+                tsdl
+            },
+            "{name}: metadata starts {:?}",
+            &head[..head.len().min(8)]
+        );
+        let got = mallocs(&bt21.read_trace(&dir)?).len();
+        ensure!(got >= n, "{name}: babeltrace2 2.1 read {got} mallocs");
+        if !ctf2 {
+            let got = mallocs(&trelay_integration::babeltrace(&dir)?).len();
+            ensure!(got >= n, "{name}: babeltrace2 2.0 read {got} mallocs");
+        }
     }
     relay.stop_ok()?;
     Ok(())
