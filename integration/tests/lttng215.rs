@@ -382,3 +382,45 @@ fn live_lists_match_lttng_relayd_2_15_at_both_minors() -> Result<()> {
     ours.stop_ok()?;
     Ok(())
 }
+
+#[test]
+fn create_session_2_15_as_lttng_relayd_2_15_reads_it() -> Result<()> {
+    use trelay_integration::client::{
+        create_session_2_15_payload, create_session_2_15_raw, Control,
+    };
+    use trelay_integration::lttng215::LttngRelayd215;
+    const OK: u32 = 10;
+    const FATAL: u32 = 25;
+    let tmp = tempfile::tempdir()?;
+    let mut ours = Trelayd::start(&tmp.path().join("relay"), &[])?;
+    let mut theirs = LttngRelayd215::start(
+        &tmp.path().join("ref-out"),
+        &tmp.path().join("lttng-relayd.log"),
+        &[],
+    )?;
+    // Our encoding of both formats, and a format out of range: the same status from both.
+    for port in [ours.ports.control, theirs.ports.control] {
+        for (p, want) in [
+            (
+                create_session_2_15_payload(&unique("e2"), "h", 0, TraceFormat::Ctf2),
+                OK,
+            ),
+            (
+                create_session_2_15_payload(&unique("e18"), "h", 0, TraceFormat::Ctf1_8),
+                OK,
+            ),
+            (
+                create_session_2_15_raw([4, 2, 1], 0, 7, b"bad\0h\0\0"),
+                FATAL,
+            ),
+        ] {
+            let mut c = Control::connect(port)?;
+            c.handshake_at(15)?;
+            let (_, rc, _) = c.create_session(&p)?;
+            ensure!(rc == want, "port {port}: status {rc}, expected {want}");
+        }
+    }
+    theirs.stop()?;
+    ours.stop_ok()?;
+    Ok(())
+}
