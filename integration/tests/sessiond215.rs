@@ -238,3 +238,89 @@ fn ctf2_tracefile_size_and_count_per_pid_live() -> Result<()> {
     ensure!(apps == 2, "trelayd wrote {apps} per-pid traces");
     same_format(&out, true)
 }
+
+/// Whether any `.trelay-open` marker is left under `root`.
+fn marker_left(root: &Path) -> bool {
+    std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name() == ".trelay-open" || (e.path().is_dir() && marker_left(&e.path())))
+}
+
+#[test]
+fn ctf2_sigkill_then_restart_keeps_whole_records() -> Result<()> {
+    use std::time::Duration;
+    use trelay_integration::lttng::{steady_allocs, Workload};
+    use trelay_integration::relay::Trelayd;
+    use trelay_integration::sessiond215::Sessiond215;
+    let _lock = trelay_integration::lttng::lock()?;
+    let sd = Sessiond215::start(&[])?;
+    let tmp = tempfile::Builder::new().prefix("trelay-crash-").tempdir()?;
+    let out = tmp.path().join("out");
+    let mut relay = Trelayd::start_with_output(&tmp.path().join("run1"), &out, &[])?;
+    let tag = trelay_integration::unique("c2kill");
+    let work = Workload::python(tmp.path(), &tag)?;
+    let name = format!("{tag}a");
+    let url = format!(
+        "--set-url=net://127.0.0.1:{}:{}",
+        relay.ports.control, relay.ports.data
+    );
+    sd.lttng(&["create", &name, &url, "--trace-format=ctf-2"])?;
+    sd.lttng(&[
+        "enable-channel",
+        "-u",
+        "-s",
+        &name,
+        "c",
+        "--subbuf-size=64K",
+        "--num-subbuf=8",
+    ])?;
+    let filter = trelay_integration::session::large_allocs(&work);
+    sd.lttng(&[
+        "enable-event",
+        "-u",
+        "-s",
+        &name,
+        "-c",
+        "c",
+        "lttng_ust_libc:*",
+        "--filter",
+        &filter,
+    ])?;
+    sd.lttng(&["start", &name])?;
+    let mut app = sd
+        .workload(&work, &["-c", &steady_allocs(8, 100)])
+        .spawn()?;
+    // Kill it once packets were committed (index entries past the header).
+    trelay_integration::wait_for(Duration::from_secs(60), "committed entries", || {
+        trelay_integration::files_under(&out).iter().any(|f| {
+            f.extension().is_some_and(|e| e == "idx")
+                && std::fs::metadata(out.join(f)).is_ok_and(|m| m.len() > 16 + 72 * 4)
+        })
+    })
+    .with_context(|| relay.log_tail())?;
+    relay.kill9()?;
+    let _ = app.wait();
+    let _ = sd.lttng(&["destroy", &name]);
+    ensure!(
+        marker_left(&out),
+        "the killed relay left no open-trace marker"
+    );
+
+    let mut relay = Trelayd::start_with_output(&tmp.path().join("run2"), &out, &[])?;
+    trelay_integration::wait_for(Duration::from_secs(30), "recovery", || !marker_left(&out))
+        .with_context(|| relay.log_tail())?;
+    relay.stop_ok()?;
+    let metadata = named(&out, "metadata");
+    ensure!(metadata.len() == 1, "{metadata:?}");
+    let records = ctf2_records(&out.join(&metadata[0]))?;
+    ensure!(records.len() >= 3, "{} whole records", records.len());
+    let events = trelay_integration::sessiond215::babeltrace(&out)?;
+    ensure!(
+        events.lines().count() >= 4,
+        "babeltrace2 2.1 read {} events after recovery",
+        events.lines().count()
+    );
+    Ok(())
+}
