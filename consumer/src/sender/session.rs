@@ -193,6 +193,8 @@ impl RelaySession {
             sessiond_session_id: cfg.sessiond_session_id,
             creation_time: cfg.creation_time,
             current_chunk_id: None,
+            // Only CTF 1.8 traces are shipped for now; sent from minor 15 on.
+            trace_format: trelay_proto::TraceFormat::Ctf1_8,
         });
         let (id, output_path) = match c.call(&create).await? {
             Reply::CreateSession(r) => {

@@ -9,6 +9,7 @@ use crate::session::{Registry, SessionParams, Stream};
 use crate::storage::layout;
 use std::sync::Arc;
 use trelay_proto::trelay::message::{AddStream, Message, Open, Opened, Resume};
+use trelay_proto::TraceFormat;
 
 /// The manifest of `r`'s session as it stands (streams sorted by the sender's numbers).
 fn manifest_of(r: &Resumable) -> Manifest {
@@ -53,6 +54,7 @@ fn params(
         sessiond_session_id: 0,
         creation_time,
         peer,
+        trace_format: TraceFormat::Ctf1_8,
     }
 }
 
