@@ -15,7 +15,6 @@ pub mod relay;
 pub mod s3;
 pub mod scenario;
 pub mod session;
-pub mod sessiond215;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};

@@ -7,9 +7,9 @@
 
 use crate::live_viewer::{hostname, LiveBabeltrace};
 use crate::lttng::{lttng, sessiond, SessionGuard, Workload};
+use crate::lttng215::{bundle, Sessiond215};
 use crate::relay::{start_both_with, Ports};
 use crate::session::large_allocs;
-use crate::sessiond215::Sessiond215;
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,21 +43,34 @@ impl Tracer {
     fn run(&self, work: &Workload, args: &[&str]) -> Result<()> {
         match self {
             Tracer::Debian => work.run(args),
-            Tracer::Bundle(sd) => sd.run(work, args),
+            Tracer::Bundle(sd) => {
+                let mut cmd = std::process::Command::new(&work.path);
+                cmd.args(args)
+                    .env("LD_PRELOAD", sd.bundle.libc_wrapper())
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+                sd.apply_env(&mut cmd);
+                let st = cmd
+                    .status()
+                    .with_context(|| format!("cannot run {}", work.path.display()))?;
+                ensure!(st.success(), "{} exited with {st}", work.path.display());
+                Ok(())
+            }
         }
     }
 
-    fn babeltrace(&self) -> Result<PathBuf> {
+    fn babeltrace(&self) -> PathBuf {
         match self {
-            Tracer::Debian => Ok(PathBuf::from("babeltrace2")),
-            Tracer::Bundle(_) => crate::sessiond215::babeltrace_bin(),
+            Tracer::Debian => PathBuf::from("babeltrace2"),
+            Tracer::Bundle(sd) => sd.bundle.bin("babeltrace2"),
         }
     }
 
     fn events(&self, path: &Path) -> Result<Vec<String>> {
         match self {
             Tracer::Debian => crate::normalized_events(path),
-            Tracer::Bundle(_) => crate::sessiond215::normalized_events(path),
+            Tracer::Bundle(sd) => Ok(crate::normalize(&sd.bundle.read_trace(path)?)),
         }
     }
 }
@@ -196,15 +209,19 @@ pub struct Outcome {
 
 /// Runs a scenario and checks that both relays' outputs read the same (non-empty) events.
 pub fn run(sc: &Scenario) -> Result<Outcome> {
+    let tmp = tempfile::Builder::new().prefix("trelay-it-").tempdir()?;
+    // The 2.15 daemon holds the machine-wide lock itself.
     let (_lock, tracer, reference_bin) = match sc.tools {
-        Tools::Debian => (sessiond()?, Tracer::Debian, PathBuf::from("lttng-relayd")),
+        Tools::Debian => (
+            Some(sessiond()?),
+            Tracer::Debian,
+            PathBuf::from("lttng-relayd"),
+        ),
         Tools::Lttng215(_) => {
-            let lock = crate::lttng::lock()?;
-            let sd = Sessiond215::start(&[])?;
-            (lock, Tracer::Bundle(sd), crate::sessiond215::relayd_bin()?)
+            let sd = Sessiond215::start(&tmp.path().join("sessiond"), &[])?;
+            (None, Tracer::Bundle(sd), bundle()?.bin("lttng-relayd"))
         }
     };
-    let tmp = tempfile::Builder::new().prefix("trelay-it-").tempdir()?;
     let mut args = sc.relay_args.clone();
     args.extend(sc.trelayd_args.iter().copied());
     let (mut reference, mut ours) =
@@ -238,7 +255,7 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
     }
     let mut viewers = Vec::new();
     if sc.live_viewers {
-        let bt = tracer.babeltrace()?;
+        let bt = tracer.babeltrace();
         for (name, ports) in &names {
             wait_listed(&bt, ports.live, name)
                 .with_context(|| format!("{name} never listed\n{}", ours.log_tail()))?;

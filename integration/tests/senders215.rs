@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use trelay_integration::live_viewer::{hostname, LiveBabeltrace};
 use trelay_integration::lttng::{lttng, sessiond, SessionGuard, Workload};
+use trelay_integration::lttng215::Sessiond215;
 use trelay_integration::relay::Trelayd;
 use trelay_integration::scenario::{wait_listed, WORKLOAD};
 use trelay_integration::session::large_allocs;
-use trelay_integration::sessiond215::{self, Sessiond215};
 
 /// `lttng create`, one channel, all libc events of `work` of at least 100000 bytes, start.
 fn session(
@@ -70,9 +70,9 @@ fn listing(bt: &Path, port: u16) -> Result<String> {
 
 #[test]
 fn debian_213_and_215_ctf18_and_ctf2_senders_on_one_relay() -> Result<()> {
-    let _lock = sessiond()?;
-    let sd = Sessiond215::start(&[])?;
+    let lock = sessiond()?;
     let tmp = tempfile::Builder::new().prefix("trelay-it-").tempdir()?;
+    let sd = Sessiond215::start_beside(&tmp.path().join("sessiond"), &[], &lock)?;
     let mut relay = Trelayd::start(tmp.path(), &[])?;
     let url = format!(
         "--set-url=net://127.0.0.1:{}:{}",
@@ -80,6 +80,7 @@ fn debian_213_and_215_ctf18_and_ctf2_senders_on_one_relay() -> Result<()> {
     );
     let tag = trelay_integration::unique("mix");
     let work = Workload::python(tmp.path(), &tag)?;
+    let work215 = sd.python(tmp.path(), &tag)?;
     let (old, c18, c2) = (format!("{tag}a"), format!("{tag}b"), format!("{tag}c"));
     let debian = |a: &[&str]| lttng(a);
     let bundle = |a: &[&str]| sd.lttng(a);
@@ -90,7 +91,7 @@ fn debian_213_and_215_ctf18_and_ctf2_senders_on_one_relay() -> Result<()> {
     session(&bundle, &c2, &url, &["--trace-format=ctf-2"], &work)
         .with_context(|| relay.log_tail())?;
 
-    let bt21 = sessiond215::babeltrace_bin()?;
+    let bt21 = sd.bundle.bin("babeltrace2");
     let bt20 = PathBuf::from("babeltrace2");
     let port = relay.ports.live;
     for name in [&old, &c18, &c2] {
@@ -114,7 +115,7 @@ fn debian_213_and_215_ctf18_and_ctf2_senders_on_one_relay() -> Result<()> {
 
     // The three sessions at once: one process traced by 2.13, one by 2.15 (both of its sessions).
     let mut a = work.spawn(&["-c", WORKLOAD, "300"])?;
-    let mut b = sd.workload(&work, &["-c", WORKLOAD, "300"]).spawn()?;
+    let mut b = work215.spawn(&["-c", WORKLOAD, "300"])?;
     ensure!(
         a.wait()?.success() && b.wait()?.success(),
         "a workload failed"
