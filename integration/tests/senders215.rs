@@ -50,11 +50,21 @@ fn session(
     Ok(())
 }
 
-/// The one trace folder of session `name` under `root`.
+/// The one session folder of session `name` under `root` (`HOST/NAME-DATE`).
 fn trace_of(root: &Path, name: &str) -> Result<PathBuf> {
-    let dirs = trelay_integration::scenario::dirs_named(root, &format!("{name}-"));
+    let host = root.join(hostname());
+    let dirs: Vec<PathBuf> = std::fs::read_dir(&host)
+        .with_context(|| host.display().to_string())?
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{name}-"))
+        })
+        .map(|e| e.path())
+        .collect();
     ensure!(dirs.len() == 1, "session {name}: {dirs:?}");
-    Ok(root.join(&dirs[0]))
+    Ok(dirs[0].clone())
 }
 
 /// What `bt` lists on the live port.
