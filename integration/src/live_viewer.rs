@@ -42,7 +42,8 @@ impl LiveBabeltrace {
         Self::start_bin(Path::new("babeltrace2"), dir, tag, port, host, session)
     }
 
-    /// Like [`LiveBabeltrace::start_for`] with the babeltrace2 binary `bin` (e.g. 2.1's).
+    /// Like [`LiveBabeltrace::start_for`] with another babeltrace2 binary (e.g. the 2.15
+    /// bundle's babeltrace2 2.1).
     pub fn start_bin(
         bin: &Path,
         dir: &Path,
