@@ -280,3 +280,147 @@ fn a_2_13_sender_and_2_15_senders_of_both_formats_share_one_relay() -> Result<()
     relay.stop_ok()?;
     Ok(())
 }
+
+#[test]
+fn live_lists_match_lttng_relayd_2_15_at_both_minors() -> Result<()> {
+    use trelay_integration::lttng215::LttngRelayd215;
+    use trelay_proto::lttng::live::{AttachStatus, Seek};
+    let tmp = tempfile::tempdir()?;
+    let mut ours = Trelayd::start(&tmp.path().join("relay"), &[])?;
+    let mut theirs = LttngRelayd215::start(
+        &tmp.path().join("ref-out"),
+        &tmp.path().join("lttng-relayd.log"),
+        &[],
+    )?;
+    let sd = Sessiond215::start(&tmp.path().join("s215"), &[])?;
+    let (c2, c18) = (unique("dl2"), unique("dl18"));
+    // One session daemon names each session once: the sessions of relay `i` end with `i`.
+    let mut sessions = Vec::new();
+    for (i, (ctl, data)) in [
+        (ours.ports.control, ours.ports.data),
+        (theirs.ports.control, theirs.ports.data),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let a = sd.create_net(&format!("{c2}{i}"), ctl, data, &["--live=300000"])?;
+        let b = sd.create_net(
+            &format!("{c18}{i}"),
+            ctl,
+            data,
+            &["--live=300000", "--trace-format=ctf-1.8"],
+        )?;
+        for s in [&a, &b] {
+            s.enable_ust("lttng_ust_libc:malloc", Some("$ctx.procname == \"none\""))?;
+            s.start()?;
+        }
+        sessions.push(a);
+        sessions.push(b);
+    }
+    // (hostname, name without its relay digit, live timer, format) of the listed sessions, at
+    // live minor `minor`.
+    let view = |port: u16, minor: u32| -> Result<Vec<(String, String, u32, TraceFormat)>> {
+        let mut c = LiveClient::viewer_at(port, minor)?;
+        let mut v: Vec<_> = c
+            .list()?
+            .into_iter()
+            .filter_map(|r| {
+                let mut name = r.session_name;
+                name.pop();
+                (name == c2 || name == c18).then_some((
+                    r.hostname,
+                    name,
+                    r.live_timer,
+                    r.trace_format,
+                ))
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let mut got = Vec::new();
+    wait_for(
+        Duration::from_secs(20),
+        "both sessions listed by both relays",
+        || {
+            got = [ours.ports.live, theirs.ports.live]
+                .iter()
+                .map(|p| view(*p, 15).unwrap_or_default())
+                .collect();
+            got.iter().all(|v| v.len() == 2)
+        },
+    )?;
+    ensure!(
+        got[0] == got[1],
+        "at 2.15: trelayd {:?}, lttng-relayd {:?}",
+        got[0],
+        got[1]
+    );
+    ensure!(got[0].iter().any(|r| r.3 == TraceFormat::Ctf2));
+    for minor in [4, 13, 14] {
+        let (a, b) = (
+            view(ours.ports.live, minor)?,
+            view(theirs.ports.live, minor)?,
+        );
+        ensure!(a == b, "at 2.{minor}: trelayd {a:?}, lttng-relayd {b:?}");
+        ensure!(a.len() == 1 && a[0].3 == TraceFormat::Ctf1_8, "{a:?}");
+    }
+    // Attaching to the CTF 2 session at 2.4: unknown session on both.
+    for (i, port) in [ours.ports.live, theirs.ports.live].into_iter().enumerate() {
+        let id = LiveClient::viewer_at(port, 15)?
+            .find(&format!("{c2}{i}"))?
+            .context("CTF 2 session")?
+            .id;
+        let mut old = LiveClient::viewer(port)?;
+        let (st, _) = old.attach(id, Seek::Last)?;
+        ensure!(st == AttachStatus::Unknown, "port {port}: {st:?}");
+    }
+    for s in sessions {
+        s.destroy()?;
+    }
+    theirs.stop()?;
+    ours.stop_ok()?;
+    Ok(())
+}
+
+#[test]
+fn create_session_2_15_as_lttng_relayd_2_15_reads_it() -> Result<()> {
+    use trelay_integration::client::{
+        create_session_2_15_payload, create_session_2_15_raw, Control,
+    };
+    use trelay_integration::lttng215::LttngRelayd215;
+    const OK: u32 = 10;
+    const FATAL: u32 = 25;
+    let tmp = tempfile::tempdir()?;
+    let mut ours = Trelayd::start(&tmp.path().join("relay"), &[])?;
+    let mut theirs = LttngRelayd215::start(
+        &tmp.path().join("ref-out"),
+        &tmp.path().join("lttng-relayd.log"),
+        &[],
+    )?;
+    // Our encoding of both formats, and a format out of range: the same status from both.
+    for port in [ours.ports.control, theirs.ports.control] {
+        for (p, want) in [
+            (
+                create_session_2_15_payload(&unique("e2"), "h", 0, TraceFormat::Ctf2),
+                OK,
+            ),
+            (
+                create_session_2_15_payload(&unique("e18"), "h", 0, TraceFormat::Ctf1_8),
+                OK,
+            ),
+            (
+                create_session_2_15_raw([4, 2, 1], 0, 7, b"bad\0h\0\0"),
+                FATAL,
+            ),
+        ] {
+            let mut c = Control::connect(port)?;
+            c.handshake_at(15)?;
+            let (_, rc, _) = c.create_session(&p)?;
+            ensure!(rc == want, "port {port}: status {rc}, expected {want}");
+        }
+    }
+    theirs.stop()?;
+    ours.stop_ok()?;
+    Ok(())
+}
