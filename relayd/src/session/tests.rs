@@ -358,6 +358,45 @@ fn ctf2_metadata_is_committed_and_published_in_whole_records() {
 }
 
 #[test]
+fn lttng_215s_non_live_metadata_units_land_byte_for_byte_and_commit_in_records() {
+    // The metadata lttng-relayd 2.15 wrote for a real session, and the SEND_METADATA units its
+    // sender cut it into (testdata/README.md).
+    let meta = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/ctf2/metadata"
+    ))
+    .unwrap();
+    let starts: Vec<u64> = meta
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == crate::storage::json_seq::RS)
+        .map(|(i, _)| i as u64)
+        .collect();
+    let f = fixture(false);
+    let m = f.stream("metadata", 0, 0);
+    let mut from = 0usize;
+    for len in [4056usize, 4056, 4056, 1485] {
+        m.append_metadata(&meta[from..from + len], 0).unwrap();
+        from += len;
+        f.commit(&m);
+        let want = if from == meta.len() {
+            from as u64
+        } else {
+            starts
+                .iter()
+                .copied()
+                .filter(|s| *s <= from as u64)
+                .max()
+                .unwrap()
+        };
+        assert_eq!(m.lock().metadata_committed, want, "after {from} bytes");
+        assert_eq!(m.frontier.metadata().0, want);
+    }
+    assert_eq!(std::fs::read(f.dir().join("metadata")).unwrap(), meta);
+    assert!(m.lock().all_committed());
+}
+
+#[test]
 fn metadata_appends_with_padding() {
     let f = fixture(false);
     let m = f.stream("metadata", 0, 0);
