@@ -4,7 +4,9 @@
 //! same live), and the two output trees must have the same files, the same index format and,
 //! for CTF 2, metadata files that are JSON text sequences of the same records. The round-1
 //! scenarios (rotate, clear, snapshot, tracefile size/count, per-PID, per-UID) once more in
-//! CTF 2. Serialized with the other session-daemon tests (`lttng::lock`).
+//! CTF 2; one CTF 2 session snapshotted into both relays gives byte-identical files; a SIGKILL of
+//! trelayd mid-session leaves CTF 2 metadata of whole records. Serialized with the other
+//! session-daemon tests (`lttng::lock`).
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
@@ -332,5 +334,104 @@ fn ctf2_sigkill_then_restart_keeps_whole_records() -> Result<()> {
         "babeltrace2 2.1 read {} events after recovery",
         events.lines().count()
     );
+    Ok(())
+}
+
+#[test]
+fn ctf2_one_session_snapshotted_into_both_relays_is_byte_identical() -> Result<()> {
+    use trelay_integration::lttng215::{LttngRelayd215, Sessiond215};
+    use trelay_integration::relay::Trelayd;
+    let tmp = tempfile::Builder::new().prefix("trelay-it-").tempdir()?;
+    let sd = Sessiond215::start(&tmp.path().join("sessiond"), &[])?;
+    let mut theirs =
+        LttngRelayd215::start(&tmp.path().join("ref"), &tmp.path().join("ref.log"), &[])?;
+    let mut ours = Trelayd::start(&tmp.path().join("trelayd"), &[])?;
+    let tag = trelay_integration::unique("c2same");
+    let work = sd.python(tmp.path(), &tag)?;
+    let name = format!("{tag}s");
+    // One CTF 2 snapshot session, stopped, then its buffers recorded once into each relay: the
+    // same packets and the same metadata (same UUID), so the files must be equal byte for byte.
+    sd.lttng(&["create", &name, "--snapshot", "--trace-format=ctf-2"])?;
+    sd.lttng(&[
+        "enable-channel",
+        "-u",
+        "-s",
+        &name,
+        "chan",
+        "--subbuf-size=64K",
+        "--num-subbuf=4",
+    ])?;
+    let filter = format!("{} && size >= 100000", work.filter());
+    sd.lttng(&[
+        "enable-event",
+        "-u",
+        "-s",
+        &name,
+        "-c",
+        "chan",
+        "lttng_ust_libc:*",
+        "--filter",
+        &filter,
+    ])?;
+    sd.lttng(&["start", &name])?;
+    work.run(&["-c", trelay_integration::scenario::WORKLOAD, "200"])?;
+    sd.lttng(&["stop", &name])?;
+    for ports in [theirs.ports, ours.ports] {
+        sd.lttng(&[
+            "snapshot",
+            "record",
+            "-s",
+            &name,
+            &format!("--ctrl-url=tcp://127.0.0.1:{}", ports.control),
+            &format!("--data-url=tcp://127.0.0.1:{}", ports.data),
+        ])
+        .with_context(|| ours.log_tail())?;
+    }
+    sd.lttng(&["destroy", &name])?;
+    theirs.stop()?;
+    ours.stop_ok()?;
+    let (a, b) = (&theirs.out, &ours.out);
+    let (fa, fb) = (
+        trelay_integration::files_under(a),
+        trelay_integration::files_under(b),
+    );
+    // Paths agree once the snapshot's number and time are masked.
+    let mask = |p: &std::path::PathBuf| -> String {
+        p.to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_digit() { 'N' } else { c })
+            .collect()
+    };
+    ensure!(
+        fa.iter().map(mask).collect::<Vec<_>>() == fb.iter().map(mask).collect::<Vec<_>>(),
+        "file trees differ:\nlttng-relayd: {fa:#?}\ntrelayd: {fb:#?}"
+    );
+    // Snapshots have no index files (lttng-relayd writes none for them either).
+    ensure!(
+        fa.iter().any(|p| p.ends_with("metadata")) && fa.len() >= 2,
+        "no metadata or data in {fa:?}"
+    );
+    let mut data_bytes = 0;
+    for (x, y) in fa.iter().zip(&fb) {
+        let (bx, by) = (std::fs::read(a.join(x))?, std::fs::read(b.join(y))?);
+        if !x.ends_with("metadata") {
+            data_bytes += by.len();
+        }
+        ensure!(
+            bx == by,
+            "{} ({} bytes) differs from lttng-relayd's {} ({} bytes)",
+            y.display(),
+            by.len(),
+            x.display(),
+            bx.len()
+        );
+    }
+    ctf2_records(
+        &b.join(
+            fb.iter()
+                .find(|p| p.ends_with("metadata"))
+                .context("metadata")?,
+        ),
+    )?;
     Ok(())
 }
