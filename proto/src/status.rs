@@ -178,6 +178,9 @@ pub struct SessionRow {
     pub dir: String,
     /// How it was sent: `lttng 2.MINOR` or `trelay`.
     pub format: String,
+    /// The trace format: `CTF 1.8` or `CTF 2` (absent in documents of relays before it).
+    #[serde(default)]
+    pub trace_format: String,
     /// A live session (live timer set).
     pub live: bool,
     /// The live timer (µs, 0: not live).
@@ -300,6 +303,7 @@ mod tests {
             name: "<script>".into(),
             dir: "h/<script>-20260101-000000".into(),
             format: "lttng 2.4".into(),
+            trace_format: "CTF 1.8".into(),
             live: true,
             live_timer_us: 1000,
             snapshot: false,

@@ -103,7 +103,8 @@ const FOOT: &str = "<noscript><p class=\"note\">Reload the page to refresh it.</
 pub const COLUMNS: &[(&str, &str)] = &[
     ("host", "Host"),
     ("name", "Session"),
-    ("format", "Format"),
+    ("format", "Protocol"),
+    ("trace_format", "Trace format"),
     ("live", "Live"),
     ("streams", "Streams"),
     ("bytes", "Received"),
@@ -152,6 +153,7 @@ fn session_row(r: &SessionRow) -> String {
         &format!("<a href=\"/sessions/{}\">{}</a>", r.id, escape(&r.name)),
     );
     out += &cell("format", &r.format, &escape(&r.format));
+    out += &cell("trace_format", &r.trace_format, &escape(&r.trace_format));
     out += &cell(
         "live",
         if r.live { "1" } else { "0" },

@@ -184,6 +184,7 @@ fn row(registry: &Registry, s: &Arc<Session>) -> SessionRow {
         name: s.params.name.clone(),
         dir: s.rel_dir.to_string_lossy().into_owned(),
         format,
+        trace_format: s.params.trace_format.name().to_owned(),
         live: s.params.live_timer > 0,
         live_timer_us: s.params.live_timer,
         snapshot: s.params.snapshot,

@@ -164,6 +164,7 @@ mod tests {
             snapshot: false,
             name_has_time: false,
             minor: 13,
+            trace_format: trelay_proto::TraceFormat::Ctf1_8,
             sessiond_uuid: [1; 16],
             sessiond_session_id: 1,
             creation_time: 1_795_414_943,

@@ -107,6 +107,7 @@
     a.href = "/sessions/" + encodeURIComponent(r.id);
     tr.appendChild(cell("name", r.name, a));
     tr.appendChild(cell("format", r.format, r.format));
+    tr.appendChild(cell("trace_format", r.trace_format, r.trace_format));
     tr.appendChild(cell("live", r.live ? 1 : 0, r.live ? "live" : "—"));
     tr.appendChild(count(r.id, "streams", r.streams, now));
     tr.appendChild(cell("bytes", r.bytes, bytes(r.bytes)));
