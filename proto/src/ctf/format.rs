@@ -8,11 +8,17 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 /// The byte that introduces every record of a CTF 2 metadata stream.
 pub const RECORD_SEPARATOR: u8 = 0x1E;
 
 /// The format of a trace (of its metadata stream; data packets look alike in both).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+///
+/// Serialized (trelay://, postcard) as its variant index: 0 for CTF 1.8, 1 for CTF 2.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub enum TraceFormat {
     /// CTF 1.8: TSDL metadata.
     #[default]

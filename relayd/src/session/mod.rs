@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio_util::task::TaskTracker;
+use trelay_proto::ctf::format::TraceFormat;
 use trelay_proto::{CtfTraceId, SessionId, StreamId};
 
 /// What a relay session was created with.
@@ -66,6 +67,8 @@ pub struct SessionParams {
     pub creation_time: u64,
     /// The sending peer: its configured name, else its address (per-peer limits count by it).
     pub peer: String,
+    /// The trace format of the session's traces (CTF 1.8 unless the sender said otherwise).
+    pub trace_format: TraceFormat,
 }
 
 /// Mutable state of a relay session.

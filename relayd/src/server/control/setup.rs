@@ -136,6 +136,7 @@ pub(super) fn create_session(registry: &Registry, conn: &mut Conn, c: CreateSess
         sessiond_session_id: c.sessiond_session_id,
         creation_time,
         peer: key,
+        trace_format: trelay_proto::ctf::format::TraceFormat::Ctf1_8,
     });
     if let Some(chunk_id) = c.current_chunk_id {
         match registry.chunks.get(&session.chunk_key(chunk_id)) {
