@@ -96,6 +96,9 @@ pub struct BenchReport {
     pub relay_cpu_s_per_gb: Option<f64>,
     /// Session directories on the relay (relative to its output root).
     pub relay_paths: Vec<String>,
+    /// The synthetic trace's format (reports written before formats existed are CTF 1.8).
+    #[serde(default)]
+    pub trace_format: TraceFormat,
 }
 
 /// Latency percentiles in µs.
@@ -307,6 +310,7 @@ impl BenchReport {
                 .filter(|_| bytes > 0)
                 .map(|c| c / (bytes as f64 / 1e9)),
             relay_paths,
+            trace_format: o.trace_format,
         }
     }
 }

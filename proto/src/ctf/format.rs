@@ -15,15 +15,18 @@ pub const RECORD_SEPARATOR: u8 = 0x1E;
 
 /// The format of a trace (of its metadata stream; data packets look alike in both).
 ///
-/// Serialized (trelay://, postcard) as its variant index: 0 for CTF 1.8, 1 for CTF 2.
+/// Serialized by postcard (trelay://) as its variant index, 0 for CTF 1.8 and 1 for CTF 2; in
+/// JSON (reports, manifests) as its [`name`](TraceFormat::name).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize, Deserialize,
 )]
 pub enum TraceFormat {
     /// CTF 1.8: TSDL metadata.
     #[default]
+    #[serde(rename = "ctf-1.8")]
     Ctf1_8,
     /// CTF 2: JSON text sequence metadata.
+    #[serde(rename = "ctf-2")]
     Ctf2,
 }
 
