@@ -1,37 +1,13 @@
-//! babeltrace2 2.1 from the LTTng 2.15 bundle (`../shared/peers/lttng-2.15` beside the
-//! project), the reader of CTF 2 traces (Debian's babeltrace2 2.0 reads only CTF 1.8).
+//! Reading traces with babeltrace2 2.1 of the LTTng 2.15 bundle ([`crate::lttng215`]), the
+//! reader of CTF 2 traces (Debian's babeltrace2 2.0 reads only CTF 1.8), and telling CTF 2
+//! metadata on disk.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// The bundle's `babeltrace2` (2.1); an error naming the expected path when it is missing.
-pub fn binary() -> Result<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/lttng-2.15/bin/babeltrace2");
-    ensure!(
-        p.is_file(),
-        "babeltrace2 2.1 of the LTTng 2.15 bundle missing at {}",
-        p.display()
-    );
-    Ok(p)
-}
 
 /// Runs babeltrace2 2.1 on `path` (in UTC) and returns its standard output.
 pub fn babeltrace(path: &Path) -> Result<String> {
-    let out = Command::new(binary()?)
-        .arg(path)
-        .env("TZ", "UTC")
-        .output()
-        .context("babeltrace2 2.1 not runnable")?;
-    if !out.status.success() {
-        bail!(
-            "babeltrace2 2.1 {} failed: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::lttng215::bundle()?.read_trace(path)
 }
 
 /// The metadata files under `dir` (recursively), sorted.

@@ -9,6 +9,7 @@ pub mod live;
 pub mod live_feed;
 pub mod live_viewer;
 pub mod lttng;
+pub mod lttng215;
 pub mod peers;
 pub mod proxy;
 pub mod relay;

@@ -202,13 +202,16 @@ pub(crate) fn reap(child: Option<Child>) {
     }
 }
 
-fn signal(child: &Child, sig: nix::sys::signal::Signal) -> Result<()> {
+pub(crate) fn signal(child: &Child, sig: nix::sys::signal::Signal) -> Result<()> {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
     nix::sys::signal::kill(pid, sig)?;
     Ok(())
 }
 
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<std::process::ExitStatus> {
+pub(crate) fn wait_timeout(
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<std::process::ExitStatus> {
     let start = std::time::Instant::now();
     loop {
         if let Some(s) = child.try_wait()? {

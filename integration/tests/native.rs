@@ -350,8 +350,8 @@ fn a_synthetic_ctf2_trace_goes_over_trelay_and_a_ctf18_one_beside_it() -> Result
     let mut relay = Trelayd::start(tmp.path(), &[])?;
     let mut copies = Vec::new();
     for format in TraceFormat::ALL {
-        let t = SynthTrace::new("native-host", format.name(), 4096).with_format(format);
-        let local = tmp.path().join(format.name());
+        let t = SynthTrace::new("native-host", format.cli_name(), 4096).with_format(format);
+        let local = tmp.path().join(format.cli_name());
         write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 30)?;
         let r = runtime().block_on(send(&opts(
             &local,

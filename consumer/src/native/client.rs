@@ -209,7 +209,7 @@ impl NativeConn {
             return Err(NativeError::Unsupported(format!(
                 "the relay does not take {} sessions over trelay:// (its hello lacks the \
                  trace-format feature)",
-                format.label()
+                format.name()
             )));
         };
         match self.request(&m).await? {

@@ -1,4 +1,4 @@
-//! A relay session driven like LTTng 2.13's session and consumer daemons drive one.
+//! A relay session driven like LTTng's session and consumer daemons drive one (protocol up to 2.15).
 //!
 //! [`RelaySession::connect`] performs the session daemon's part (VERSION, GET_CONFIGURATION,
 //! CREATE_SESSION, data connection) and `lttng start`'s CREATE_TRACE_CHUNK(0). Then the consumer
@@ -28,8 +28,8 @@ use super::SendError;
 pub const MIN_MINOR: u32 = 11;
 /// Oldest relay protocol minor that can carry CTF 2 sessions (LTTng 2.15).
 pub const CTF2_MINOR: u32 = 15;
-/// Protocol version announced.
-pub const VERSION: (u32, u32) = (2, 13);
+/// Protocol version announced (LTTng 2.15's: CREATE_SESSION carries the trace format).
+pub const VERSION: (u32, u32) = (2, 15);
 
 /// How to create the relay session.
 #[derive(Debug, Clone)]
@@ -207,6 +207,8 @@ impl RelaySession {
             sessiond_session_id: cfg.sessiond_session_id,
             creation_time: cfg.creation_time,
             current_chunk_id: None,
+            // Encoded from minor 15 on (checked above: CTF 2 needs 15).
+            trace_format: cfg.trace_format,
         });
         let (id, output_path) = match c.call(&create).await? {
             Reply::CreateSession(r) => {

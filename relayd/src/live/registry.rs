@@ -52,6 +52,7 @@ impl Source for Registry {
             streams: count(st.streams.len()),
             viewers,
             closed: st.connection_closed || st.aborted,
+            trace_format: s.params.trace_format,
         }
     }
 

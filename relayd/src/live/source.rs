@@ -8,7 +8,7 @@
 //! ingest while a reply is being written.
 
 use trelay_proto::ctf::index::IndexEntry;
-use trelay_proto::{CtfTraceId, SessionId, StreamId, ViewerSessionId};
+use trelay_proto::{CtfTraceId, SessionId, StreamId, TraceFormat, ViewerSessionId};
 
 /// What LIST_SESSIONS and ATTACH_SESSION need to know about a relay session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct SessionInfo {
     pub viewers: u32,
     /// The sender's connections are gone: nothing new will arrive.
     pub closed: bool,
+    /// Trace format: a viewer below live minor 15 never sees a CTF 2 session.
+    pub trace_format: TraceFormat,
 }
 
 /// The immutable description of a stream, sent in stream records.

@@ -39,8 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio_util::task::TaskTracker;
-use trelay_proto::ctf::format::TraceFormat;
-use trelay_proto::{CtfTraceId, SessionId, StreamId};
+use trelay_proto::{CtfTraceId, SessionId, StreamId, TraceFormat};
 
 /// What a relay session was created with.
 #[derive(Debug, Clone)]
@@ -67,7 +66,7 @@ pub struct SessionParams {
     pub creation_time: u64,
     /// The sending peer: its configured name, else its address (per-peer limits count by it).
     pub peer: String,
-    /// The trace format of the session's traces (CTF 1.8 unless the sender said otherwise).
+    /// Trace format (CTF 2 only from senders at minor 15 and later).
     pub trace_format: TraceFormat,
 }
 

@@ -46,7 +46,7 @@ fn fixture_with(live: bool, settings: Settings) -> Fixture {
         sessiond_session_id: 1,
         creation_time: 1_795_414_943,
         peer: "127.0.0.1".into(),
-        trace_format: Default::default(),
+        trace_format: TraceFormat::Ctf1_8,
     });
     let (chunk, _) = registry.chunks.publish(
         session.chunk_key(0),

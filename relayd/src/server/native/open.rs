@@ -8,8 +8,8 @@ use crate::session::resumable::Resumable;
 use crate::session::{Registry, SessionParams, Stream};
 use crate::storage::layout;
 use std::sync::Arc;
-use trelay_proto::ctf::format::TraceFormat;
 use trelay_proto::trelay::message::{AddStream, Message, Open, Opened, Resume};
+use trelay_proto::TraceFormat;
 
 /// The manifest of `r`'s session as it stands (streams sorted by the sender's numbers).
 fn manifest_of(r: &Resumable) -> Manifest {
@@ -137,8 +137,8 @@ impl Conn<'_> {
         if r.session.params.trace_format != format {
             return Err(NativeError::Refused(format!(
                 "that session is {}, not {}",
-                r.session.params.trace_format.label(),
-                format.label()
+                r.session.params.trace_format.name(),
+                format.name()
             )));
         }
         if let Some(why) = r.session.lock().failed.clone() {
@@ -152,7 +152,7 @@ impl Conn<'_> {
             name = %session.params.name,
             resumed,
             ack = ?o.ack,
-            trace_format = %format,
+            trace_format = %format.cli_name(),
             "trelay:// session opened"
         );
         self.bound = Some(Bound {
