@@ -373,3 +373,58 @@ fn a_synthetic_ctf2_trace_goes_over_trelay_and_a_ctf18_one_beside_it() -> Result
     }
     Ok(())
 }
+
+#[test]
+fn a_ctf2_session_followed_over_trelay_is_listed_and_mirrored_live() -> Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use trelay_consumer::native::follow::{follow, NativeFollowOptions};
+    use trelay_integration::{bt21, wait_for};
+    use trelay_proto::ctf::format::TraceFormat;
+    use trelay_viewer::live::{list_sessions, mirror, LiveOptions};
+    let tmp = tempfile::tempdir()?;
+    let t = SynthTrace::new("native-host", "live2", 4096).with_format(TraceFormat::Ctf2);
+    let local = tmp.path().join("live2");
+    write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 20)?;
+    let mut relay = Trelayd::start(tmp.path(), &[])?;
+    let mut fo = NativeFollowOptions::new(local.clone(), url(relay.ports.control));
+    fo.live_timer_us = 100_000;
+    fo.watch_session = false;
+    fo.idle_timeout = Some(Duration::from_secs(4));
+    fo.progress = false;
+    let follower =
+        std::thread::spawn(move || runtime().block_on(follow(&fo, std::future::pending::<()>())));
+    let live: trelay_viewer::url::LiveUrl = format!("net://127.0.0.1:{}", relay.ports.live)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let mut listed = Vec::new();
+    wait_for(Duration::from_secs(30), "the session listed", || {
+        listed = list_sessions(&live).unwrap_or_default();
+        listed.iter().any(|s| s.name == "live2")
+    })?;
+    let s = listed.iter().find(|s| s.name == "live2").unwrap();
+    ensure!(s.trace_format == TraceFormat::Ctf2, "{s:?}");
+    let mut lo = LiveOptions::new(
+        s.url.parse().map_err(anyhow::Error::msg)?,
+        tmp.path().join("mirror"),
+    );
+    lo.poll = Duration::from_millis(20);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = mirror(&lo, &stop, |_| Ok(()))?;
+    ensure!(stats.sessions >= 1, "{stats:?}");
+    let r = follower
+        .join()
+        .map_err(|_| anyhow::anyhow!("follow panicked"))??;
+    ensure!(r.packets == 40, "{r:?}");
+    relay.stop_ok()?;
+    let mirrored = tmp.path().join("mirror");
+    bt21::assert_ctf2(&mirrored)?;
+    let (want, got) = (bt21::babeltrace(&local)?, bt21::babeltrace(&mirrored)?);
+    ensure!(
+        want.lines().count() > 100 && want == got,
+        "the live mirror reads differently ({} / {} lines)",
+        want.lines().count(),
+        got.lines().count()
+    );
+    Ok(())
+}
