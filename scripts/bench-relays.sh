@@ -257,7 +257,9 @@ and are copied below.
 - Load: \`trelay-consumer bench --duration ${DURATION} --index-window ${WINDOW}\` for every run: synthetic
   64-bit LTTng packets (84-byte header and context, 64-byte events, zero padding) on one
   control+data connection pair (\`N (N conns)\` rows: N pairs of one tracing session, a stream each;
-  \`N (N conns, N sessions)\`: N tracing sessions of one pair and one stream each); with index, every packet is followed by its SEND_INDEX and (window
+  \`N (N conns, N sessions)\`: N tracing sessions of one pair and one stream each; \`N, CTF 2\`:
+  the same packets with CTF 2 metadata, \`--trace-format ctf-2\`, over protocol 2.15 — lttng-relayd
+  2.13 cannot take a CTF 2 session and has no figure there); with index, every packet is followed by its SEND_INDEX and (window
   0) the generator waits for the reply before the next packet, as lttng-consumerd does. Throughput
   counts whole packets from the first one until the relay reports no data pending (without
   index: until it has read the data connection to its end). CPU is the relay process's user +
