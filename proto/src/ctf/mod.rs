@@ -1,5 +1,5 @@
 //! CTF on-disk structures as LTTng writes them: index files ([`index`]), packet headers
-//! ([`packet`]) and which CTF version a metadata stream is in ([`format`]).
+//! ([`packet`]) and which CTF version a metadata stream is in ([`format`](mod@format)).
 
 pub mod format;
 pub mod index;
