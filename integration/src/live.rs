@@ -72,7 +72,7 @@ pub struct LiveClient {
     /// The socket.
     pub sock: TcpStream,
     buf: Vec<u8>,
-    /// The live minor replies are decoded with (set by a CONNECT through [`LiveClient::greet`]).
+    /// The live minor replies are decoded with (set by the CONNECT of [`LiveClient::viewer_at`]).
     pub minor: u32,
 }
 

@@ -5,7 +5,7 @@ use super::url::ListenUrl;
 use clap::Parser;
 use std::path::PathBuf;
 
-/// trelayd: a live trace relay daemon, drop-in for LTTng 2.13's lttng-relayd.
+/// trelayd: a live trace relay daemon, drop-in for lttng-relayd (LTTng 2.13 to 2.15).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "trelayd", version, about)]
 pub struct Cli {

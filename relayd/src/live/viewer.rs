@@ -183,6 +183,18 @@ impl<S: Source> Viewer<S> {
                 }
                 self.connected = true;
                 self.minor = c.minor.min(PROTOCOL_MINOR);
+                // A CONNECT again at a lower minor: sessions it can no longer tell the format
+                // of are dropped, so it never reads CTF 2 below 15.
+                let unspeakable: Vec<SessionId> = self
+                    .attached
+                    .iter()
+                    .filter(|(_, a)| !self.speaks(src.session_info(&a.session).trace_format))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in unspeakable {
+                    tracing::warn!(peer = %self.peer, viewer = %self.id, session = %id, minor = self.minor, "viewer re-connected below 2.{TRACE_FORMAT_MINOR}: detached from its CTF 2 session");
+                    self.forget_session(id);
+                }
                 let id = match c.conn_type {
                     ConnectionType::Command => self.id,
                     ConnectionType::Notification => ViewerSessionId(0),

@@ -89,3 +89,25 @@ fn connect_reply_announces_15_whatever_the_viewer_says() {
         }
     }
 }
+
+#[test]
+fn reconnecting_below_15_drops_ctf2_attachments() {
+    let (f, s, c2) = two_formats();
+    let mut t = T::ready_at(1, &f, 15);
+    assert_eq!(status(t.attach(&f, c2, Seek::Beginning)), AttachStatus::Ok);
+    assert_eq!(status(t.attach(&f, s, Seek::Beginning)), AttachStatus::Ok);
+    t.reply(&f, connect_at(4));
+    assert_eq!(t.v.attached_sessions(), vec![s]);
+    // Its CTF 2 streams are gone with the attachment.
+    let meta2 = StreamId(11);
+    match t.reply(&f, ViewerRequest::GetMetadata { stream_id: meta2 }) {
+        ViewerReply::Metadata { status, .. } => {
+            assert_eq!(status, trelay_proto::lttng::live::GetMetadataStatus::Error)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        status(t.attach(&f, c2, Seek::Beginning)),
+        AttachStatus::Unknown
+    );
+}
