@@ -2,6 +2,7 @@
 //! lttng-relayd) as subprocesses on free ports, running babeltrace2, and driving the real LTTng
 //! tools against one shared `lttng-sessiond`.
 
+pub mod bt21;
 pub mod client;
 pub mod fleet;
 pub mod live;

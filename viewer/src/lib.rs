@@ -16,6 +16,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod ctf2;
 pub mod dissect;
 pub mod fetch;
 pub mod live;

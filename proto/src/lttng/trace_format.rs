@@ -12,12 +12,29 @@
 use crate::codec::DecodeError;
 
 /// The trace format of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+///
+/// Serialized by postcard (trelay://) as its variant index, 0 for CTF 1.8 and 1 for CTF 2; in
+/// JSON (reports, manifests) as its [`cli_name`](TraceFormat::cli_name).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub enum TraceFormat {
     /// CTF 1.8: TSDL metadata, packetized metadata stream (every LTTng before 2.15).
     #[default]
+    #[serde(rename = "ctf-1.8")]
     Ctf1_8,
     /// CTF 2: the metadata stream is a JSON text sequence (LTTng 2.15's default).
+    #[serde(rename = "ctf-2")]
     Ctf2,
 }
 
