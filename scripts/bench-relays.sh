@@ -12,7 +12,8 @@
 # median), SIZES, STREAMS, INDEX ("yes no"), MANY (connection pairs of the many-senders rows,
 # "8 32"; empty for none), SESSIONS (tracing sessions of the several-sessions rows: that many
 # connection pairs, one stream each, dealt among that many sessions, "8"; empty for none),
-# RELAYS, WINDOW (SEND_INDEX
+# CTF2 (packet sizes of the CTF 2 rows: one indexed stream of a synthetic CTF 2 trace, "4K";
+# empty for none; lttng-relayd 2.13 takes no CTF 2 and sits them out), RELAYS, WINDOW (SEND_INDEX
 # replies left in flight, 0 = like lttng-consumerd), WORK (scratch directory, on the disk to
 # measure; default a new directory under /tmp), KEEP=1 to keep it.
 set -euo pipefail
@@ -25,6 +26,7 @@ STREAMS=${STREAMS:-"1 4"}
 INDEX=${INDEX:-"yes no"}
 MANY=${MANY-"8 32"}
 SESSIONS=${SESSIONS-"8"}
+CTF2=${CTF2-"4K"}
 WINDOW=${WINDOW:-0}
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN="$TARGET/release"
@@ -153,9 +155,10 @@ stop_relay() {
 # trelay-*: trelayd again, the load going over trelay:// (batched, acknowledged; indexed rows
 # only, as trelay:// always indexes).
 RELAYS=${RELAYS:-"lttng-relayd trelayd-none trelayd-beacon trelay-none trelay-beacon"}
-# run_row SIZE STREAMS INDEX CONNECTIONS [SESSIONS]: REPEAT runs of every relay, taking turns.
+# run_row SIZE STREAMS INDEX CONNECTIONS [SESSIONS [FORMAT]]: REPEAT runs of every relay,
+# taking turns.
 run_row() {
-  local size=$1 streams=$2 index=$3 conns=$4 sessions=${5:-1}
+  local size=$1 streams=$2 index=$3 conns=$4 sessions=${5:-1} format=${6:-ctf-1.8}
   for run in $(seq 1 "$REPEAT"); do
     for relay in $RELAYS; do
       flag=()
@@ -164,17 +167,20 @@ run_row() {
       # Over trelay:// every connection is a session already: the rows of several sessions
       # are the LTTng path's.
       case $relay in trelay-*) [ "$sessions" -gt 1 ] && continue ;; esac
+      # lttng-relayd 2.13 speaks protocol 2.13, which cannot carry a CTF 2 session.
+      [ "$format" = ctf-2 ] && [ "$relay" = lttng-relayd ] && continue
       sync
       start_relay "$relay"
-      echo "bench-relays: $relay $size x$streams/$conns index=$index run $run/$REPEAT (pid $PID)" >&2
+      echo "bench-relays: $relay $size x$streams/$conns index=$index $format run $run/$REPEAT (pid $PID)" >&2
       url="net://127.0.0.1:$CTRL:$DATA"
       case $relay in trelay-*) url="trelay://127.0.0.1:$CTRL" ;; esac
       if ! timeout $((DURATION + 300)) "$BIN/trelay-consumer" bench --url "$url" \
         --streams "$streams" --connections "$conns" --sessions "$sessions" \
         --packet-size "$size" --duration "$DURATION" \
         --index-window "$WINDOW" "${flag[@]}" --relay-pid "$PID" --label "$relay" \
-        --session "b-$relay-$size-$streams-$conns-$sessions-$index-$run" --json | tee -a "$RESULTS" >&2; then
-        echo "bench-relays: $relay $size x$streams/$conns index=$index FAILED" >&2
+        --trace-format "$format" \
+        --session "b-$relay-$size-$streams-$conns-$sessions-$index-$format-$run" --json | tee -a "$RESULTS" >&2; then
+        echo "bench-relays: $relay $size x$streams/$conns index=$index $format FAILED" >&2
       fi
       stop_relay
       rm -rf "${OUT:?}"
@@ -197,6 +203,10 @@ done
 # Several tracing sessions at once: as many pairs as sessions, dealt one per session.
 for n in $SESSIONS; do
   run_row 4K "$n" yes "$n" "$n"
+done
+# CTF 2: the same synthetic trace with JSON metadata (data packets are alike in both formats).
+for size in $CTF2; do
+  run_row "$size" 1 yes 1 1 ctf-2
 done
 
 
@@ -247,7 +257,9 @@ and are copied below.
 - Load: \`trelay-consumer bench --duration ${DURATION} --index-window ${WINDOW}\` for every run: synthetic
   64-bit LTTng packets (84-byte header and context, 64-byte events, zero padding) on one
   control+data connection pair (\`N (N conns)\` rows: N pairs of one tracing session, a stream each;
-  \`N (N conns, N sessions)\`: N tracing sessions of one pair and one stream each); with index, every packet is followed by its SEND_INDEX and (window
+  \`N (N conns, N sessions)\`: N tracing sessions of one pair and one stream each; \`N, CTF 2\`:
+  the same packets with CTF 2 metadata, \`--trace-format ctf-2\`, over protocol 2.15 — lttng-relayd
+  2.13 cannot take a CTF 2 session and has no figure there); with index, every packet is followed by its SEND_INDEX and (window
   0) the generator waits for the reply before the next packet, as lttng-consumerd does. Throughput
   counts whole packets from the first one until the relay reports no data pending (without
   index: until it has read the data connection to its end). CPU is the relay process's user +

@@ -59,3 +59,44 @@ fn synthetic_timestamps_increase_across_packets() {
     assert!(cycles.windows(2).all(|w| w[0] < w[1]), "not increasing");
     assert_eq!(cycles[0], trelay_consumer::synth::packet::BASE_TS);
 }
+
+/// babeltrace2 2.1 (the LTTng 2.15 bundle's, beside the project as `../shared`), which reads
+/// CTF 2; `None` when the bundle is absent.
+fn babeltrace21() -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/peers/lttng-2.15/bin/babeltrace2");
+    p.is_file().then_some(p)
+}
+
+#[test]
+fn babeltrace_2_1_reads_every_synthetic_event_in_both_formats() {
+    use trelay_proto::ctf::format::TraceFormat;
+    let bt = babeltrace21().expect("the LTTng 2.15 bundle at ../shared/peers/lttng-2.15");
+    let mut printed = Vec::new();
+    for format in TraceFormat::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trace = SynthTrace::new("synthhost", "synth", 8192).with_format(format);
+        // Both formats describe the same clock: print both with the same offset.
+        trace.params.clock_offset_s = 1_700_000_000;
+        let events = write_trace_dir(&trace, dir.path(), 2, 3).unwrap();
+        let metadata = std::fs::read(dir.path().join("metadata")).unwrap();
+        assert_eq!(TraceFormat::of_metadata(&metadata), Some(format));
+        let out = Command::new(&bt).arg(dir.path()).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        assert_eq!(lines.len() as u64, events, "{format}");
+        assert!(lines
+            .iter()
+            .all(|l| l.contains("synthhost trelay:synthetic")));
+        printed.push(lines);
+    }
+    assert_eq!(
+        printed[0], printed[1],
+        "CTF 1.8 and CTF 2 print differently"
+    );
+}

@@ -40,7 +40,50 @@ pub fn create_session_payload(name: &str, host: &str, base: &str, live_us: u32) 
         sessiond_session_id: 42,
         creation_time: 1_795_414_943,
         current_chunk_id: None,
+        ..CreateSession::default()
     }))
+}
+
+/// CREATE_SESSION payload in the 2.15 layout, with the trace format.
+pub fn create_session_2_15_payload(
+    name: &str,
+    host: &str,
+    live_us: u32,
+    format: trelay_proto::TraceFormat,
+) -> Vec<u8> {
+    let mut p = Vec::new();
+    Command::CreateSession(CreateSession {
+        session_name: name.into(),
+        hostname: host.into(),
+        base_path: Some(String::new()),
+        live_timer_us: live_us,
+        sessiond_uuid: [8; 16],
+        sessiond_session_id: 43,
+        creation_time: 1_795_414_943,
+        trace_format: format,
+        ..CreateSession::default()
+    })
+    .encode_payload(ProtocolMinor(15), &mut p);
+    p
+}
+
+/// A CREATE_SESSION 2.15 payload written field by field, lengths and trace format as given
+/// (for hostile tests): `lens` are the declared session name, hostname and base path lengths,
+/// `names` the bytes that follow the trace format.
+pub fn create_session_2_15_raw(lens: [u32; 3], live_us: u32, format: u32, names: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    for l in lens {
+        p.extend_from_slice(&l.to_be_bytes());
+    }
+    p.extend_from_slice(&live_us.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&[9; 16]);
+    p.extend_from_slice(&44u64.to_be_bytes());
+    p.extend_from_slice(&1_795_414_943u64.to_be_bytes());
+    p.extend_from_slice(&[0; 9]);
+    p.extend_from_slice(&format.to_be_bytes());
+    p.extend_from_slice(names);
+    p
 }
 
 /// ADD_STREAM (2.11+ layout) payload.
@@ -139,14 +182,20 @@ impl Control {
         matches!(self.sock.read(&mut b), Ok(0) | Err(_))
     }
 
-    /// VERSION 2.13 then GET_CONFIGURATION.
+    /// VERSION 2.13; the relay must answer with its own version, 2.15.
     pub fn handshake(&mut self) -> Result<()> {
-        let v = payload(&Command::Version(Version {
-            major: 2,
-            minor: MINOR.0,
-        }));
+        self.handshake_at(MINOR.0)
+    }
+
+    /// VERSION 2.`minor`; the relay must answer with its own version, 2.15.
+    pub fn handshake_at(&mut self, minor: u32) -> Result<()> {
+        let v = payload(&Command::Version(Version { major: 2, minor }));
         let r = self.call(5, &v, 8)?;
-        if r != v {
+        let relay = payload(&Command::Version(Version {
+            major: 2,
+            minor: trelay_proto::lttng::relayd::RELAYD_MINOR,
+        }));
+        if r != relay {
             bail!("VERSION reply {r:?}");
         }
         Ok(())

@@ -2,12 +2,14 @@
 //! lttng-relayd) as subprocesses on free ports, running babeltrace2, and driving the real LTTng
 //! tools against one shared `lttng-sessiond`.
 
+pub mod bt21;
 pub mod client;
 pub mod fleet;
 pub mod live;
 pub mod live_feed;
 pub mod live_viewer;
 pub mod lttng;
+pub mod lttng215;
 pub mod peers;
 pub mod proxy;
 pub mod relay;
@@ -103,14 +105,9 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// trelayd's own bookkeeping files in an output tree (the output-folder lock and the open-trace
-/// markers), which lttng-relayd does not write.
-pub const RELAY_PRIVATE: [&str; 4] = [
-    ".trelayd.lock",
-    ".trelay-open",
-    ".trelay-sessions",
-    ".trelay-forward",
-];
+/// trelayd's own bookkeeping files in an output tree (the open-trace markers, the resumable
+/// session manifests, the forwarding ledger), which lttng-relayd does not write.
+pub const RELAY_PRIVATE: [&str; 3] = [".trelay-open", ".trelay-sessions", ".trelay-forward"];
 
 /// Every regular file under `dir`, relative, sorted, without [`RELAY_PRIVATE`] files.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {

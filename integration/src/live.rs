@@ -7,9 +7,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 use trelay_proto::lttng::live::{
-    decode_reply, AttachStatus, ConnectRequest, ConnectionType, GetMetadataStatus, GetPacketStatus,
-    IndexReply, NewStreamsStatus, Seek, SessionRecord, StreamRecord, ViewerFlags, ViewerReply,
-    ViewerRequest,
+    decode_reply_at, AttachStatus, ConnectRequest, ConnectionType, GetMetadataStatus,
+    GetPacketStatus, IndexReply, NewStreamsStatus, Seek, SessionRecord, StreamRecord, ViewerFlags,
+    ViewerReply, ViewerRequest,
 };
 use trelay_proto::{Decoded, SessionId, StreamId, ViewerSessionId};
 
@@ -72,6 +72,8 @@ pub struct LiveClient {
     /// The socket.
     pub sock: TcpStream,
     buf: Vec<u8>,
+    /// The live minor replies are decoded with (set by the CONNECT of [`LiveClient::viewer_at`]).
+    pub minor: u32,
 }
 
 impl LiveClient {
@@ -84,26 +86,41 @@ impl LiveClient {
         Ok(LiveClient {
             sock,
             buf: Vec::new(),
+            minor: 4,
         })
     }
 
-    /// Connects, then CONNECT (2.4, as babeltrace2 does) and CREATE_SESSION, both checked.
+    /// Connects, then CONNECT (2.4, as babeltrace2 2.0 does) and CREATE_SESSION, both checked.
     pub fn viewer(port: u16) -> Result<LiveClient> {
-        Self::greet(LiveClient::connect(port)?)
+        Self::greet(LiveClient::connect(port)?, 4)
     }
 
     /// Like [`LiveClient::viewer`], connecting from the loopback address `src`.
     pub fn viewer_from(src: &str, port: u16) -> Result<LiveClient> {
         let sock = crate::peers::connect_from(src, port)?;
-        Self::greet(LiveClient {
-            sock,
-            buf: Vec::new(),
-        })
+        Self::greet(
+            LiveClient {
+                sock,
+                buf: Vec::new(),
+                minor: 4,
+            },
+            4,
+        )
     }
 
-    fn greet(mut c: LiveClient) -> Result<LiveClient> {
-        match c.call(&connect_request(4))? {
-            Reply::Other(ViewerReply::Connect(r)) if r.major == 2 && r.minor == 13 => {}
+    /// Connects, then CONNECT announcing live minor `minor` (15: as babeltrace2 2.1 would) and
+    /// CREATE_SESSION; replies are then decoded at `min(minor, 15)`.
+    pub fn viewer_at(port: u16, minor: u32) -> Result<LiveClient> {
+        Self::greet(LiveClient::connect(port)?, minor)
+    }
+
+    fn greet(mut c: LiveClient, minor: u32) -> Result<LiveClient> {
+        match c.call(&connect_request(minor))? {
+            Reply::Other(ViewerReply::Connect(r))
+                if r.major == 2 && r.minor == trelay_proto::lttng::live::PROTOCOL_MINOR =>
+            {
+                c.minor = minor.min(r.minor);
+            }
             other => bail!("CONNECT reply {other:?}"),
         }
         match c.call(&ViewerRequest::CreateSession)? {
@@ -131,7 +148,9 @@ impl LiveClient {
     /// Reads the reply to command number `cmd`.
     pub fn recv(&mut self, cmd: u32) -> Result<Reply> {
         loop {
-            match decode_reply(cmd, &self.buf).context("decoding the relay's reply")? {
+            match decode_reply_at(cmd, self.minor, &self.buf)
+                .context("decoding the relay's reply")?
+            {
                 Decoded::Done { msg, used } => {
                     let r = owned(msg);
                     self.buf.drain(..used);

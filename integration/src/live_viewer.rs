@@ -39,11 +39,24 @@ impl LiveBabeltrace {
         host: &str,
         session: &str,
     ) -> Result<LiveBabeltrace> {
+        Self::start_bin(Path::new("babeltrace2"), dir, tag, port, host, session)
+    }
+
+    /// Like [`LiveBabeltrace::start_for`] with another babeltrace2 binary (e.g. the 2.15
+    /// bundle's babeltrace2 2.1).
+    pub fn start_bin(
+        bin: &Path,
+        dir: &Path,
+        tag: &str,
+        port: u16,
+        host: &str,
+        session: &str,
+    ) -> Result<LiveBabeltrace> {
         std::fs::create_dir_all(dir)?;
         let out = dir.join(format!("{tag}.out"));
         let err = dir.join(format!("{tag}.err"));
         let url = format!("net://127.0.0.1:{port}/host/{host}/{session}");
-        let child = Command::new("babeltrace2")
+        let child = Command::new(bin)
             .arg("--component=src.ctf.lttng-live")
             .arg(format!(
                 "--params=inputs=[\"{url}\"],session-not-found-action=\"end\""

@@ -14,17 +14,46 @@ pub struct SessiondGuard {
     _file: File,
 }
 
-/// Takes the lock (waiting for other tests), then makes sure an `lttng-sessiond` runs (started
-/// with `--daemonize` if none does; never killed by the tests).
-pub fn sessiond() -> Result<SessiondGuard> {
+/// Takes the machine-wide lock that serializes tests driving a session daemon (Debian's 2.13
+/// one or a private 2.15 one: both share the machine's two cores and the traced workloads).
+pub fn lock() -> Result<SessiondGuard> {
     let file = File::create("/tmp/trelay-integration-lttng.lock")?;
     fs2::FileExt::lock_exclusive(&file)?;
-    let running = Command::new("pgrep")
-        .args(["-x", "lttng-sessiond"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !running {
+    Ok(SessiondGuard { _file: file })
+}
+
+/// Whether Debian's 2.13 `lttng-sessiond` runs: a process whose executable is the one on
+/// `PATH` (a 2.15 session daemon from the bundle has the same process name, another binary).
+fn debian_sessiond_runs() -> bool {
+    let Some(want) = which("lttng-sessiond").and_then(|p| p.canonicalize().ok()) else {
+        return false;
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            && std::fs::read_link(e.path().join("exe")).is_ok_and(|exe| exe == want)
+    })
+}
+
+/// The first `name` on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Takes the lock (waiting for other tests), then makes sure Debian's `lttng-sessiond` runs
+/// (started with `--daemonize` if none does; never killed by the tests).
+pub fn sessiond() -> Result<SessiondGuard> {
+    let guard = lock()?;
+    if !debian_sessiond_runs() {
         let st = Command::new("lttng-sessiond")
             .args(["--no-kernel", "--daemonize"])
             .status()
@@ -40,7 +69,7 @@ pub fn sessiond() -> Result<SessiondGuard> {
             .map(|o| o.status.success())
             .unwrap_or(false)
     })?;
-    Ok(SessiondGuard { _file: file })
+    Ok(guard)
 }
 
 /// Runs `lttng ARGS`, failing with its output if it fails.

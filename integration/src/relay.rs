@@ -207,13 +207,16 @@ pub(crate) fn reap(child: Option<Child>) {
     }
 }
 
-fn signal(child: &Child, sig: nix::sys::signal::Signal) -> Result<()> {
+pub(crate) fn signal(child: &Child, sig: nix::sys::signal::Signal) -> Result<()> {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
     nix::sys::signal::kill(pid, sig)?;
     Ok(())
 }
 
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<std::process::ExitStatus> {
+pub(crate) fn wait_timeout(
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<std::process::ExitStatus> {
     let start = std::time::Instant::now();
     loop {
         if let Some(s) = child.try_wait()? {
@@ -240,8 +243,13 @@ pub struct LttngRelayd {
 impl LttngRelayd {
     /// Starts lttng-relayd on the given loopback ports writing into `out`.
     pub fn start(out: &Path, ports: Ports, extra: &[&str]) -> Result<LttngRelayd> {
+        Self::start_bin(Path::new("lttng-relayd"), out, ports, extra)
+    }
+
+    /// Starts the lttng-relayd binary `bin` (e.g. the 2.15 bundle's) like [`LttngRelayd::start`].
+    pub fn start_bin(bin: &Path, out: &Path, ports: Ports, extra: &[&str]) -> Result<LttngRelayd> {
         let url = |p: u16| format!("tcp://127.0.0.1:{p}");
-        let child = Command::new("lttng-relayd")
+        let child = Command::new(bin)
             .arg("-o")
             .arg(out)
             .args([
@@ -257,7 +265,7 @@ impl LttngRelayd {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .context("cannot start lttng-relayd")?;
+            .with_context(|| format!("cannot start {}", bin.display()))?;
         crate::wait_for(
             Duration::from_secs(20),
             "lttng-relayd's control port",
@@ -305,7 +313,22 @@ pub fn start_both(
     reference_extra: &[&str],
     ours_extra: &[&str],
 ) -> Result<(LttngRelayd, Trelayd)> {
-    let reference = LttngRelayd::start(&dir.join("ref"), free_ports()?, reference_extra)?;
+    start_both_with(Path::new("lttng-relayd"), dir, reference_extra, ours_extra)
+}
+
+/// [`start_both`] with the reference relay's binary `reference_bin`.
+pub fn start_both_with(
+    reference_bin: &Path,
+    dir: &Path,
+    reference_extra: &[&str],
+    ours_extra: &[&str],
+) -> Result<(LttngRelayd, Trelayd)> {
+    let reference = LttngRelayd::start_bin(
+        reference_bin,
+        &dir.join("ref"),
+        free_ports()?,
+        reference_extra,
+    )?;
     let ours = Trelayd::start(&dir.join("trelayd"), ours_extra)?;
     Ok((reference, ours))
 }

@@ -1,12 +1,79 @@
 //! Differential scenarios: the same traced workload recorded by two sessions of the real
 //! lttng-sessiond at once, one streaming to lttng-relayd (the reference), one to trelayd; then
-//! babeltrace2 must read the same events from both outputs.
+//! babeltrace2 must read the same events from both outputs. With [`Tools::Lttng215`] the
+//! recording is done by a private LTTng 2.15 session daemon (CTF 2 or CTF 1.8), the reference is
+//! the 2.15 bundle's lttng-relayd and the reader babeltrace2 2.1; live scenarios can also have
+//! babeltrace2 follow both relays live ([`Scenario::live_viewers`]).
 
+use crate::live_viewer::{hostname, LiveBabeltrace};
 use crate::lttng::{lttng, sessiond, SessionGuard, Workload};
-use crate::relay::{start_both, Ports};
-use crate::session::{add_vpid_procname, create_streaming, enable_event, large_allocs};
+use crate::lttng215::{bundle, Sessiond215};
+use crate::relay::{start_both_with, Ports};
+use crate::session::large_allocs;
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Which LTTng records a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tools {
+    /// Debian's LTTng 2.13: its session daemon, its lttng-relayd as the reference, babeltrace2
+    /// 2.0 reading.
+    Debian,
+    /// The LTTng 2.15.1 bundle: a private session daemon, the bundle's lttng-relayd as the
+    /// reference, babeltrace2 2.1 reading; sessions created with `--trace-format=FORMAT`
+    /// (`ctf-2`, `ctf-1.8`).
+    Lttng215(&'static str),
+}
+
+/// The session daemon a scenario drives.
+enum Tracer {
+    Debian,
+    Bundle(Sessiond215),
+}
+
+impl Tracer {
+    fn lttng(&self, args: &[&str]) -> Result<String> {
+        match self {
+            Tracer::Debian => lttng(args),
+            Tracer::Bundle(sd) => sd.lttng(args),
+        }
+    }
+
+    fn run(&self, work: &Workload, args: &[&str]) -> Result<()> {
+        match self {
+            Tracer::Debian => work.run(args),
+            Tracer::Bundle(sd) => {
+                let mut cmd = std::process::Command::new(&work.path);
+                cmd.args(args)
+                    .env("LD_PRELOAD", sd.bundle.libc_wrapper())
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+                sd.apply_env(&mut cmd);
+                let st = cmd
+                    .status()
+                    .with_context(|| format!("cannot run {}", work.path.display()))?;
+                ensure!(st.success(), "{} exited with {st}", work.path.display());
+                Ok(())
+            }
+        }
+    }
+
+    fn babeltrace(&self) -> PathBuf {
+        match self {
+            Tracer::Debian => PathBuf::from("babeltrace2"),
+            Tracer::Bundle(sd) => sd.bundle.bin("babeltrace2"),
+        }
+    }
+
+    fn events(&self, path: &Path) -> Result<Vec<String>> {
+        match self {
+            Tracer::Debian => crate::normalized_events(path),
+            Tracer::Bundle(sd) => Ok(crate::normalize(&sd.bundle.read_trace(path)?)),
+        }
+    }
+}
 
 /// One channel of the sessions.
 #[derive(Debug, Clone)]
@@ -80,6 +147,11 @@ pub struct Scenario {
     /// Once the sessions are destroyed, trelayd keeps running until this holds for its output
     /// root (checked for up to 60 s; e.g. its forwarding is done).
     pub settle: Option<fn(&Path) -> bool>,
+    /// Which LTTng records.
+    pub tools: Tools,
+    /// Live scenarios: babeltrace2 follows every session live on both relays; what it prints
+    /// must be the same on both and equal what it reads afterwards from the outputs.
+    pub live_viewers: bool,
 }
 
 impl Scenario {
@@ -97,6 +169,16 @@ impl Scenario {
             sessions: 1,
             idle_connections: 0,
             settle: None,
+            tools: Tools::Debian,
+            live_viewers: false,
+        }
+    }
+
+    /// [`Scenario::new`] recorded by LTTng 2.15 in trace format `format` (`ctf-2`, `ctf-1.8`).
+    pub fn lttng215(name: &'static str, format: &'static str) -> Self {
+        Scenario {
+            tools: Tools::Lttng215(format),
+            ..Scenario::new(name)
         }
     }
 }
@@ -119,16 +201,31 @@ pub struct Outcome {
     pub log: String,
     /// Of the idle connections, how many trelayd had closed, per port (control, data, live).
     pub idle_closed: [usize; 3],
+    /// With [`Scenario::live_viewers`]: the normalized events babeltrace2 printed live from
+    /// trelayd (equal to lttng-relayd's).
+    pub live_events: Vec<String>,
     _tmp: tempfile::TempDir,
 }
 
 /// Runs a scenario and checks that both relays' outputs read the same (non-empty) events.
 pub fn run(sc: &Scenario) -> Result<Outcome> {
-    let _lock = sessiond()?;
     let tmp = tempfile::Builder::new().prefix("trelay-it-").tempdir()?;
+    // The 2.15 daemon holds the machine-wide lock itself.
+    let (_lock, tracer, reference_bin) = match sc.tools {
+        Tools::Debian => (
+            Some(sessiond()?),
+            Tracer::Debian,
+            PathBuf::from("lttng-relayd"),
+        ),
+        Tools::Lttng215(_) => {
+            let sd = Sessiond215::start(&tmp.path().join("sessiond"), &[])?;
+            (None, Tracer::Bundle(sd), bundle()?.bin("lttng-relayd"))
+        }
+    };
     let mut args = sc.relay_args.clone();
     args.extend(sc.trelayd_args.iter().copied());
-    let (mut reference, mut ours) = start_both(tmp.path(), &sc.relay_args, &args)?;
+    let (mut reference, mut ours) =
+        start_both_with(&reference_bin, tmp.path(), &sc.relay_args, &args)?;
     let ref_out = reference.out.clone();
     let idle_ports = [ours.ports.control, ours.ports.data, ours.ports.live];
     let mut idle = crate::peers::IdleFlood::open(
@@ -150,29 +247,48 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
     for i in 0..sc.sessions {
         for (side, ports) in [("r", reference.ports), ("t", ours.ports)] {
             let name = format!("{tag}{side}{i}");
-            let guard = create(sc, &name, &ports, &work)
+            let guard = create(sc, &tracer, &name, &ports, &work)
                 .with_context(|| format!("setting up session {name}\n{}", ours.log_tail()))?;
-            guards.push(guard);
-            names.push(name);
+            guards.extend(guard);
+            names.push((name, ports));
         }
     }
+    let mut viewers = Vec::new();
+    if sc.live_viewers {
+        let bt = tracer.babeltrace();
+        for (name, ports) in &names {
+            wait_listed(&bt, ports.live, name)
+                .with_context(|| format!("{name} never listed\n{}", ours.log_tail()))?;
+            let v = LiveBabeltrace::start_bin(
+                &bt,
+                &tmp.path().join("live"),
+                name,
+                ports.live,
+                &hostname(),
+                name,
+            )?;
+            viewers.push(v);
+        }
+    }
+    let names: Vec<String> = names.into_iter().map(|(n, _)| n).collect();
     for step in &sc.steps {
         match step {
             Step::Run(procs, allocs) => {
                 for _ in 0..*procs {
-                    work.run(&["-c", WORKLOAD, &allocs.to_string()])?;
+                    tracer.run(&work, &["-c", WORKLOAD, &allocs.to_string()])?;
                 }
             }
             Step::Sleep(ms) => std::thread::sleep(std::time::Duration::from_millis(*ms)),
             other => {
                 for name in &names {
+                    let lt = |a: &[&str]| tracer.lttng(a);
                     let r = match other {
-                        Step::Rotate => lttng(&["rotate", name]),
-                        Step::Clear => lttng(&["clear", name]),
-                        Step::Snapshot => lttng(&["snapshot", "record", "-s", name]),
-                        Step::Stop => lttng(&["stop", name]),
-                        Step::Start => lttng(&["start", name]),
-                        Step::RegenerateMetadata => lttng(&["regenerate", "metadata", "-s", name]),
+                        Step::Rotate => lt(&["rotate", name]),
+                        Step::Clear => lt(&["clear", name]),
+                        Step::Snapshot => lt(&["snapshot", "record", "-s", name]),
+                        Step::Stop => lt(&["stop", name]),
+                        Step::Start => lt(&["start", name]),
+                        Step::RegenerateMetadata => lt(&["regenerate", "metadata", "-s", name]),
                         _ => Ok(String::new()),
                     };
                     r.with_context(|| format!("{other:?} on {name}\n{}", ours.log_tail()))?;
@@ -181,11 +297,32 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
         }
     }
     for name in &names {
-        let _ = lttng(&["stop", name]);
-        lttng(&["destroy", name])
+        let _ = tracer.lttng(&["stop", name]);
+        tracer
+            .lttng(&["destroy", name])
             .with_context(|| format!("destroy {name}\n{}", ours.log_tail()))?;
     }
     drop(guards);
+    // Live viewers end with their sessions; each pair (lttng-relayd, trelayd) printed the same.
+    let mut live_events = Vec::new();
+    for pair in viewers.chunks_mut(2) {
+        let mut printed = Vec::new();
+        for v in pair.iter_mut() {
+            let text = v
+                .wait(Duration::from_secs(90))
+                .with_context(|| ours.log_tail())?;
+            printed.push(crate::normalize(&text));
+        }
+        ensure!(
+            printed.len() == 2 && printed[0] == printed[1],
+            "babeltrace2 printed {} events live from lttng-relayd, {} from trelayd\n{}",
+            printed[0].len(),
+            printed.get(1).map_or(0, Vec::len),
+            ours.log_tail()
+        );
+        live_events.extend(printed.pop().unwrap_or_default());
+    }
+    live_events.sort();
     if let Some(done) = sc.settle {
         crate::wait_for(
             std::time::Duration::from_secs(60),
@@ -198,8 +335,9 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
     drop(idle);
     reference.stop()?;
     ours.stop_ok()?;
-    let want = crate::normalized_events(&ref_out)?;
-    let got = crate::normalized_events(&ours.out)
+    let want = tracer.events(&ref_out)?;
+    let got = tracer
+        .events(&ours.out)
         .with_context(|| format!("babeltrace2 on trelayd's output\n{}", ours.log_tail()))?;
     ensure!(!want.is_empty(), "the reference recorded no event");
     if want != got {
@@ -219,6 +357,14 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
         tree_ref == tree_ours,
         "output trees differ:\nlttng-relayd: {tree_ref:#?}\ntrelayd: {tree_ours:#?}"
     );
+    if sc.live_viewers {
+        ensure!(
+            live_events == got,
+            "babeltrace2 printed {} events live, read {} afterwards",
+            live_events.len(),
+            got.len()
+        );
+    }
     let log = ours.log_text();
     ensure!(
         !log.contains(" ERROR "),
@@ -231,21 +377,50 @@ pub fn run(sc: &Scenario) -> Result<Outcome> {
         events: got,
         log,
         idle_closed,
+        live_events,
         _tmp: tmp,
     })
 }
 
-fn create(sc: &Scenario, name: &str, ports: &Ports, work: &Workload) -> Result<SessionGuard> {
-    let mut extra = Vec::new();
+/// Polls `bt --input-format=lttng-live net://127.0.0.1:PORT` (the session list) until it names
+/// session `name`.
+pub fn wait_listed(bt: &Path, port: u16, name: &str) -> Result<()> {
+    let url = format!("net://127.0.0.1:{port}");
+    let needle = format!("/{name} ");
+    crate::wait_for(Duration::from_secs(30), &format!("{name} listed"), || {
+        std::process::Command::new(bt)
+            .args(["--input-format=lttng-live", &url])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&needle))
+    })
+}
+
+/// Creates and starts session `name` on `ports`; for Debian's session daemon, the guard destroys
+/// it (a private 2.15 daemon takes its sessions with it when it stops).
+fn create(
+    sc: &Scenario,
+    tracer: &Tracer,
+    name: &str,
+    ports: &Ports,
+    work: &Workload,
+) -> Result<Option<SessionGuard>> {
+    let url = format!("--set-url=net://127.0.0.1:{}:{}", ports.control, ports.data);
+    let mut args = vec!["create", name, &url];
     let live;
     if let Some(us) = sc.live {
         live = format!("--live={us}");
-        extra.push(live.as_str());
+        args.push(live.as_str());
     }
     if sc.snapshot {
-        extra.push("--snapshot");
+        args.push("--snapshot");
     }
-    let guard = create_streaming(name, ports, &extra)?;
+    let format;
+    if let Tools::Lttng215(f) = sc.tools {
+        format = format!("--trace-format={f}");
+        args.push(&format);
+    }
+    tracer.lttng(&args)?;
+    let guard = matches!(tracer, Tracer::Debian).then(|| SessionGuard(name.to_owned()));
     let filter = large_allocs(work);
     for ch in &sc.channels {
         let mut enable = vec!["enable-channel", "-u", "-s", name, ch.name];
@@ -256,11 +431,32 @@ fn create(sc: &Scenario, name: &str, ports: &Ports, work: &Workload) -> Result<S
             enable.push("--overwrite");
         }
         enable.extend(ch.options.iter().map(String::as_str));
-        lttng(&enable)?;
-        enable_event(name, Some(ch.name), ch.events, &filter)?;
-        add_vpid_procname(name, Some(ch.name))?;
+        tracer.lttng(&enable)?;
+        tracer.lttng(&[
+            "enable-event",
+            "-u",
+            "-s",
+            name,
+            "-c",
+            ch.name,
+            ch.events,
+            "--filter",
+            &filter,
+        ])?;
+        tracer.lttng(&[
+            "add-context",
+            "-u",
+            "-s",
+            name,
+            "-c",
+            ch.name,
+            "-t",
+            "vpid",
+            "-t",
+            "procname",
+        ])?;
     }
-    lttng(&["start", name])?;
+    tracer.lttng(&["start", name])?;
     Ok(guard)
 }
 

@@ -276,3 +276,48 @@ fn large_files_go_up_in_parts_and_a_changed_object_fails_verification() -> Resul
         Ok(())
     })
 }
+
+#[test]
+fn a_ctf2_session_is_archived_and_fetched_back_as_ctf2() -> Result<()> {
+    use trelay_consumer::native::send::{send, NativeSendOptions};
+    use trelay_consumer::synth::{write_trace_dir, SynthTrace};
+    use trelay_integration::bt21;
+    use trelay_proto::ctf::format::TraceFormat;
+    let tmp = tempfile::Builder::new()
+        .prefix("trelay-archive-")
+        .tempdir()?;
+    let port = s3::free_port()?;
+    let _server = S3Server::start(&tmp.path().join("s3"), port)?;
+    let mut relay = start_relay(&tmp.path().join("relay"), port, true)?;
+    let t = SynthTrace::new("arc-host", "arc2", 4096).with_format(TraceFormat::Ctf2);
+    let sent = tmp.path().join("sent");
+    write_trace_dir(&t, &sent.join("ust/uid/0/64-bit"), 2, 50)?;
+    let url = trelay_consumer::url::RelayUrl::parse(&format!(
+        "trelay://127.0.0.1:{}",
+        relay.ports.control
+    ))?;
+    let mut o = NativeSendOptions::new(sent.clone(), url);
+    o.progress = false;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(send(&o))?;
+    let session = PathBuf::from(&r.relay_path);
+    let local = relay.out.join(&session);
+    wait_for(ARCHIVED, "the session's archive marker", || {
+        local.join(".trelay-archived").exists()
+    })
+    .with_context(|| relay.log_tail())?;
+    let fetched = tmp.path().join("fetched");
+    fetch(port, &session, &fetched)?;
+    bt21::assert_ctf2(&fetched)?;
+    let (want, got) = (bt21::babeltrace(&sent)?, bt21::babeltrace(&fetched)?);
+    ensure!(
+        want.lines().count() > 100 && want == got,
+        "babeltrace2 2.1 reads the fetched trace differently ({} / {} lines)",
+        want.lines().count(),
+        got.lines().count()
+    );
+    relay.stop_ok()?;
+    Ok(())
+}

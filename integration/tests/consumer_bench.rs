@@ -31,6 +31,7 @@ fn run(
         session: session.into(),
         hostname: "benchhost".into(),
         label: None,
+        trace_format: Default::default(),
     };
     Ok(runtime().block_on(bench(&o))?)
 }

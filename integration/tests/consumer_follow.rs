@@ -175,3 +175,119 @@ fn wait_exit(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A local CTF 2 session of a real LTTng 2.15 session daemon, followed while it records: over
+/// net:// (protocol 2.15) to lttng-relayd 2.15 and to trelayd, and over trelay:// to trelayd;
+/// babeltrace2 2.1 reads the three copies like the local trace.
+#[test]
+fn follows_a_growing_ctf2_session_of_lttng_215_over_net_and_trelay() -> Result<()> {
+    use trelay_consumer::native::follow::{follow as native_follow, NativeFollowOptions};
+    use trelay_integration::bt21;
+    use trelay_integration::lttng215::{LttngRelayd215, Sessiond215};
+    use trelay_integration::relay::Trelayd;
+    let tmp = tempfile::Builder::new().prefix("trelay-cf2-").tempdir()?;
+    let mut sd = Sessiond215::start(&tmp.path().join("sd"), &[])?;
+    let tag = unique("cf2");
+    let work = sd.python(tmp.path(), &tag)?;
+    let local = tmp.path().join("local");
+    sd.lttng(&["create", &tag, "--output", local.to_str().context("path")?])?;
+    sd.lttng(&[
+        "enable-event",
+        "-u",
+        "-s",
+        &tag,
+        "lttng_ust_libc:malloc",
+        "--filter",
+        &work.filter(),
+    ])?;
+    sd.lttng(&["start", &tag])?;
+    work.run(&["-c", trelay_integration::scenario::WORKLOAD, "100"])?;
+    wait_for(Duration::from_secs(30), "the local CTF 2 metadata", || {
+        bt21::assert_ctf2(&local).is_ok()
+    })?;
+    let mut theirs = LttngRelayd215::start(
+        &tmp.path().join("lttng-relayd"),
+        &tmp.path().join("lttng-relayd.log"),
+        &[],
+    )?;
+    let mut ours = Trelayd::start(&tmp.path().join("trelayd"), &[])?;
+    let follow_net = |p: Ports| {
+        let mut o = FollowOptions::new(local.clone(), relay_url(p));
+        o.progress = false;
+        o.live_timer_us = 200_000;
+        o.poll = Duration::from_millis(50);
+        // The local session belongs to the 2.15 daemon, which `lttng list` (2.13) cannot see:
+        // the follow ends once the trace stops growing.
+        o.watch_session = false;
+        o.idle_timeout = Some(Duration::from_secs(5));
+        std::thread::spawn(move || {
+            runtime()
+                .block_on(follow(&o, std::future::pending::<()>()))
+                .map_err(anyhow::Error::from)
+                .map(|r| r.packets)
+        })
+    };
+    let to_theirs = follow_net(theirs.ports);
+    let to_ours = follow_net(ours.ports);
+    let mut no = NativeFollowOptions::new(
+        local.clone(),
+        trelay_consumer::url::RelayUrl::parse(&format!(
+            "trelay://127.0.0.1:{}",
+            ours.ports.control
+        ))?,
+    );
+    no.progress = false;
+    no.watch_session = false;
+    no.poll = Duration::from_millis(50);
+    no.idle_timeout = Some(Duration::from_secs(5));
+    no.session = Some(format!("{tag}-native"));
+    let to_ours_native = std::thread::spawn(move || {
+        runtime()
+            .block_on(native_follow(&no, std::future::pending::<()>()))
+            .map_err(anyhow::Error::from)
+            .map(|r| r.packets)
+    });
+    // The trace grows while it is followed.
+    for _ in 0..3 {
+        work.run(&["-c", trelay_integration::scenario::WORKLOAD, "100"])?;
+    }
+    sd.lttng(&["stop", &tag])?;
+    sd.lttng(&["destroy", &tag])?;
+    let mut sent = Vec::new();
+    for h in [to_theirs, to_ours, to_ours_native] {
+        sent.push(h.join().map_err(|_| anyhow::anyhow!("follow panicked"))??);
+    }
+    ensure!(sent.iter().all(|&p| p > 0), "packets sent: {sent:?}");
+    theirs.stop()?;
+    ours.stop_ok()?;
+    sd.stop()?;
+    let want = bt21::babeltrace(&local)?;
+    ensure!(
+        want.lines().count() >= 400,
+        "{} events",
+        want.lines().count()
+    );
+    let mut copies = Vec::new();
+    for out in [&theirs.out, &ours.out] {
+        for host in std::fs::read_dir(out)?.flatten() {
+            if host.path().is_dir() {
+                for s in std::fs::read_dir(host.path())?.flatten() {
+                    copies.push(s.path());
+                }
+            }
+        }
+    }
+    ensure!(copies.len() == 3, "session copies: {copies:?}");
+    for c in copies {
+        bt21::assert_ctf2(&c)?;
+        let got = bt21::babeltrace(&c)?;
+        ensure!(
+            got == want,
+            "{} reads differently: {} / {} events",
+            c.display(),
+            got.lines().count(),
+            want.lines().count()
+        );
+    }
+    Ok(())
+}

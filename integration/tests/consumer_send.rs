@@ -128,3 +128,67 @@ fn per_pid_trace_without_index_files_is_indexed_from_packet_headers() -> Result<
     ours.stop_ok()?;
     Ok(())
 }
+
+/// The CTF 2 trace the real LTTng 2.15 tools recorded (the vendored fixture).
+fn ctf2_fixture() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/shared/fixtures/lttng-2.15-ctf2-local-uid")
+}
+
+#[test]
+fn a_real_ctf2_trace_sent_over_net_at_minor_15_reads_the_same_from_lttng_relayd_215_and_trelayd(
+) -> Result<()> {
+    use trelay_integration::bt21;
+    use trelay_integration::lttng215::LttngRelayd215;
+    let tmp = tempfile::tempdir()?;
+    let local = tmp.path().join("local");
+    copy_tree(&ctf2_fixture().join("trace"), &local)?;
+    let mut theirs = LttngRelayd215::start(
+        &tmp.path().join("lttng-relayd"),
+        &tmp.path().join("lttng-relayd.log"),
+        &[],
+    )?;
+    let mut ours = Trelayd::start(&tmp.path().join("trelayd"), &[])?;
+    for ports in [theirs.ports, ours.ports] {
+        let mut o = SendOptions::new(local.clone(), relay_url(ports));
+        o.progress = false;
+        let r = runtime().block_on(send(&o))?;
+        ensure!(r.packets == 2, "{r:?}");
+    }
+    theirs.stop()?;
+    ours.stop_ok()?;
+    let want = std::fs::read_to_string(ctf2_fixture().join("babeltrace-postmortem.txt"))?;
+    for out in [&theirs.out, &ours.out] {
+        let copy = session_dir(out, "vm")?;
+        bt21::assert_ctf2(&copy)?;
+        let got = bt21::babeltrace(&copy)?;
+        ensure!(
+            got == want,
+            "babeltrace2 2.1 reads {} differently:\n{got}",
+            copy.display()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_ctf2_trace_is_refused_by_a_relay_below_protocol_2_15() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let local = tmp.path().join("local");
+    copy_tree(&ctf2_fixture().join("trace"), &local)?;
+    // Debian's lttng-relayd speaks 2.13.
+    let ports = free_ports()?;
+    let mut relay = LttngRelayd::start(&tmp.path().join("out"), ports, &[])?;
+    let mut o = SendOptions::new(local, relay_url(ports));
+    o.progress = false;
+    let err = runtime()
+        .block_on(send(&o))
+        .err()
+        .context("a 2.13 relay took a CTF 2 session")?;
+    ensure!(
+        format!("{err:#}").contains("CTF 2 sessions need a relay of protocol 2.15"),
+        "{err:#}"
+    );
+    relay.stop()?;
+    Ok(())
+}

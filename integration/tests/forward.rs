@@ -263,3 +263,48 @@ fn a_viewer_on_the_core_follows_a_forwarded_session_live() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_ctf2_session_reaches_the_core_as_ctf2() -> Result<()> {
+    use trelay_consumer::native::send::{send as native_send, NativeSendOptions};
+    use trelay_integration::bt21;
+    use trelay_proto::ctf::format::TraceFormat;
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let mut core = Trelayd::start(&d.join("core"), &[])?;
+    let forward = format!("trelay://127.0.0.1:{}", core.ports.control);
+    let mut edge = Trelayd::start(&d.join("edge"), &["--forward", &forward])?;
+    let t = SynthTrace::new("edge-host", "fwd2", 4096).with_format(TraceFormat::Ctf2);
+    let local = d.join("fwd2");
+    write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 200)?;
+    let url = trelay_consumer::url::RelayUrl::parse(&format!(
+        "trelay://127.0.0.1:{}",
+        edge.ports.control
+    ))?;
+    let mut o = NativeSendOptions::new(local.clone(), url);
+    o.progress = false;
+    let r = runtime().block_on(native_send(&o))?;
+    ensure!(r.streams.iter().all(|s| s.acknowledged == 200), "{r:?}");
+    wait_for(Duration::from_secs(60), "the session forwarded", || {
+        edge.log_text().contains("session forwarded")
+    })
+    .with_context(|| edge.log_tail())?;
+    edge.stop_ok()?;
+    core.stop_ok()?;
+    for (who, log) in [("edge", edge.log_text()), ("core", core.log_text())] {
+        ensure!(
+            log.contains("trace_format=ctf-2"),
+            "the {who} did not open a CTF 2 session:\n{log}"
+        );
+    }
+    let at_core = session_dir(&core.out, "edge-host")?;
+    bt21::assert_ctf2(&at_core)?;
+    let (want, got) = (bt21::babeltrace(&local)?, bt21::babeltrace(&at_core)?);
+    ensure!(
+        want.lines().count() > 1000 && want == got,
+        "babeltrace2 2.1 reads the core's copy differently ({} / {} lines)",
+        want.lines().count(),
+        got.lines().count()
+    );
+    Ok(())
+}

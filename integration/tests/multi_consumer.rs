@@ -34,6 +34,7 @@ fn join_payload(current_chunk: Option<u64>) -> Vec<u8> {
         sessiond_session_id: 5,
         creation_time: 1_795_414_943,
         current_chunk_id: current_chunk,
+        ..CreateSession::default()
     }))
 }
 

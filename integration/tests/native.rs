@@ -299,3 +299,132 @@ fn check_copy_of(relay: &Trelayd, local: &Path, r: &NativeReport, packets: u64) 
     );
     Ok(())
 }
+
+/// The CTF 2 trace the real LTTng 2.15 tools recorded (the vendored fixture).
+fn ctf2_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/shared/fixtures/lttng-2.15-ctf2-local-uid")
+}
+
+#[test]
+fn a_real_ctf2_trace_sent_over_trelay_reads_like_lttng_wrote_it() -> Result<()> {
+    use trelay_integration::bt21;
+    let tmp = tempfile::tempdir()?;
+    let local = tmp.path().join("local");
+    consumer_support::copy_tree(&ctf2_fixture().join("trace"), &local)?;
+    let mut relay = Trelayd::start(tmp.path(), &[])?;
+    let r = runtime().block_on(send(&opts(
+        &local,
+        relay.ports.control,
+        AckLevel::Committed,
+    )))?;
+    relay.stop_ok()?;
+    ensure!(
+        relay.log_text().contains("trace_format=ctf-2"),
+        "the relay did not open a CTF 2 session:\n{}",
+        relay.log_tail()
+    );
+    let copy = relay.out.join(&r.relay_path);
+    bt21::assert_ctf2(&copy)?;
+    let md = "ust/uid/0/64-bit/metadata";
+    ensure!(
+        std::fs::read(copy.join(md))? == std::fs::read(local.join(md))?,
+        "the relay's metadata differs from the sender's"
+    );
+    let want = std::fs::read_to_string(ctf2_fixture().join("babeltrace-postmortem.txt"))?;
+    let got = bt21::babeltrace(&copy)?;
+    ensure!(
+        got == want,
+        "babeltrace2 2.1 reads the relay's copy differently:\n{got}"
+    );
+    let report = trelay_viewer::check::check(&copy)?;
+    ensure!(report.problems.is_empty(), "{:#?}", report.problems);
+    Ok(())
+}
+
+#[test]
+fn a_synthetic_ctf2_trace_goes_over_trelay_and_a_ctf18_one_beside_it() -> Result<()> {
+    use trelay_integration::bt21;
+    use trelay_proto::ctf::format::TraceFormat;
+    let tmp = tempfile::tempdir()?;
+    let mut relay = Trelayd::start(tmp.path(), &[])?;
+    let mut copies = Vec::new();
+    for format in TraceFormat::ALL {
+        let t = SynthTrace::new("native-host", format.cli_name(), 4096).with_format(format);
+        let local = tmp.path().join(format.cli_name());
+        write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 30)?;
+        let r = runtime().block_on(send(&opts(
+            &local,
+            relay.ports.control,
+            AckLevel::Committed,
+        )))?;
+        copies.push((format, local, relay.out.join(&r.relay_path)));
+    }
+    relay.stop_ok()?;
+    for (format, local, copy) in copies {
+        if format == TraceFormat::Ctf2 {
+            bt21::assert_ctf2(&copy)?;
+        }
+        let (a, b) = (bt21::babeltrace(&local)?, bt21::babeltrace(&copy)?);
+        ensure!(
+            a.lines().count() > 100 && a == b,
+            "{format}: the copy reads differently"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_ctf2_session_followed_over_trelay_is_listed_and_mirrored_live() -> Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use trelay_consumer::native::follow::{follow, NativeFollowOptions};
+    use trelay_integration::{bt21, wait_for};
+    use trelay_proto::ctf::format::TraceFormat;
+    use trelay_viewer::live::{list_sessions, mirror, LiveOptions};
+    let tmp = tempfile::tempdir()?;
+    let t = SynthTrace::new("native-host", "live2", 4096).with_format(TraceFormat::Ctf2);
+    let local = tmp.path().join("live2");
+    write_trace_dir(&t, &local.join("ust/uid/0/64-bit"), 2, 20)?;
+    let mut relay = Trelayd::start(tmp.path(), &[])?;
+    let mut fo = NativeFollowOptions::new(local.clone(), url(relay.ports.control));
+    fo.live_timer_us = 100_000;
+    fo.watch_session = false;
+    fo.idle_timeout = Some(Duration::from_secs(4));
+    fo.progress = false;
+    let follower =
+        std::thread::spawn(move || runtime().block_on(follow(&fo, std::future::pending::<()>())));
+    let live: trelay_viewer::url::LiveUrl = format!("net://127.0.0.1:{}", relay.ports.live)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let mut listed = Vec::new();
+    wait_for(Duration::from_secs(30), "the session listed", || {
+        listed = list_sessions(&live).unwrap_or_default();
+        listed.iter().any(|s| s.name == "live2")
+    })?;
+    let s = listed.iter().find(|s| s.name == "live2").unwrap();
+    ensure!(s.trace_format == TraceFormat::Ctf2, "{s:?}");
+    let mut lo = LiveOptions::new(
+        s.url.parse().map_err(anyhow::Error::msg)?,
+        tmp.path().join("mirror"),
+    );
+    lo.poll = Duration::from_millis(20);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = mirror(&lo, &stop, |_| Ok(()))?;
+    ensure!(stats.sessions >= 1, "{stats:?}");
+    let r = follower
+        .join()
+        .map_err(|_| anyhow::anyhow!("follow panicked"))??;
+    ensure!(r.packets == 40, "{r:?}");
+    relay.stop_ok()?;
+    let mirrored = tmp.path().join("mirror");
+    bt21::assert_ctf2(&mirrored)?;
+    let (want, got) = (bt21::babeltrace(&local)?, bt21::babeltrace(&mirrored)?);
+    ensure!(
+        want.lines().count() > 100 && want == got,
+        "the live mirror reads differently ({} / {} lines)",
+        want.lines().count(),
+        got.lines().count()
+    );
+    Ok(())
+}

@@ -38,7 +38,7 @@ fn old_sender(minor: u32, index_minor: u32, entry_len: u64) -> Result<()> {
     let mut relay = Trelayd::start(tmp.path(), &[])?;
     let mut c = Control::connect(relay.ports.control)?;
     let v = encode(&Command::Version(Version { major: 2, minor }), minor);
-    ensure!(c.call(5, &v, 8)? == [0, 0, 0, 2, 0, 0, 0, 13]);
+    ensure!(c.call(5, &v, 8)? == [0, 0, 0, 2, 0, 0, 0, 15]);
     let create = encode(
         &Command::CreateSession(CreateSession {
             session_name: "old".into(),

@@ -320,6 +320,7 @@ fn follow_and_bench_speak_tls() -> Result<()> {
         session: "tls-bench".into(),
         hostname: "claimed-host".into(),
         label: None,
+        trace_format: Default::default(),
     };
     let r = rt.block_on(trelay_consumer::native::bench::bench(&b))?;
     ensure!(r.packets > 0 && r.bytes > 0, "bench sent nothing: {r:?}");

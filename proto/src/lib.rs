@@ -3,12 +3,14 @@
 //! Sans-IO codecs for everything trelay reads or writes in LTTng's formats: no sockets, no files,
 //! no clock. Bytes go in, typed messages come out, and back.
 //!
-//! - [`lttng::relayd`]: the control port (5342) commands and replies of LTTng 2.13 senders, with
-//!   the layouts that depend on the negotiated protocol minor, and the data port (5343) header.
-//! - [`lttng::live`]: the live viewer protocol (5344), requests and replies.
+//! - [`lttng::relayd`]: the control port (5342) commands and replies of LTTng 2.1 to 2.15 senders,
+//!   with the layouts that depend on the negotiated protocol minor, and the data port (5343) header.
+//! - [`lttng::live`]: the live viewer protocol (5344), requests and replies, up to minor 15.
+//! - [`lttng::TraceFormat`]: a session's trace format (CTF 1.8 or CTF 2), as both ports carry it.
 //! - [`ctf::index`]: CTF index files (v1.0 and v1.1), header and entries.
 //! - [`ctf::packet`]: the CTF packet header and context as LTTng lays them out.
 //! - [`trelay`]: trelay's own framed, batched, resumable protocol (trelay://).
+//! - [`status`]: the JSON documents of trelayd's status API (`/api/v1/…`).
 //!
 //! ## Decoding contract
 //! Every decoder takes a byte slice and returns [`Decoded::Incomplete`] with the number of bytes it
@@ -35,7 +37,9 @@ pub mod codec;
 pub mod ctf;
 pub mod id;
 pub mod lttng;
+pub mod status;
 pub mod trelay;
 
 pub use codec::{DecodeError, Decoded, Reader};
 pub use id::{CtfTraceId, NetSeq, SessionId, StreamId, ViewerSessionId};
+pub use lttng::TraceFormat;

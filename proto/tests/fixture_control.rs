@@ -53,9 +53,11 @@ fn negotiated(client: &[u8], server: &[u8]) -> ProtocolMinor {
         theirs,
         Version {
             major: 2,
-            minor: RELAYD_MINOR
+            // Recorded from lttng-relayd 2.13; trelay now announces 15.
+            minor: 13
         }
     );
+    assert_eq!(RELAYD_MINOR, 15);
     ProtocolMinor::negotiate(ours.minor, theirs.minor)
 }
 

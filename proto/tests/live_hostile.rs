@@ -3,8 +3,9 @@
 
 use trelay_proto::lttng::live::records::HOSTNAME_LEN;
 use trelay_proto::lttng::live::{
-    decode_reply, decode_request, Command, CommandHeader, SessionRecord, StreamRecord, ViewerFlags,
-    ViewerReply, MAX_METADATA_LEN, MAX_PACKET_LEN, MAX_RECORDS, SESSION_RECORD_LEN,
+    decode_reply, decode_reply_at, decode_request, Command, CommandHeader, SessionRecord,
+    StreamRecord, ViewerFlags, ViewerReply, MAX_METADATA_LEN, MAX_PACKET_LEN, MAX_RECORDS,
+    SESSION_RECORD_LEN,
 };
 use trelay_proto::{DecodeError, Decoded};
 
@@ -242,4 +243,91 @@ fn flags() {
     assert_eq!(f, ViewerFlags(3));
     assert!(f.contains(ViewerFlags::NEW_STREAM) && f.contains(ViewerFlags::NEW_METADATA));
     assert!(!ViewerFlags::NEW_METADATA.contains(ViewerFlags::NEW_STREAM));
+}
+
+/// A 2.15 session record with the given lengths, trace format and name bytes.
+fn record_2_15(host_len: u32, name_len: u32, format: u32, names: &[u8]) -> Vec<u8> {
+    let mut r = Vec::new();
+    r.extend_from_slice(&7u64.to_be_bytes());
+    r.extend_from_slice(&100_000u32.to_be_bytes());
+    r.extend_from_slice(&0u32.to_be_bytes());
+    r.extend_from_slice(&3u32.to_be_bytes());
+    r.extend_from_slice(&host_len.to_be_bytes());
+    r.extend_from_slice(&name_len.to_be_bytes());
+    r.extend_from_slice(&format.to_be_bytes());
+    r.extend_from_slice(names);
+    r
+}
+
+fn list_2_15(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut b = (records.len() as u32).to_be_bytes().to_vec();
+    records.iter().for_each(|r| b.extend_from_slice(r));
+    b
+}
+
+#[test]
+fn session_records_2_15_are_checked() {
+    use trelay_proto::TraceFormat;
+    let ok = list_2_15(&[record_2_15(2, 1, 1, b"vms")]);
+    match decode_reply_at(Command::ListSessions, 15, &ok).unwrap() {
+        Decoded::Done {
+            msg: ViewerReply::ListSessions(s),
+            used,
+        } => {
+            assert_eq!(used, ok.len());
+            assert_eq!(
+                (s[0].hostname.as_str(), s[0].session_name.as_str()),
+                ("vm", "s")
+            );
+            assert_eq!(s[0].trace_format, TraceFormat::Ctf2);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same bytes read as a 2.13 list are a short 339-byte record.
+    assert!(matches!(
+        decode_reply(Command::ListSessions, &ok).unwrap(),
+        Decoded::Incomplete { needed: 343 }
+    ));
+    // A trace format outside the live enumeration (0, 1).
+    let bad = list_2_15(&[record_2_15(2, 1, 2, b"vms")]);
+    assert_eq!(
+        decode_reply_at(Command::ListSessions, 15, &bad),
+        Err(DecodeError::InvalidValue {
+            field: "session.trace_format",
+            value: 2
+        })
+    );
+    // Name lengths over the caps are refused before waiting for the bytes.
+    for (h, n, field) in [
+        (256, 1, "session.hostname_len"),
+        (2, 255, "session.session_name_len"),
+        (u32::MAX, u32::MAX, "session.hostname_len"),
+    ] {
+        let bad = list_2_15(&[record_2_15(h, n, 0, b"")]);
+        assert!(
+            matches!(decode_reply_at(Command::ListSessions, 15, &bad), Err(DecodeError::TooLong { field: f, .. }) if f == field),
+            "{h} {n}"
+        );
+    }
+    // A NUL inside a name, and names that are not UTF-8.
+    let nul = list_2_15(&[record_2_15(2, 1, 0, b"v\0s")]);
+    assert!(decode_reply_at(Command::ListSessions, 15, &nul).is_err());
+    let utf = list_2_15(&[record_2_15(2, 1, 0, b"\xff\xfes")]);
+    assert!(matches!(
+        decode_reply_at(Command::ListSessions, 15, &utf),
+        Err(DecodeError::NotUtf8 { .. })
+    ));
+    // A huge count with no records behind it: incomplete, nothing allocated for it; over the
+    // cap: an error.
+    let mut many = 65_536u32.to_be_bytes().to_vec();
+    many.extend_from_slice(&record_2_15(2, 1, 0, b"vms"));
+    assert!(matches!(
+        decode_reply_at(Command::ListSessions, 15, &many).unwrap(),
+        Decoded::Incomplete { .. }
+    ));
+    let over = 65_537u32.to_be_bytes();
+    assert!(matches!(
+        decode_reply_at(Command::ListSessions, 15, &over),
+        Err(DecodeError::TooLong { .. })
+    ));
 }

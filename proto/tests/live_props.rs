@@ -5,13 +5,13 @@
 use proptest::prelude::*;
 use trelay_proto::lttng::live::records::{HOSTNAME_LEN, NAME_LEN, PATH_LEN};
 use trelay_proto::lttng::live::{
-    decode_reply, decode_request, AttachStatus, Command, CommandHeader, ConnectReply,
-    ConnectRequest, ConnectionType, CreateSessionStatus, DetachStatus, GetMetadataStatus,
-    GetPacketStatus, IndexReply, MetadataReplyHead, NewStreamsStatus, NextIndexStatus,
-    PacketReplyHead, Seek, SessionRecord, StreamRecord, ViewerFlags, ViewerReply, ViewerRequest,
-    SESSION_RECORD_LEN, STREAM_RECORD_LEN,
+    decode_reply, decode_reply_at, decode_request, AttachStatus, Command, CommandHeader,
+    ConnectReply, ConnectRequest, ConnectionType, CreateSessionStatus, DetachStatus,
+    GetMetadataStatus, GetPacketStatus, IndexReply, MetadataReplyHead, NewStreamsStatus,
+    NextIndexStatus, PacketReplyHead, Seek, SessionRecord, StreamRecord, ViewerFlags, ViewerReply,
+    ViewerRequest, SESSION_RECORD_LEN, STREAM_RECORD_LEN,
 };
-use trelay_proto::{DecodeError, Decoded};
+use trelay_proto::{DecodeError, Decoded, TraceFormat};
 
 // ---------- strategies ----------
 
@@ -90,6 +90,30 @@ fn session() -> impl Strategy<Value = SessionRecord> {
                 streams,
                 hostname,
                 session_name,
+                trace_format: TraceFormat::Ctf1_8,
+            },
+        )
+}
+
+/// A 2.15 session record: any names within the caps (no NUL), either format.
+fn session_2_15() -> impl Strategy<Value = SessionRecord> {
+    (
+        (any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>()),
+        "[^\0]{0,60}",
+        "[^\0]{0,60}",
+        prop::sample::select(TraceFormat::ALL.to_vec()),
+    )
+        .prop_map(
+            |((id, live_timer, clients, streams), hostname, session_name, trace_format)| {
+                SessionRecord {
+                    id: id.into(),
+                    live_timer,
+                    clients,
+                    streams,
+                    hostname,
+                    session_name,
+                    trace_format,
+                }
             },
         )
 }
@@ -254,6 +278,51 @@ proptest! {
         s.encode(&mut buf);
         prop_assert_eq!(buf.len(), SESSION_RECORD_LEN);
         prop_assert_eq!(SessionRecord::decode(&buf).unwrap(), s);
+    }
+
+    #[test]
+    fn session_lists_2_15_round_trip(sessions in prop::collection::vec(session_2_15(), 0..5), minor in 15u32..40) {
+        let reply = ViewerReply::ListSessions(sessions);
+        let mut buf = Vec::new();
+        reply.encode_at(minor, &mut buf);
+        prop_assert_eq!(
+            decode_reply_at(Command::ListSessions, minor, &buf).unwrap(),
+            Decoded::Done { msg: reply.clone(), used: buf.len() }
+        );
+        // Every prefix is incomplete and asks for no more than the whole reply.
+        for k in 0..buf.len() {
+            match decode_reply_at(Command::ListSessions, minor, &buf[..k]).unwrap() {
+                Decoded::Incomplete { needed } => prop_assert!(needed > k && needed <= buf.len()),
+                done => prop_assert!(false, "prefix {} decoded as {:?}", k, done),
+            }
+        }
+    }
+
+    #[test]
+    fn session_record_2_15_length(s in session_2_15()) {
+        let mut buf = Vec::new();
+        s.encode_2_15(&mut buf);
+        prop_assert_eq!(buf.len(), s.len_2_15());
+        prop_assert_eq!(&buf[28..32], &s.trace_format.to_live().to_be_bytes()[..]);
+        prop_assert_eq!(
+            SessionRecord::decode_2_15(&buf).unwrap(),
+            Decoded::Done { msg: s, used: buf.len() }
+        );
+    }
+
+    #[test]
+    fn below_15_other_replies_are_unchanged((cmd, reply) in reply(), minor in 0u32..15) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        reply.encode(&mut a);
+        reply.encode_at(minor, &mut b);
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(decode_reply_at(cmd, minor, &a).unwrap(), decode_reply(cmd, &a).unwrap());
+    }
+
+    #[test]
+    fn arbitrary_2_15_lists_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ = decode_reply_at(Command::ListSessions, 15, &bytes);
+        let _ = SessionRecord::decode_2_15(&bytes);
     }
 
     #[test]

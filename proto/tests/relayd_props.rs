@@ -11,6 +11,8 @@ use trelay_proto::{DecodeError, Decoded, NetSeq, StreamId};
 
 #[path = "relayd_props/hostile.rs"]
 mod hostile;
+#[path = "relayd_props/hostile_2_15.rs"]
+mod hostile_2_15;
 #[path = "relayd_props/hostile_chunks.rs"]
 mod hostile_chunks;
 #[path = "relayd_props/hostile_replies.rs"]

@@ -98,6 +98,7 @@ fn fixture(n: usize) -> Fixture {
         sessiond_session_id: 1,
         creation_time: 1_795_414_943,
         peer: "bench".into(),
+        trace_format: trelay_proto::TraceFormat::Ctf1_8,
     });
     let (chunk, _) = registry.chunks.publish(
         session.chunk_key(0),

@@ -21,7 +21,8 @@
 //! - [`archive`]: closed chunks and sessions uploaded to S3-compatible object storage, verified,
 //!   then optionally removed locally.
 //! - [`telemetry`], [`ops`]: what the relay counts, and the operations listener (`/metrics`,
-//!   `/healthz`, `/readyz`), systemd notifications, descriptor limits, log format.
+//!   `/healthz`, `/readyz`, the status page and its JSON API), systemd notifications, descriptor
+//!   limits, log format.
 //!
 //! [`run`] runs a whole relay until a cancellation token fires, so tests can start one in-process
 //! on port 0 ([`server::Relay::bind`] tells the ports); [`cli::main`] is the binary's entry.

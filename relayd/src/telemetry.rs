@@ -16,6 +16,7 @@ use metrics_exporter_prometheus::{
 };
 use metrics_util::MetricKindMask;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long the series of a session that stopped changing stay exposed.
@@ -297,6 +298,7 @@ pub struct Telemetry {
     /// Units waiting for their archive.
     pub archive_pending: Gauge,
     open: [Gauge; 3],
+    open_now: Arc<[AtomicU64; 3]>,
     accepted: [Counter; 3],
 }
 
@@ -356,6 +358,7 @@ impl Telemetry {
                 l.push(Label::new("state", "open"));
                 gauge("trelay_connections", l)
             }),
+            open_now: Arc::new([const { AtomicU64::new(0) }; 3]),
             accepted: Port::ALL.map(|p| counter("trelay_connections_accepted_total", port(p))),
             recorder,
             handle,
@@ -367,7 +370,17 @@ impl Telemetry {
         self.accepted[port.index()].increment(1);
         let gauge = self.open[port.index()].clone();
         gauge.increment(1.0);
-        ConnectionGuard { gauge }
+        self.open_now[port.index()].fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard {
+            gauge,
+            open_now: self.open_now.clone(),
+            port: port.index(),
+        }
+    }
+
+    /// Connections open on `port` now (the status page).
+    pub fn open_connections(&self, port: Port) -> u64 {
+        self.open_now[port.index()].load(Ordering::Relaxed)
     }
 
     /// Sets the gauge `name` (with `labels`) to `value`: scrape-time states.
@@ -400,11 +413,16 @@ impl Telemetry {
 #[derive(Debug)]
 pub struct ConnectionGuard {
     gauge: Gauge,
+    open_now: Arc<[AtomicU64; 3]>,
+    port: usize,
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.gauge.decrement(1.0);
+        if let Some(n) = self.open_now.get(self.port) {
+            n.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

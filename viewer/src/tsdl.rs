@@ -7,10 +7,12 @@
 //!
 //! The metadata file is either packetized (each packet starts with the metadata magic
 //! `0x75D11D57` in the tracer's byte order) or plain text (starting with `/* CTF`); both are
-//! accepted by [`Metadata::from_file_bytes`].
+//! accepted by [`Metadata::from_file_bytes`], and so is CTF 2 metadata (a JSON text sequence,
+//! starting with `0x1E`), which [`crate::ctf2`] reads into the same [`Metadata`].
 
 use std::collections::BTreeMap;
 
+use trelay_proto::ctf::format::TraceFormat;
 use trelay_proto::ctf::packet::{append_tsdl, WordSize, METADATA_MAGIC};
 
 /// A clock declared in the metadata.
@@ -29,6 +31,8 @@ pub struct Clock {
 /// What the viewer extracts from a trace's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Metadata {
+    /// The CTF version the metadata is written in.
+    pub format: TraceFormat,
     /// Every `clock` block, in order.
     pub clocks: Vec<Clock>,
     /// The `env` block's assignments (values as written, strings unquoted).
@@ -47,6 +51,14 @@ pub enum MetadataError {
     /// The text is not UTF-8.
     #[error("metadata text is not UTF-8")]
     NotUtf8,
+    /// A CTF 2 metadata record that is not valid JSON or not a valid record.
+    #[error("CTF 2 metadata record {record}: {reason}")]
+    Json {
+        /// The record's position in the sequence (0 for the first).
+        record: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// A `clock` block's integer value could not be read.
     #[error("clock {clock:?}: {key} = {value:?} is not an integer")]
     BadClockValue {
@@ -82,8 +94,12 @@ impl Metadata {
         String::from_utf8(text).map_err(|_| MetadataError::NotUtf8)
     }
 
-    /// Reads the clocks and environment of a metadata file's bytes.
+    /// Reads the clocks and environment of a metadata file's bytes: CTF 1.8 (packetized or
+    /// plain TSDL) or CTF 2 (a JSON text sequence).
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Metadata, MetadataError> {
+        if TraceFormat::of_metadata(bytes) == Some(TraceFormat::Ctf2) {
+            return crate::ctf2::parse(bytes);
+        }
         Metadata::parse(&Metadata::text_of_file(bytes)?)
     }
 

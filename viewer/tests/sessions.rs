@@ -17,7 +17,11 @@ fn sessions_lists_what_the_relay_answers() {
     let list_reply = server[24..367].to_vec();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let expected_connect = client[0..36].to_vec();
+    // babeltrace2 2.0 announced live minor 4; the viewer announces 15 (offset 28: after the
+    // 16-byte command header, the viewer session id and the major).
+    let mut expected_connect = client[0..36].to_vec();
+    assert_eq!(expected_connect[28..32], 4u32.to_be_bytes());
+    expected_connect[28..32].copy_from_slice(&15u32.to_be_bytes());
     let expected_list = client[52..68].to_vec();
     let relay = std::thread::spawn(move || {
         for _ in 0..2 {
@@ -46,7 +50,7 @@ fn sessions_lists_what_the_relay_answers() {
     assert_eq!(
         lines[1],
         format!(
-            "1   vm    fx3754  0        0        200000 us   net://127.0.0.1:{port}/host/vm/fx3754"
+            "1   vm    fx3754  0        0        200000 us   CTF 1.8  net://127.0.0.1:{port}/host/vm/fx3754"
         )
     );
     let o = viewer(&["sessions", &url, "--json"]);
@@ -55,6 +59,7 @@ fn sessions_lists_what_the_relay_answers() {
     assert_eq!(v[0]["name"], "fx3754");
     assert_eq!(v[0]["hostname"], "vm");
     assert_eq!(v[0]["live_timer_us"], 200000);
+    assert_eq!(v[0]["trace_format"], "ctf-1.8");
     relay.join().unwrap();
 }
 

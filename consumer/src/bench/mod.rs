@@ -14,6 +14,7 @@ pub mod plot;
 pub mod report;
 
 use std::time::{Duration, Instant};
+use trelay_proto::ctf::format::TraceFormat;
 
 use hdrhistogram::Histogram;
 
@@ -51,6 +52,9 @@ pub struct BenchOptions {
     pub hostname: String,
     /// Free-form label copied to the report (e.g. which relay).
     pub label: Option<String>,
+    /// The synthetic trace's format (CTF 2 sessions need a relay of protocol 2.15 over
+    /// net://, the trace-format feature over trelay://).
+    pub trace_format: TraceFormat,
 }
 
 /// What a bench run measured.
@@ -92,6 +96,9 @@ pub struct BenchReport {
     pub relay_cpu_s_per_gb: Option<f64>,
     /// Session directories on the relay (relative to its output root).
     pub relay_paths: Vec<String>,
+    /// The synthetic trace's format (reports written before formats existed are CTF 1.8).
+    #[serde(default)]
+    pub trace_format: TraceFormat,
 }
 
 /// Latency percentiles in µs.
@@ -177,6 +184,7 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
             };
             let mut cfg = SessionConfig::new(&name, &o.hostname);
             cfg.index_window = o.index_window;
+            cfg.trace_format = o.trace_format;
             cfg
         })
         .collect();
@@ -302,6 +310,7 @@ impl BenchReport {
                 .filter(|_| bytes > 0)
                 .map(|c| c / (bytes as f64 / 1e9)),
             relay_paths,
+            trace_format: o.trace_format,
         }
     }
 }
@@ -323,7 +332,7 @@ async fn setup(
     cfgs: &[SessionConfig],
 ) -> Result<Vec<Conn>, BenchError> {
     let mut conns = Vec::new();
-    let first = SynthTrace::new(&o.hostname, &o.session, o.packet_size);
+    let first = SynthTrace::new(&o.hostname, &o.session, o.packet_size).with_format(o.trace_format);
     for c in 0..o.connections {
         let Some(cfg) = cfgs.get(c as usize % cfgs.len().max(1)) else {
             return Err(BenchError::Invalid("no session".into()));

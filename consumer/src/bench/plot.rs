@@ -112,8 +112,8 @@ fn panel(
                 }
             );
         }
-        let (size, streams, conns, sessions, index) = *key;
-        let streams = super::report::streams_text(streams, conns, sessions);
+        let (size, streams, conns, sessions, index, format) = *key;
+        let streams = super::report::streams_text(streams, conns, sessions, format);
         let _ = writeln!(
             out,
             r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{} ×{streams}</text><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
@@ -203,6 +203,7 @@ mod tests {
             relay_cpu_s: None,
             relay_cpu_s_per_gb: Some(2.0),
             relay_paths: vec![],
+            trace_format: Default::default(),
         };
         let m = Matrix::new(vec![r("a<b", 10.0), r("c", 20.0)]);
         let s = svg(&m);

@@ -6,19 +6,24 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::BenchReport;
+use trelay_proto::ctf::format::TraceFormat;
 
 /// One matrix row: packet size, streams, connection pairs, tracing sessions, whether
-/// SEND_INDEX was sent.
-pub type RowKey = (usize, u32, u32, u32, bool);
+/// SEND_INDEX was sent, the trace format.
+pub type RowKey = (usize, u32, u32, u32, bool, TraceFormat);
 
 /// The streams column: `4`, `32 (8 conns)` with several connection pairs, `32 (8 conns,
-/// 8 sessions)` when they belong to several tracing sessions.
-pub fn streams_text(streams: u32, connections: u32, sessions: u32) -> String {
-    match (connections, sessions) {
+/// 8 sessions)` when they belong to several tracing sessions; `, CTF 2` added for CTF 2 rows.
+pub fn streams_text(streams: u32, connections: u32, sessions: u32, format: TraceFormat) -> String {
+    let mut s = match (connections, sessions) {
         (c, s) if s > 1 => format!("{streams} ({c} conns, {s} sessions)"),
         (c, _) if c > 1 => format!("{streams} ({c} conns)"),
         _ => streams.to_string(),
+    };
+    if format == TraceFormat::Ctf2 {
+        s.push_str(", CTF 2");
     }
+    s
 }
 
 /// Results grouped by matrix row then label, labels in first-seen order. A row measured several
@@ -50,7 +55,14 @@ impl Matrix {
                 m.labels.push(label.clone());
             }
             m.rows
-                .entry((r.packet_size, r.streams, r.connections, r.sessions, r.index))
+                .entry((
+                    r.packet_size,
+                    r.streams,
+                    r.connections,
+                    r.sessions,
+                    r.index,
+                    r.trace_format,
+                ))
                 .or_default()
                 .entry(label)
                 .or_default()
@@ -131,12 +143,12 @@ fn table(
     }
     s.push('\n');
     for key in m.rows.keys() {
-        let (size, streams, conns, sessions, index) = *key;
+        let (size, streams, conns, sessions, index, format) = *key;
         let _ = write!(
             s,
             "| {} | {} | {} |",
             size_text(size),
-            streams_text(streams, conns, sessions),
+            streams_text(streams, conns, sessions, format),
             if index { "yes" } else { "no" }
         );
         let base = m.get(key, baseline, f);
@@ -271,6 +283,7 @@ mod tests {
             relay_cpu_s: Some(1.0),
             relay_cpu_s_per_gb: Some(cpu),
             relay_paths: vec![],
+            trace_format: TraceFormat::Ctf1_8,
         }
     }
 
@@ -307,7 +320,7 @@ mod tests {
 
     #[test]
     fn repeated_runs_read_as_their_median() {
-        let key = (4096, 1, 1, 1, true);
+        let key = (4096, 1, 1, 1, true, TraceFormat::Ctf1_8);
         let m = Matrix::new(vec![
             rep("a", 4096, true, 10.0, 3.0),
             rep("a", 4096, true, 90.0, 1.0),

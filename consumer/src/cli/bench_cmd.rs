@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::bench::{bench, BenchOptions, BenchReport};
 use crate::url::RelayUrl;
+use trelay_proto::ctf::format::TraceFormat;
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -48,6 +49,9 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Format of the synthetic trace's metadata: ctf-1.8 (TSDL) or ctf-2 (JSON text sequence).
+    #[arg(long, default_value = "ctf-1.8")]
+    trace_format: TraceFormat,
     #[command(flatten)]
     tls: super::TlsArgs,
 }
@@ -117,6 +121,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         session: a.session,
         hostname: a.hostname,
         label: a.label,
+        trace_format: a.trace_format,
     };
     let r = if o.url.native {
         crate::native::bench::bench(&o).await?

@@ -31,7 +31,7 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
         .map_err(|e| BenchError::Resolve(o.url.to_string(), e))?
         .next()
         .ok_or_else(|| BenchError::Invalid(format!("{} has no address", o.url)))?;
-    let first = SynthTrace::new(&o.hostname, &o.session, o.packet_size);
+    let first = SynthTrace::new(&o.hostname, &o.session, o.packet_size).with_format(o.trace_format);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -53,10 +53,7 @@ pub async fn bench(o: &BenchOptions) -> Result<BenchReport, BenchError> {
             creation_time: now,
             ack: AckLevel::Committed,
         };
-        let path = match conn.request(&Message::Open(open)).await.map_err(err)? {
-            Message::Opened(x) => x.path,
-            other => return Err(BenchError::Invalid(format!("Open answered {other:?}"))),
-        };
+        let path = conn.open(&open, o.trace_format).await.map_err(err)?.path;
         let trace = first.sibling();
         let tpath = format!("ust/uid/{c}/64-bit");
         let mut gens = Vec::new();

@@ -37,10 +37,11 @@ impl ClientTls {
     }
 }
 use tokio::sync::{mpsc, watch};
+use trelay_proto::ctf::format::TraceFormat;
 use trelay_proto::trelay::assembler::{Assembler, Event};
 use trelay_proto::trelay::frame::{self, Kind, DATA_FOLLOWS, END, HEADER_LEN};
 use trelay_proto::trelay::hello::{self, Hello};
-use trelay_proto::trelay::message::{AckLevel, Message};
+use trelay_proto::trelay::message::{AckLevel, Message, Open, OpenTraced, Opened};
 use trelay_proto::trelay::MAGIC;
 use trelay_proto::Decoded;
 
@@ -70,6 +71,9 @@ pub enum NativeError {
     /// No answer in time.
     #[error("no reply from the relay within {0:?}")]
     Timeout(Duration),
+    /// The relay cannot take what was asked (e.g. a CTF 2 session, for an older relay).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl NativeError {
@@ -95,6 +99,8 @@ pub struct NativeConn {
     acks: watch::Receiver<Acked>,
     reader: tokio::task::JoinHandle<()>,
     max_frame: u32,
+    /// The relay's hello feature bits.
+    features: u64,
     /// Messages sent and completed on this connection.
     pub sent: u64,
     out: Vec<u8>,
@@ -182,9 +188,34 @@ impl NativeConn {
             acks,
             reader,
             max_frame,
+            features: theirs.features,
             sent: 0,
             out: Vec::with_capacity(64 << 10),
         })
+    }
+
+    /// Opens (or resumes) the session, of trace format `format`: `OpenTraced` to a relay that
+    /// announced the trace-format feature, else the plain `Open` (CTF 1.8 only: an older relay
+    /// cannot be told a session is CTF 2, so that is an error before anything is sent).
+    pub async fn open(&mut self, open: &Open, format: TraceFormat) -> Result<Opened, NativeError> {
+        let m = if self.features & hello::FEATURE_TRACE_FORMAT != 0 {
+            Message::OpenTraced(OpenTraced {
+                open: open.clone(),
+                trace_format: format,
+            })
+        } else if format == TraceFormat::Ctf1_8 {
+            Message::Open(open.clone())
+        } else {
+            return Err(NativeError::Unsupported(format!(
+                "the relay does not take {} sessions over trelay:// (its hello lacks the \
+                 trace-format feature)",
+                format.name()
+            )));
+        };
+        match self.request(&m).await? {
+            Message::Opened(o) => Ok(o),
+            other => Err(NativeError::Protocol(format!("Open answered {other:?}"))),
+        }
     }
 
     /// The agreed maximum frame payload.

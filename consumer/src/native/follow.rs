@@ -13,6 +13,7 @@ use super::client::NativeError;
 use super::follower::{beacons, connect, round, Follower, Link};
 use crate::ship::local_session;
 use crate::ship::send::names_for;
+use crate::trace::metadata::trace_format_of;
 use crate::trace::walk;
 use crate::url::RelayUrl;
 use std::future::Future;
@@ -21,7 +22,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use trelay_proto::trelay::message::{AckLevel, Message, Open};
+use trelay_proto::ctf::format::TraceFormat;
+use trelay_proto::trelay::message::{AckLevel, Message, Open, OpenTraced};
 
 /// How often the tree and the local session list are re-read.
 const RESCAN: Duration = Duration::from_secs(1);
@@ -56,6 +58,9 @@ pub struct NativeFollowOptions {
     pub session_id: Option<[u8; 16]>,
     /// Where the follow stands while it runs (read by a supervisor), when set.
     pub counters: Option<Arc<FollowProgress>>,
+    /// The session's trace format; when unset, the first byte of the first metadata file
+    /// tells (the follow waits for it before opening the session).
+    pub trace_format: Option<TraceFormat>,
 }
 
 /// Where a running [`follow`] stands, updated as it goes (relaxed atomics).
@@ -117,6 +122,7 @@ impl NativeFollowOptions {
             tls: None,
             session_id: None,
             counters: None,
+            trace_format: None,
         }
     }
 }
@@ -175,16 +181,34 @@ pub async fn follow(
             }
         }
     }
-    let open = Open {
-        session: id,
-        name,
-        hostname,
-        live_timer_us: opts.live_timer_us.max(1),
-        creation_time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        ack: AckLevel::Committed,
+    let trace_format = match opts.trace_format {
+        Some(f) => f,
+        None => loop {
+            if let Some(f) = found.iter().find_map(|t| trace_format_of(&t.metadata)) {
+                break f;
+            }
+            tokio::select! {
+                _ = &mut shutdown => return Err(NativeError::Protocol("no metadata appeared".into())),
+                _ = tokio::time::sleep(RESCAN) => {}
+            }
+            if opts.idle_timeout.is_some_and(|d| start.elapsed() > d) {
+                return Err(NativeError::Protocol("no metadata appeared".into()));
+            }
+        },
+    };
+    let open = OpenTraced {
+        open: Open {
+            session: id,
+            name,
+            hostname,
+            live_timer_us: opts.live_timer_us.max(1),
+            creation_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            ack: AckLevel::Committed,
+        },
+        trace_format,
     };
     let mut f = Follower {
         traces: Vec::new(),

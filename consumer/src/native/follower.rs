@@ -9,7 +9,7 @@ use crate::trace::{walk, PacketSource, TraceError};
 use crate::url::RelayUrl;
 use std::os::unix::fs::FileExt;
 use trelay_proto::ctf::index::IndexEntry;
-use trelay_proto::trelay::message::{AckLevel, AddStream, Message, Open, Packets, MAX_BATCH};
+use trelay_proto::trelay::message::{AckLevel, AddStream, Message, OpenTraced, Packets, MAX_BATCH};
 
 /// Packets taken from one stream per round at most.
 const PER_ROUND: usize = 1024;
@@ -171,7 +171,7 @@ pub(super) struct Link {
 pub(super) async fn connect(
     url: &RelayUrl,
     tls: Option<&super::client::ClientTls>,
-    open: &Open,
+    open: &OpenTraced,
     f: &mut Follower,
 ) -> Result<Link, NativeError> {
     let addr = tokio::net::lookup_host((url.host.as_str(), url.control_port))
@@ -179,10 +179,7 @@ pub(super) async fn connect(
         .next()
         .ok_or_else(|| NativeError::Io(std::io::ErrorKind::NotFound.into()))?;
     let mut conn = NativeConn::connect_with(addr, tls, &url.host).await?;
-    match conn.request(&Message::Open(open.clone())).await? {
-        Message::Opened(o) => f.report.relay_path = o.path,
-        other => return Err(NativeError::Protocol(format!("Open answered {other:?}"))),
-    }
+    f.report.relay_path = conn.open(&open.open, open.trace_format).await?.path;
     let mut link = Link {
         conn,
         announced: 0,

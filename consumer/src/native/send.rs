@@ -11,7 +11,7 @@
 
 use super::client::{NativeConn, NativeError};
 use crate::ship::send::names_for;
-use crate::trace::metadata::{read_tsdl, word_size};
+use crate::trace::metadata::{read_tsdl, trace_format_of, word_size};
 use crate::trace::{walk, PacketSource, TraceError};
 use crate::url::RelayUrl;
 use std::cmp::Reverse;
@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use trelay_proto::ctf::index::IndexEntry;
 use trelay_proto::trelay::message::{
-    AckLevel, AddStream, Message, Open, PacketMeta, Packets, MAX_BATCH,
+    AckLevel, AddStream, Message, Open, OpenTraced, PacketMeta, Packets, MAX_BATCH,
 };
 
 /// Options of [`send`].
@@ -206,13 +206,21 @@ pub async fn send(opts: &NativeSendOptions) -> Result<NativeReport, NativeSendEr
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let open = Open {
-        session: identity(),
-        name,
-        hostname,
-        live_timer_us: opts.live_timer_us,
-        creation_time,
-        ack: opts.ack,
+    // The format of the session's traces: the first metadata file's first byte tells.
+    let trace_format = dirs
+        .iter()
+        .find_map(|d| trace_format_of(&d.metadata))
+        .unwrap_or_default();
+    let open = OpenTraced {
+        open: Open {
+            session: identity(),
+            name,
+            hostname,
+            live_timer_us: opts.live_timer_us,
+            creation_time,
+            ack: opts.ack,
+        },
+        trace_format,
     };
     let mut totals = Totals::default();
     let mut backoff = Duration::from_millis(100);
@@ -273,7 +281,7 @@ const COMMIT_EVERY: u64 = 16 << 20;
 async fn pass(
     opts: &NativeSendOptions,
     plan: &Plan,
-    open: &Open,
+    open: &OpenTraced,
     totals: &mut Totals,
 ) -> Result<String, NativeError> {
     let addr = tokio::net::lookup_host((opts.url.host.as_str(), opts.url.control_port))
@@ -281,10 +289,7 @@ async fn pass(
         .next()
         .ok_or_else(|| NativeError::Io(std::io::ErrorKind::NotFound.into()))?;
     let mut c = NativeConn::connect_with(addr, opts.tls.as_ref(), &opts.url.host).await?;
-    let path = match c.request(&Message::Open(open.clone())).await? {
-        Message::Opened(o) => o.path,
-        other => return Err(NativeError::Protocol(format!("Open answered {other:?}"))),
-    };
+    let path = c.open(&open.open, open.trace_format).await?.path;
     // Streams are numbered: data streams first, then one metadata stream per trace.
     let mut next_seq = vec![0u64; plan.streams.len()];
     for (n, s) in plan.streams.iter().enumerate() {

@@ -1,4 +1,4 @@
-//! An async sender for LTTng 2.13's relayd protocol: what a session daemon and a consumer daemon
+//! An async sender for LTTng's relayd protocol (up to 2.15): what a session daemon and a consumer daemon
 //! send to a relay, usable by any program.
 //!
 //! [`RelaySession`] owns one control and one data connection. All writes are awaited, so a slow

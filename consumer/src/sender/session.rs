@@ -1,4 +1,4 @@
-//! A relay session driven like LTTng 2.13's session and consumer daemons drive one.
+//! A relay session driven like LTTng's session and consumer daemons drive one (protocol up to 2.15).
 //!
 //! [`RelaySession::connect`] performs the session daemon's part (VERSION, GET_CONFIGURATION,
 //! CREATE_SESSION, data connection) and `lttng start`'s CREATE_TRACE_CHUNK(0). Then the consumer
@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use trelay_proto::ctf::format::TraceFormat;
 
 use tokio::net::TcpStream;
 use trelay_proto::ctf::index::IndexEntry;
@@ -25,8 +26,10 @@ use super::SendError;
 
 /// Oldest relay protocol minor this sender speaks (2.11: trace chunks, 2.11 layouts).
 pub const MIN_MINOR: u32 = 11;
-/// Protocol version announced.
-pub const VERSION: (u32, u32) = (2, 13);
+/// Oldest relay protocol minor that can carry CTF 2 sessions (LTTng 2.15).
+pub const CTF2_MINOR: u32 = 15;
+/// Protocol version announced (LTTng 2.15's: CREATE_SESSION carries the trace format).
+pub const VERSION: (u32, u32) = (2, 15);
 
 /// How to create the relay session.
 #[derive(Debug, Clone)]
@@ -47,6 +50,10 @@ pub struct SessionConfig {
     pub index_window: usize,
     /// How long to wait for the connections to open.
     pub connect_timeout: Duration,
+    /// The session's trace format. CTF 2 needs a relay that negotiates protocol minor 15 or
+    /// later (CREATE_SESSION says the format from 2.15 on); with an older one connecting fails
+    /// before the session is created, as LTTng 2.15's session daemon refuses.
+    pub trace_format: TraceFormat,
 }
 
 impl SessionConfig {
@@ -61,6 +68,7 @@ impl SessionConfig {
             creation_time: now_secs(),
             index_window: 0,
             connect_timeout: Duration::from_secs(10),
+            trace_format: TraceFormat::Ctf1_8,
         }
     }
 }
@@ -163,6 +171,12 @@ impl RelaySession {
         if major != VERSION.0 || minor < MIN_MINOR {
             return Err(SendError::Version { major, minor });
         }
+        if cfg.trace_format == TraceFormat::Ctf2 && minor < CTF2_MINOR {
+            return Err(SendError::Invalid(format!(
+                "CTF 2 sessions need a relay of protocol 2.{CTF2_MINOR} or later; this one \
+                 negotiated 2.{minor}"
+            )));
+        }
         let minor = ProtocolMinor(minor);
         c.set_minor(minor);
 
@@ -193,6 +207,8 @@ impl RelaySession {
             sessiond_session_id: cfg.sessiond_session_id,
             creation_time: cfg.creation_time,
             current_chunk_id: None,
+            // Encoded from minor 15 on (checked above: CTF 2 needs 15).
+            trace_format: cfg.trace_format,
         });
         let (id, output_path) = match c.call(&create).await? {
             Reply::CreateSession(r) => {

@@ -113,14 +113,18 @@ pub async fn follow(
         }
     }
 
-    // Wait for the first trace directory (streams appear when an application registers).
-    let traces = loop {
+    // Wait for the first trace directory (streams appear when an application registers) and the
+    // first byte of its metadata, which tells the trace format the session is created with.
+    let (traces, trace_format) = loop {
         let t = walk::walk(&opts.dir).or_else(|e| match e {
             crate::trace::TraceError::Io { .. } => Ok(Vec::new()),
             e => Err(e),
         })?;
-        if !t.is_empty() {
-            break t;
+        if let Some(f) = t
+            .iter()
+            .find_map(|t| crate::trace::metadata::trace_format_of(&t.metadata))
+        {
+            break (t, f);
         }
         let gone = watching && !session_listed(&opts.dir).await;
         tokio::select! {
@@ -140,6 +144,7 @@ pub async fn follow(
     let mut cfg = SessionConfig::new(&name, &hostname);
     cfg.live_timer_us = opts.live_timer_us.max(1);
     cfg.index_window = opts.index_window;
+    cfg.trace_format = trace_format;
     let mut sh = Shipper::connect(&opts.url, &cfg, opts.progress, None, true).await?;
     sync_tree(&mut sh, traces).await?;
 

@@ -57,23 +57,7 @@ impl SendOptions {
     }
 }
 
-/// A quoted `env` value of a TSDL text (`key = "value";`).
-pub fn env_string(tsdl: &[u8], key: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(tsdl);
-    let env = &text[text.find("env {")?..];
-    let env = &env[..env.find("};")?];
-    let at = env
-        .find(&format!("\t{key} "))
-        .or_else(|| env.find(&format!(" {key} ")))?
-        + key.len()
-        + 1;
-    let rest = env[at..]
-        .trim_start()
-        .strip_prefix('=')?
-        .trim_start()
-        .strip_prefix('"')?;
-    Some(rest[..rest.find('"')?].to_owned())
-}
+pub use crate::trace::metadata::env_string;
 
 /// This machine's host name.
 pub fn local_hostname() -> String {
@@ -140,6 +124,10 @@ pub async fn send(opts: &SendOptions) -> Result<ShipReport, ShipError> {
     let mut cfg = SessionConfig::new(&name, &hostname);
     cfg.live_timer_us = opts.live_timer_us;
     cfg.index_window = opts.index_window;
+    cfg.trace_format = traces
+        .iter()
+        .find_map(|t| crate::trace::metadata::trace_format_of(&t.metadata))
+        .unwrap_or_default();
     let mut sh = Shipper::connect(&opts.url, &cfg, opts.progress, Some(total), false).await?;
     for t in traces {
         sh.add_trace(t).await?;

@@ -1,8 +1,10 @@
-//! Synthetic LTTng traces: a TSDL metadata stream ([`tsdl`]) and valid CTF data packets in
-//! LTTng's layout ([`packet`]), for load generation and tests. What a relay writes from them is a
+//! Synthetic LTTng traces: a CTF 1.8 (TSDL, [`tsdl`]) or CTF 2 (JSON text sequence, [`ctf2`])
+//! metadata stream and valid CTF data packets in LTTng's layout ([`packet`]), for load
+//! generation and tests. What a relay writes from them is a
 //! trace babeltrace2 reads; [`write_trace_dir`] writes the same trace locally, as
 //! `lttng create --output DIR` would lay it out.
 
+pub mod ctf2;
 pub mod packet;
 pub mod tsdl;
 
@@ -10,6 +12,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use trelay_proto::ctf::format::TraceFormat;
 use trelay_proto::ctf::index::{encode_header, IndexVersion};
 
 pub use packet::{Packet, StreamGenerator, SynthError};
@@ -22,6 +25,8 @@ pub struct SynthTrace {
     pub params: TsdlParams,
     /// Packet size of every stream.
     pub packet_len: usize,
+    /// The metadata's format (the data packets are the same in both).
+    pub format: TraceFormat,
 }
 
 impl SynthTrace {
@@ -40,7 +45,14 @@ impl SynthTrace {
                 clock_offset_s: now,
             },
             packet_len,
+            format: TraceFormat::Ctf1_8,
         }
+    }
+
+    /// The same trace with its metadata in `format`.
+    pub fn with_format(mut self, format: TraceFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// Another trace of the same host: a new trace UUID, the same clock (same clock UUID and
@@ -51,9 +63,22 @@ impl SynthTrace {
         t
     }
 
-    /// The packetized metadata of the trace.
+    /// The metadata of the trace, in the chunks a consumer sends: CTF 1.8 as packetized TSDL
+    /// (4 KiB packets, zero padding), CTF 2 as its JSON text sequence cut into 4 KiB pieces
+    /// without padding (cuts fall inside records, as LTTng's do).
     pub fn metadata(&self) -> Vec<MetadataPacket> {
-        packetize(synthetic_tsdl(&self.params).as_bytes(), self.params.uuid)
+        match self.format {
+            TraceFormat::Ctf1_8 => {
+                packetize(synthetic_tsdl(&self.params).as_bytes(), self.params.uuid)
+            }
+            TraceFormat::Ctf2 => ctf2::synthetic_ctf2(&self.params)
+                .chunks(tsdl::METADATA_PACKET_LEN)
+                .map(|c| MetadataPacket {
+                    content: c.to_vec(),
+                    padding: 0,
+                })
+                .collect(),
+        }
     }
 
     /// A generator for stream instance `instance`.

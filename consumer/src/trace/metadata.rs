@@ -10,6 +10,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use trelay_proto::ctf::format::{TraceFormat, RECORD_SEPARATOR};
 use trelay_proto::ctf::packet::metadata::METADATA_HEADER_LEN;
 use trelay_proto::ctf::packet::{extract_tsdl, MetadataPacketHeader, WordSize, METADATA_MAGIC};
 use trelay_proto::Decoded;
@@ -153,9 +154,66 @@ pub fn read_tsdl(path: &Path) -> Result<Vec<u8>, TraceError> {
         })
 }
 
+/// The format of the metadata file at `path`: `None` while it is empty or unreadable.
+pub fn trace_format_of(path: &Path) -> Option<TraceFormat> {
+    let mut first = [0u8; 1];
+    let f = File::open(path).ok()?;
+    match f.read_at(&mut first, 0) {
+        Ok(1) => TraceFormat::of_metadata(&first),
+        _ => None,
+    }
+}
+
+/// A string value of the trace's environment: `env { KEY = "VALUE"; }` in TSDL text, the
+/// `environment` object of the `trace-class` record in CTF 2 metadata (a JSON text sequence,
+/// parsed with `serde_json`; records cut short at the end are skipped).
+pub fn env_string(metadata: &[u8], key: &str) -> Option<String> {
+    if TraceFormat::of_metadata(metadata) != Some(TraceFormat::Ctf2) {
+        return tsdl_env_string(metadata, key);
+    }
+    ctf2_env(metadata, key)?.as_str().map(str::to_owned)
+}
+
+/// The value of `key` in the `environment` of a CTF 2 metadata stream's `trace-class` record.
+fn ctf2_env(metadata: &[u8], key: &str) -> Option<serde_json::Value> {
+    metadata
+        .split(|&b| b == RECORD_SEPARATOR)
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(r).ok())
+        .find(|r| r.get("type").and_then(|t| t.as_str()) == Some("trace-class"))?
+        .get("environment")?
+        .get(key)
+        .cloned()
+}
+
+/// A quoted `env` value of a TSDL text (`key = "value";`).
+fn tsdl_env_string(tsdl: &[u8], key: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(tsdl);
+    let env = &text[text.find("env {")?..];
+    let env = &env[..env.find("};")?];
+    let at = env
+        .find(&format!("\t{key} "))
+        .or_else(|| env.find(&format!(" {key} ")))?
+        + key.len()
+        + 1;
+    let rest = env[at..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start()
+        .strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
 /// The width of the tracer's `unsigned long` declared by a TSDL text (the size of the integer
 /// aliased to `unsigned long`, else `env.architecture_bit_width`); 64 bits when neither says.
+///
+/// For CTF 2 metadata: the environment's `architecture_bit_width`.
 pub fn word_size(tsdl: &[u8]) -> WordSize {
+    if TraceFormat::of_metadata(tsdl) == Some(TraceFormat::Ctf2) {
+        return match ctf2_env(tsdl, "architecture_bit_width").and_then(|v| v.as_u64()) {
+            Some(32) => WordSize::Bits32,
+            _ => WordSize::Bits64,
+        };
+    }
     let text = String::from_utf8_lossy(tsdl);
     let size_before = |end: usize| -> Option<u32> {
         let start = text[..end].rfind("typealias integer")?;
@@ -185,6 +243,22 @@ fn number_after(text: &str, key: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_strings_of_both_formats() {
+        let mut p = crate::synth::SynthTrace::new("host\"1", "t", 4096).params;
+        p.trace_name = "name".into();
+        let tsdl = crate::synth::synthetic_tsdl(&p);
+        assert_eq!(
+            env_string(tsdl.as_bytes(), "trace_name").as_deref(),
+            Some("name")
+        );
+        let json = crate::synth::ctf2::synthetic_ctf2(&p);
+        assert_eq!(env_string(&json, "trace_name").as_deref(), Some("name"));
+        assert_eq!(env_string(&json, "hostname").as_deref(), Some("host\"1"));
+        assert_eq!(env_string(&json, "tracer_major"), None, "not a string");
+        assert_eq!(env_string(&json[..20], "hostname"), None);
+    }
 
     #[test]
     fn word_size_from_tsdl() {

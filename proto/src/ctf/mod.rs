@@ -1,5 +1,6 @@
-//! CTF on-disk structures as LTTng writes them: index files ([`index`]) and packet headers
-//! ([`packet`]).
+//! CTF on-disk structures as LTTng writes them: index files ([`index`]), packet headers
+//! ([`packet`]) and which CTF version a metadata stream is in ([`format`](mod@format)).
 
+pub mod format;
 pub mod index;
 pub mod packet;

@@ -13,6 +13,11 @@ pub const LEN: usize = 14;
 /// Feature bit: the relay can commit on request and acknowledge at the committed level.
 pub const FEATURE_COMMITTED_ACKS: u64 = 1;
 
+/// Feature bit: the relay understands [`Message::OpenTraced`](super::message::Message), the
+/// open that carries the session's trace format (CTF 1.8 or CTF 2). A sender sends it only to
+/// a relay announcing this bit; to others it sends the plain `Open`, which means CTF 1.8.
+pub const FEATURE_TRACE_FORMAT: u64 = 1 << 1;
+
 /// What an end offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello {

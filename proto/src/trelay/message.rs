@@ -9,6 +9,7 @@
 //! ends, so a sender that reconnects resends from there and the relay drops what it already has.
 
 use crate::codec::{DecodeError, Reader};
+use crate::ctf::format::TraceFormat;
 use bytes::BufMut;
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +62,16 @@ pub struct Open {
     pub creation_time: u64,
     /// Acknowledgement level wanted.
     pub ack: AckLevel,
+}
+
+/// [`Open`] with the session's trace format: what a sender sends instead of `Open` to a relay
+/// whose hello announced [`FEATURE_TRACE_FORMAT`](super::hello::FEATURE_TRACE_FORMAT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTraced {
+    /// Everything `Open` says.
+    pub open: Open,
+    /// The format of every trace of the session.
+    pub trace_format: TraceFormat,
 }
 
 /// The relay's answer to [`Open`].
@@ -216,6 +227,10 @@ pub enum Message {
     },
     /// Sender: the session ends once everything is committed.
     Close,
+    /// Sender: open or resume a session of a given trace format (first message), to a relay
+    /// that announced the trace-format feature. Added after every other variant, so the
+    /// encodings of the others are unchanged.
+    OpenTraced(OpenTraced),
 }
 
 /// Why encoding or decoding a header failed.
@@ -403,6 +418,25 @@ mod tests {
             }),
             Just(Message::Commit),
             Just(Message::Close),
+            (any::<[u8; 16]>(), ".{0,20}", any::<u32>(), any::<bool>()).prop_map(
+                |(session, name, live_timer_us, ctf2)| {
+                    Message::OpenTraced(OpenTraced {
+                        open: Open {
+                            session,
+                            name: name.clone(),
+                            hostname: name,
+                            live_timer_us,
+                            creation_time: 7,
+                            ack: AckLevel::Received,
+                        },
+                        trace_format: if ctf2 {
+                            TraceFormat::Ctf2
+                        } else {
+                            TraceFormat::Ctf1_8
+                        },
+                    })
+                }
+            ),
         ]
     }
 
@@ -427,6 +461,36 @@ mod tests {
             Ack { level, upto }.encode(&mut b);
             prop_assert_eq!(Ack::decode(&b).unwrap(), Ack { level, upto });
         }
+    }
+
+    /// The variants that existed before `OpenTraced` keep their encodings (an older relay
+    /// decodes them as before), `OpenTraced` encodes as `Open` behind a new variant index with
+    /// the format after it, and a format value out of range is refused.
+    #[test]
+    fn open_traced_extends_the_encoding_compatibly() {
+        let open = Open {
+            session: [9; 16],
+            name: "s".into(),
+            hostname: "h".into(),
+            live_timer_us: 0,
+            creation_time: 1,
+            ack: AckLevel::Committed,
+        };
+        let plain = Message::Open(open.clone()).to_bytes().unwrap();
+        assert_eq!(plain[0], 0, "Open is variant 0");
+        assert_eq!(Message::Close.to_bytes().unwrap(), [10]);
+        let traced = Message::OpenTraced(OpenTraced {
+            open,
+            trace_format: TraceFormat::Ctf2,
+        })
+        .to_bytes()
+        .unwrap();
+        assert_eq!(traced[0], 11, "OpenTraced comes after every older variant");
+        assert_eq!(&traced[1..traced.len() - 1], &plain[1..]);
+        assert_eq!(traced.last(), Some(&1), "CTF 2 is format 1");
+        let mut bad = traced.clone();
+        *bad.last_mut().unwrap() = 2;
+        assert!(Message::from_bytes(&bad).is_err());
     }
 
     #[test]

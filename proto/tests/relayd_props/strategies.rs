@@ -8,7 +8,7 @@ use trelay_proto::lttng::relayd::{
     GetConfiguration, PendingReply, ProtocolMinor, Reply, ResetMetadata, ReturnCode,
     RotatePosition, RotateStreams, SendIndex, TraceChunkExistsReply, Version,
 };
-use trelay_proto::{NetSeq, SessionId, StreamId};
+use trelay_proto::{NetSeq, SessionId, StreamId, TraceFormat};
 
 /// Text without NUL, up to `max` characters.
 pub fn text(max: usize) -> impl Strategy<Value = String> {
@@ -36,7 +36,7 @@ pub fn text_bytes(max_bytes: usize) -> impl Strategy<Value = String> {
 }
 
 pub fn minor() -> impl Strategy<Value = ProtocolMinor> {
-    (0u32..16).prop_map(ProtocolMinor)
+    (0u32..18).prop_map(ProtocolMinor)
 }
 
 pub fn create_session(minor: ProtocolMinor) -> BoxedStrategy<CreateSession> {
@@ -53,7 +53,7 @@ pub fn create_session(minor: ProtocolMinor) -> BoxedStrategy<CreateSession> {
                 },
             )
             .boxed(),
-        CreateSessionLayout::V2_11 => (
+        layout @ (CreateSessionLayout::V2_11 | CreateSessionLayout::V2_15) => (
             (
                 text_bytes(254),
                 text_bytes(255),
@@ -66,19 +66,28 @@ pub fn create_session(minor: ProtocolMinor) -> BoxedStrategy<CreateSession> {
                 any::<[u8; 16]>(),
             ),
             (any::<u64>(), any::<u64>(), any::<Option<u64>>()),
+            // The trace format travels only from 2.15 on; below, it decodes as CTF 1.8.
+            if layout == CreateSessionLayout::V2_15 {
+                prop::sample::select(TraceFormat::ALL.to_vec()).boxed()
+            } else {
+                Just(TraceFormat::Ctf1_8).boxed()
+            },
         )
             .prop_map(
-                |((name, host, base), (live, snap, ct, uuid), (sid, ctime, chunk))| CreateSession {
-                    session_name: name,
-                    hostname: host,
-                    base_path: base,
-                    live_timer_us: live,
-                    snapshot: snap,
-                    name_contains_creation_time: ct,
-                    sessiond_uuid: uuid,
-                    sessiond_session_id: sid,
-                    creation_time: ctime,
-                    current_chunk_id: chunk,
+                |((name, host, base), (live, snap, ct, uuid), (sid, ctime, chunk), format)| {
+                    CreateSession {
+                        session_name: name,
+                        hostname: host,
+                        base_path: base,
+                        live_timer_us: live,
+                        snapshot: snap,
+                        name_contains_creation_time: ct,
+                        sessiond_uuid: uuid,
+                        sessiond_session_id: sid,
+                        creation_time: ctime,
+                        current_chunk_id: chunk,
+                        trace_format: format,
+                    }
                 },
             )
             .boxed(),

@@ -2,6 +2,7 @@
 //! from a TOML file ([`settings`]), resolved into one [`Config`] that [`crate::run`] takes.
 
 pub mod cli;
+pub mod lttng_ini;
 pub mod settings;
 pub mod url;
 
@@ -51,7 +52,24 @@ pub enum ConfigError {
     /// The settings file was refused.
     #[error(transparent)]
     Settings(#[from] settings::SettingsError),
+    /// `--fd-pool-size` is out of range.
+    #[error("--fd-pool-size {size}: {why}")]
+    FdPoolSize {
+        /// The value given.
+        size: u64,
+        /// What is wrong with it.
+        why: String,
+    },
 }
+
+/// lttng-relayd's default ports.
+pub const DEFAULT_PORTS: (u16, u16, u16) = (5342, 5343, 5344);
+
+/// Smallest `--fd-pool-size` (lttng-relayd's minimum).
+pub const MIN_FD_POOL_SIZE: u64 = 100;
+
+/// Descriptors of `--fd-pool-size` kept for transient uses (lttng-relayd's reserve).
+pub const FD_POOL_RESERVE: u64 = 10;
 
 impl Config {
     /// A configuration for tests and embedding: loopback listeners on free ports, output in `dir`,
@@ -73,6 +91,12 @@ impl Config {
     /// directory).
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
         let mut settings = match &cli.config {
+            // An lttng-relayd INI file: its options were read with the command line.
+            Some(path)
+                if std::fs::read_to_string(path).is_ok_and(|t| lttng_ini::is_lttng_config(&t)) =>
+            {
+                Settings::default()
+            }
             Some(path) => Settings::load(path)?,
             None => Settings::default(),
         };
@@ -96,6 +120,17 @@ impl Config {
         if let Some(disallow) = cli.disallow_clear {
             settings.allow_clear = !disallow;
         }
+        if let Some(size) = cli.fd_pool_size {
+            settings.max_open_files = fd_pool_files(size, crate::ops::fds::hard_limit())?;
+        }
+        // Without --dynamic-port-allocation, a missing port option means lttng-relayd's default
+        // port; with it, a kernel-chosen one. Port 0 given explicitly always lets the kernel choose.
+        let dynamic = cli.dynamic_port_allocation;
+        let port = |given: &Option<ListenUrl>, host: &str, default: u16| {
+            given
+                .clone()
+                .unwrap_or_else(|| ListenUrl::new(host, if dynamic { 0 } else { default }))
+        };
         let output = match &cli.output {
             Some(dir) => absolute(dir)?,
             None => default_output(
@@ -104,9 +139,9 @@ impl Config {
             )?,
         };
         Ok(Config {
-            control: cli.control_port.clone(),
-            data: cli.data_port.clone(),
-            live: cli.live_port.clone(),
+            control: port(&cli.control_port, "0.0.0.0", DEFAULT_PORTS.0),
+            data: port(&cli.data_port, "0.0.0.0", DEFAULT_PORTS.1),
+            live: port(&cli.live_port, "localhost", DEFAULT_PORTS.2),
             output,
             group_by: if cli.group_output_by_session {
                 GroupBy::Session
@@ -117,6 +152,21 @@ impl Config {
             settings,
         })
     }
+}
+
+/// The stream-file cap for `--fd-pool-size SIZE`: SIZE must be at least [`MIN_FD_POOL_SIZE`] and
+/// at most the open-file limit (`limit`, when known); of SIZE less [`FD_POOL_RESERVE`], three
+/// quarters go to stream files and the rest is left to connections.
+pub fn fd_pool_files(size: u64, limit: Option<u64>) -> Result<usize, ConfigError> {
+    let bad = |why: String| Err(ConfigError::FdPoolSize { size, why });
+    if size < MIN_FD_POOL_SIZE {
+        return bad(format!("must be at least {MIN_FD_POOL_SIZE}"));
+    }
+    if let Some(l) = limit.filter(|l| size > *l) {
+        return bad(format!("exceeds the process' open-file limit ({l})"));
+    }
+    let files = (size - FD_POOL_RESERVE) / 4 * 3;
+    Ok(usize::try_from(files).unwrap_or(usize::MAX))
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, ConfigError> {
@@ -177,6 +227,33 @@ mod tests {
         assert!(c.output.is_absolute() && c.output.ends_with("rel/out"));
         assert!(Cli::try_parse_from(["trelayd", "-p", "-s"]).is_err());
         assert!(Cli::try_parse_from(["trelayd", "-C", "5342"]).is_err());
+    }
+
+    #[test]
+    fn dynamic_port_allocation_makes_missing_ports_kernel_chosen() {
+        let cli = Cli::try_parse_from([
+            "trelayd",
+            "-o",
+            "/x",
+            "--dynamic-port-allocation",
+            "-L",
+            "tcp://127.0.0.1:9",
+        ])
+        .unwrap();
+        let c = Config::from_cli(&cli).unwrap();
+        assert_eq!(c.control, ListenUrl::new("0.0.0.0", 0));
+        assert_eq!(c.data, ListenUrl::new("0.0.0.0", 0));
+        assert_eq!(c.live, ListenUrl::new("127.0.0.1", 9));
+    }
+
+    #[test]
+    fn fd_pool_size_is_checked_as_lttng_relayd_does() {
+        assert!(fd_pool_files(99, None).is_err());
+        assert!(fd_pool_files(2000, Some(1024)).is_err());
+        assert_eq!(fd_pool_files(1010, Some(1024)).unwrap(), 750);
+        let cli = Cli::try_parse_from(["trelayd", "-o", "/x", "--fd-pool-size", "50"]).unwrap();
+        let e = Config::from_cli(&cli).unwrap_err().to_string();
+        assert!(e.contains("--fd-pool-size 50"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! max_metadata_chunk = 134217728 # largest SEND_METADATA payload (bytes)
 //! allow_clear = true             # advertise CLEAR_ALLOWED in GET_CONFIGURATION
 //! disk_full_timeout_s = 600      # a session waiting this long for disk space is failed (0: never)
-//! metrics_addr = "127.0.0.1:9100" # /metrics, /healthz, /readyz (off when unset; --metrics-addr wins)
+//! metrics_addr = "127.0.0.1:9100" # /metrics, /healthz, /readyz, status page (off when unset; --metrics-addr wins)
 //! max_open_files = 0             # stream files open at once (0: three quarters of the fd limit)
 //! resume_timeout_s = 300         # a trelay:// session waits this long for its sender to reconnect
 //!

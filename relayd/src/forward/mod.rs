@@ -99,6 +99,20 @@ impl Forwards {
         lock(&self.jobs).values().any(|j| j.rel_dir == rel_dir)
     }
 
+    /// The job forwarding session directory `rel_dir`: connected, backlog and acknowledged bytes.
+    pub fn job_for(&self, rel_dir: &Path) -> Option<(bool, u64, u64)> {
+        lock(&self.jobs)
+            .values()
+            .find(|j| j.rel_dir == rel_dir)
+            .map(|j| {
+                (
+                    j.counters.connected(),
+                    j.counters.backlog(),
+                    j.counters.acked(),
+                )
+            })
+    }
+
     /// Sessions being forwarded.
     pub fn pending(&self) -> usize {
         lock(&self.jobs).len()

@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use trelay_consumer::native::client::ClientTls;
 use trelay_consumer::native::follow::{follow, FollowProgress, NativeFollowOptions};
+use trelay_consumer::trace::metadata::trace_format_of;
 use trelay_consumer::url::RelayUrl;
 
 /// How often new sessions are looked for.
@@ -176,8 +177,10 @@ async fn forward_one(target: Arc<Target>, e: Entry, session: Option<Weak<Session
             Ok(r) => break Some(r),
             Err(err) => {
                 let over = session.as_ref().and_then(Weak::upgrade).is_none();
+                // No trace, or no metadata yet (which also tells the trace format the core's
+                // session is opened with: the follow waits for it).
                 let empty = trelay_consumer::trace::walk::walk(&dir)
-                    .map(|t| t.is_empty())
+                    .map(|t| t.iter().all(|t| trace_format_of(&t.metadata).is_none()))
                     .unwrap_or(true);
                 if over && empty {
                     tracing::info!(session = %e.name, "session ended without a trace: nothing to forward");

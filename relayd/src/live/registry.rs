@@ -15,6 +15,7 @@ use trelay_proto::{SessionId, ViewerSessionId};
 pub struct Ticket {
     session: Arc<Session>,
     id: u64,
+    _listed: crate::ops::status::ViewerRegistration,
 }
 
 impl Drop for Ticket {
@@ -52,6 +53,7 @@ impl Source for Registry {
             streams: count(st.streams.len()),
             viewers,
             closed: st.connection_closed || st.aborted,
+            trace_format: s.params.trace_format,
         }
     }
 
@@ -67,11 +69,13 @@ impl Source for Registry {
         s.live.generation()
     }
 
-    fn attach(&self, s: &Arc<Session>, viewer: ViewerSessionId) -> Ticket {
+    fn attach(&self, s: &Arc<Session>, viewer: ViewerSessionId, peer: &str) -> Ticket {
         tracing::debug!(session = %s.id, viewer = %viewer, "viewer registered");
+        let dir = s.rel_dir.to_string_lossy();
         Ticket {
             session: s.clone(),
             id: s.live.register(),
+            _listed: self.status.viewer_attached(s.id, &dir, peer, viewer.0),
         }
     }
 

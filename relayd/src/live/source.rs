@@ -8,7 +8,7 @@
 //! ingest while a reply is being written.
 
 use trelay_proto::ctf::index::IndexEntry;
-use trelay_proto::{CtfTraceId, SessionId, StreamId, ViewerSessionId};
+use trelay_proto::{CtfTraceId, SessionId, StreamId, TraceFormat, ViewerSessionId};
 
 /// What LIST_SESSIONS and ATTACH_SESSION need to know about a relay session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct SessionInfo {
     pub viewers: u32,
     /// The sender's connections are gone: nothing new will arrive.
     pub closed: bool,
+    /// Trace format: a viewer below live minor 15 never sees a CTF 2 session.
+    pub trace_format: TraceFormat,
 }
 
 /// The immutable description of a stream, sent in stream records.
@@ -118,8 +120,8 @@ pub trait Source {
     fn announced(&self, s: &Self::Session) -> Announced<Self::Stream>;
     /// The generation of `s`'s announcements (cheap).
     fn generation(&self, s: &Self::Session) -> u64;
-    /// Registers `viewer` as attached to `s`.
-    fn attach(&self, s: &Self::Session, viewer: ViewerSessionId) -> Self::Ticket;
+    /// Registers `viewer` (connected from `peer`) as attached to `s`.
+    fn attach(&self, s: &Self::Session, viewer: ViewerSessionId, peer: &str) -> Self::Ticket;
     /// Tells `s` that the viewer holding `ticket` took every stream announced up to `generation`
     /// (closed streams it has seen can be forgotten).
     fn scanned(&self, ticket: &Self::Ticket, generation: u64);

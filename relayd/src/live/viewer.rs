@@ -5,7 +5,9 @@
 //! send it (optionally followed by a byte range of a file, sent by the caller without a copy),
 //! wait for the stream's next commit before deciding (RETRY pacing), or close the connection.
 //!
-//! What it keeps per viewer: whether CONNECT and CREATE_SESSION happened, the sessions it
+//! What it keeps per viewer: whether CONNECT and CREATE_SESSION happened, the live minor
+//! negotiated at CONNECT (`min(viewer's, 15)`: below 15 CTF 2 sessions are neither listed nor
+//! attachable, as the viewer could not tell their format), the sessions it
 //! attached to (each with the set of streams already sent to it, so it never gets one twice and
 //! its NEW_STREAM flag is its own) and its viewer streams (next entry number, the packet it may
 //! read, metadata bytes sent). Any number of viewers can attach to one session; none affects
@@ -16,13 +18,13 @@ use super::source::{Source, StreamInfo};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 use trelay_proto::codec::DecodeError;
-use trelay_proto::lttng::live::records::{HOSTNAME_LEN, NAME_LEN, PATH_LEN};
+use trelay_proto::lttng::live::records::{NAME_LEN, PATH_LEN, TRACE_FORMAT_MINOR};
 use trelay_proto::lttng::live::{
     AttachStatus, Command, ConnectReply, ConnectionType, CreateSessionStatus, DetachStatus, Seek,
     SessionRecord, StreamRecord, ViewerReply, ViewerRequest, ERR_UNKNOWN_COMMAND, PROTOCOL_MAJOR,
     PROTOCOL_MINOR,
 };
-use trelay_proto::{CtfTraceId, SessionId, StreamId, ViewerSessionId};
+use trelay_proto::{CtfTraceId, SessionId, StreamId, TraceFormat, ViewerSessionId};
 
 /// Bytes of a file to send after the reply's fixed part.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +96,8 @@ pub struct Viewer<S: Source> {
     pub(super) id: ViewerSessionId,
     pub(super) peer: String,
     connected: bool,
+    /// Live minor negotiated at CONNECT.
+    minor: u32,
     pub(super) session_created: bool,
     pub(super) settings: LiveSettings,
     pub(super) attached: BTreeMap<SessionId, Attachment<S>>,
@@ -123,6 +127,7 @@ impl<S: Source> Viewer<S> {
             id,
             peer,
             connected: false,
+            minor: 0,
             session_created: false,
             settings,
             attached: BTreeMap::new(),
@@ -177,11 +182,24 @@ impl<S: Source> Viewer<S> {
                     return Step::Close(format!("protocol major {} is not 2", c.major));
                 }
                 self.connected = true;
+                self.minor = c.minor.min(PROTOCOL_MINOR);
+                // A CONNECT again at a lower minor: sessions it can no longer tell the format
+                // of are dropped, so it never reads CTF 2 below 15.
+                let unspeakable: Vec<SessionId> = self
+                    .attached
+                    .iter()
+                    .filter(|(_, a)| !self.speaks(src.session_info(&a.session).trace_format))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in unspeakable {
+                    tracing::warn!(peer = %self.peer, viewer = %self.id, session = %id, minor = self.minor, "viewer re-connected below 2.{TRACE_FORMAT_MINOR}: detached from its CTF 2 session");
+                    self.forget_session(id);
+                }
                 let id = match c.conn_type {
                     ConnectionType::Command => self.id,
                     ConnectionType::Notification => ViewerSessionId(0),
                 };
-                tracing::debug!(peer = %self.peer, viewer = %self.id, minor = c.minor.min(PROTOCOL_MINOR), "viewer connected");
+                tracing::debug!(peer = %self.peer, viewer = %self.id, announced = c.minor, minor = self.minor, "viewer connected");
                 reply(
                     out,
                     ViewerReply::Connect(ConnectReply {
@@ -196,7 +214,10 @@ impl<S: Source> Viewer<S> {
                 self.session_created = true;
                 reply(out, ViewerReply::CreateSession(CreateSessionStatus::Ok))
             }
-            ViewerRequest::ListSessions => reply(out, ViewerReply::ListSessions(self.list(src))),
+            ViewerRequest::ListSessions => {
+                ViewerReply::ListSessions(self.list(src)).encode_at(self.minor, out);
+                Step::Reply(None)
+            }
             ViewerRequest::AttachSession {
                 session_id, seek, ..
             } => {
@@ -261,19 +282,22 @@ impl<S: Source> Viewer<S> {
         }
     }
 
+    /// Whether this viewer's protocol can carry a session of `format`.
+    fn speaks(&self, format: TraceFormat) -> bool {
+        format == TraceFormat::Ctf1_8 || self.minor >= TRACE_FORMAT_MINOR
+    }
+
     fn list(&self, src: &S) -> Vec<SessionRecord> {
         src.sessions()
             .iter()
             .map(|s| src.session_info(s))
             .filter(|i| i.live_timer > 0 && !i.closed && self.visible(i))
             .filter(|i| {
-                // The record's fields are 64 and 255 bytes with a NUL: a longer name could not
-                // be matched exactly by a viewer, so such sessions are never listed.
-                let fits = i.hostname.len() < HOSTNAME_LEN && i.name.len() < NAME_LEN;
-                if !fits {
-                    tracing::debug!(session = %i.id, "session not listed: host or session name too long for the live protocol");
+                let ok = self.speaks(i.trace_format);
+                if !ok {
+                    tracing::debug!(peer = %self.peer, viewer = %self.id, session = %i.id, minor = self.minor, "session not listed: {} needs live protocol 2.{TRACE_FORMAT_MINOR}", i.trace_format);
                 }
-                fits
+                ok
             })
             .map(|i| SessionRecord {
                 id: i.id,
@@ -282,6 +306,16 @@ impl<S: Source> Viewer<S> {
                 streams: i.streams,
                 hostname: i.hostname,
                 session_name: i.name,
+                trace_format: i.trace_format,
+            })
+            .filter(|r| {
+                // Below 15 the record's fields are 64 and 255 bytes with a NUL; a longer name
+                // could not be matched exactly by a viewer, so such sessions are never listed.
+                let fits = r.fits(self.minor);
+                if !fits {
+                    tracing::debug!(session = %r.id, "session not listed: host or session name too long for the live protocol");
+                }
+                fits
             })
             .collect()
     }
@@ -304,12 +338,17 @@ impl<S: Source> Viewer<S> {
         if info.live_timer == 0 {
             return (AttachStatus::NotLive, Vec::new());
         }
+        if !self.speaks(info.trace_format) {
+            // As lttng-relayd 2.15: the viewer could not read it, so it does not exist for it.
+            tracing::warn!(peer = %self.peer, viewer = %self.id, session = %id, minor = self.minor, "ATTACH_SESSION refused: a {} session needs live protocol 2.{TRACE_FORMAT_MINOR}, the viewer speaks 2.{}", info.trace_format, self.minor);
+            return (AttachStatus::Unknown, Vec::new());
+        }
         if info.closed {
             return (AttachStatus::Unknown, Vec::new());
         }
         // Attaching again restarts this viewer's reading of the session.
         self.forget_session(id);
-        let ticket = src.attach(&session, self.id);
+        let ticket = src.attach(&session, self.id, &self.peer);
         self.attached.insert(
             id,
             Attachment {

@@ -18,6 +18,13 @@ pub fn raise_limit() -> Option<u64> {
     Some(hard.max(soft))
 }
 
+/// The hard open file limit (what [`raise_limit`] raises the soft one to).
+pub fn hard_limit() -> Option<u64> {
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(_, hard)| hard)
+}
+
 /// The soft open file limit.
 pub fn limit() -> Option<u64> {
     getrlimit(Resource::RLIMIT_NOFILE)

@@ -1,5 +1,6 @@
 //! The operations listener (`--metrics-addr`): `/metrics` (Prometheus text format), `/healthz`
-//! (200 while the process serves) and `/readyz` (200 once ready, 503 with the reason otherwise).
+//! (200 while the process serves), `/readyz` (200 once ready, 503 with the reason otherwise),
+//! and the status page with its JSON API ([`super::status`]).
 
 use crate::session::Registry;
 use axum::extract::State;
@@ -19,6 +20,8 @@ pub struct OpsState {
     pub registry: Arc<Registry>,
     /// Set once the relay's ports accept connections.
     pub listening: Arc<AtomicBool>,
+    /// The ports the relay listens on (shown by the status page).
+    pub ports: Option<crate::server::BoundPorts>,
 }
 
 /// The routes.
@@ -27,6 +30,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .merge(super::status::routes::router())
         .with_state(state)
 }
 
@@ -66,8 +70,12 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
 }
 
 /// Serves the routes on `listener` until `shutdown` fires, under the operations listener's
-/// limits ([`super::serve`]).
+/// limits ([`super::serve`]), with the status page's sampler.
 pub async fn serve(listener: TcpListener, state: OpsState, shutdown: CancellationToken) {
+    tokio::spawn(super::status::sampler::run(
+        state.registry.clone(),
+        shutdown.clone(),
+    ));
     let gate = state.registry.gate.clone();
     super::serve::serve(listener, router(state), gate, shutdown).await;
 }

@@ -277,6 +277,7 @@ impl Relay {
             tracker,
             output_lock,
             archive,
+            ports,
             ..
         } = self;
         let listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -284,12 +285,31 @@ impl Relay {
             let state = crate::ops::http::OpsState {
                 registry: registry.clone(),
                 listening: listening.clone(),
+                ports: Some(ports),
             };
             tokio::spawn(crate::ops::http::serve(l, state, shutdown.clone()))
         });
         let watchdog = tokio::spawn(crate::ops::systemd::watchdog(shutdown.clone()));
         let conns = TaskTracker::new();
         let data_runtime = data_threads::runtime();
+        let beats = crate::ops::health_socket::global().map(|h| {
+            use crate::ops::health_socket::Component::*;
+            let main = h.spawn_beats(
+                &[
+                    Dispatcher,
+                    Listener,
+                    LiveDispatcher,
+                    LiveWorker,
+                    LiveListener,
+                ],
+                shutdown.clone(),
+            );
+            let data = match &data_runtime {
+                Some(rt) => h.spawn_beats_on(rt.handle(), &[Worker], shutdown.clone()),
+                None => h.spawn_beats(&[Worker], shutdown.clone()),
+            };
+            [main, data]
+        });
         let hub = Arc::new(live::Hub::new(registry.clone()));
         let accepts = [
             tokio::spawn(accept_loop(
@@ -391,6 +411,9 @@ impl Relay {
             let _ = tokio::task::spawn_blocking(move || a.join()).await;
         }
         let _ = watchdog.await;
+        for b in beats.into_iter().flatten() {
+            let _ = b.await;
+        }
         if let Some(ops) = ops {
             let _ = ops.await;
         }

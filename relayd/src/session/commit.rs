@@ -166,9 +166,15 @@ impl CommitQueue {
                 }
             }
             if s.index_version.is_none() && !st.writing {
-                // Metadata and index-less streams: the whole file so far is committed.
+                // Index-less streams: the whole file so far is committed; metadata up to the end
+                // of its last whole unit.
                 if let Some(d) = &st.data {
-                    whole.push((d.clone(), st.size_current));
+                    let end = if s.is_metadata {
+                        st.metadata_whole()
+                    } else {
+                        st.size_current
+                    };
+                    whole.push((d.clone(), end));
                 }
             }
             work.push(Taken {
@@ -176,7 +182,7 @@ impl CommitQueue {
                 ready: std::mem::take(&mut st.ready),
                 files: std::mem::take(&mut st.unsynced),
                 retired: std::mem::take(&mut st.retired),
-                metadata: st.metadata_received,
+                metadata: st.metadata_whole(),
             });
         }
         if let Err(e) = self.write_group(&work, &sidecars, sync, telemetry) {

@@ -40,13 +40,17 @@ impl Registry {
         // What is configured for archive stays until it is archived.
         let archiving = self.settings.archive.is_some();
         let keep = |dir: &Path| archiving && !crate::archive::is_archived(&self.fs, dir);
-        crate::storage::retention::apply_guarded(
+        let report = crate::storage::retention::apply_guarded(
             &self.fs,
             &self.output,
             &self.settings.retention,
             std::time::SystemTime::now(),
             &held_fn,
             &keep,
-        )
+        );
+        if self.settings.retention.enabled() {
+            self.status.retention_measured(report.used);
+        }
+        report
     }
 }

@@ -35,6 +35,9 @@ pub struct Manifest {
     pub creation_time: u64,
     /// The peer that owns it.
     pub peer: String,
+    /// Its trace format (manifests written before formats were recorded are CTF 1.8).
+    #[serde(default)]
+    pub trace_format: trelay_proto::ctf::format::TraceFormat,
     /// Its streams.
     pub streams: Vec<ManifestStream>,
 }

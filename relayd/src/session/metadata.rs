@@ -1,4 +1,9 @@
 //! Metadata streams: SEND_METADATA appends, RESET_METADATA truncates.
+//!
+//! Every append also feeds the stream's [`Units`](crate::storage::json_seq::Units), which tells
+//! where the last whole unit ends: a commit publishes metadata up to there only (for CTF 1.8
+//! every SEND_METADATA unit is whole; for CTF 2, whose non-live senders cut the JSON text
+//! sequence anywhere, up to the end of the last whole record).
 
 use super::stream::Stream;
 use crate::storage::StorageError;
@@ -65,6 +70,7 @@ impl Stream {
         }
         st.size_current = offset.saturating_add(total);
         st.metadata_received = st.metadata_received.saturating_add(total);
+        st.metadata_units.unit(bytes, padding);
         if !st.unsynced.iter().any(|f| Arc::ptr_eq(f, &file)) {
             st.unsynced.push(file);
         }
@@ -83,6 +89,7 @@ impl Stream {
         st.size_current = 0;
         st.metadata_received = 0;
         st.metadata_committed = 0;
+        st.metadata_units = Default::default();
         Ok(())
     }
 }

@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio_util::task::TaskTracker;
-use trelay_proto::{CtfTraceId, SessionId, StreamId};
+use trelay_proto::{CtfTraceId, SessionId, StreamId, TraceFormat};
 
 /// What a relay session was created with.
 #[derive(Debug, Clone)]
@@ -67,6 +67,8 @@ pub struct SessionParams {
     pub creation_time: u64,
     /// The sending peer: its configured name, else its address (per-peer limits count by it).
     pub peer: String,
+    /// Trace format (CTF 2 only from senders at minor 15 and later).
+    pub trace_format: TraceFormat,
 }
 
 /// Mutable state of a relay session.
@@ -197,6 +199,8 @@ pub struct Registry {
     pub forwards: crate::forward::Forwards,
     /// Sessions of a previous run that may still be resumed ([`pins`]).
     pub pins: pins::Pins,
+    /// What the status page keeps: rate history, notable events, attached viewers.
+    pub status: Arc<crate::ops::status::Book>,
 }
 
 impl Registry {
@@ -253,6 +257,7 @@ impl Registry {
             resumables: resumable::Resumables::default(),
             forwards: crate::forward::Forwards::default(),
             pins: pins::Pins::default(),
+            status: Arc::default(),
             gate: Arc::new(crate::identity::Gate::new(
                 settings.peers.clone(),
                 settings.viewers.clone(),

@@ -116,6 +116,7 @@ impl Stream {
         if next.is_some() {
             st.metadata_received = 0;
             st.metadata_committed = 0;
+            st.metadata_units = Default::default();
         }
         st.data = data;
         st.size_current = 0;

@@ -118,6 +118,8 @@ pub struct StreamState {
     pub(super) metadata_received: u64,
     /// Metadata bytes committed.
     pub(super) metadata_committed: u64,
+    /// Where the metadata file's whole units end (CTF 2: whole JSON records).
+    pub(super) metadata_units: crate::storage::json_seq::Units,
     /// Rotation in progress.
     pub(super) rotation: Option<PendingRotation>,
     /// Rotations completed.
@@ -209,6 +211,13 @@ impl Stream {
             (!is_metadata && session.uses_index()).then(|| IndexVersion::for_minor(session.minor));
         let data = super::files::reopen_data(&chunk, &path, &name)?;
         let len = data.len()?;
+        let first = if is_metadata && len > 0 {
+            let mut b = [0u8; 1];
+            data.read_exact_at(&mut b, 0)?;
+            Some(b[0])
+        } else {
+            None
+        };
         let index = match index_version {
             Some(v) => Some(super::files::reopen_index(
                 data.clone(),
@@ -242,6 +251,7 @@ impl Stream {
             if is_metadata {
                 st.metadata_received = len;
                 st.metadata_committed = len;
+                st.metadata_units = crate::storage::json_seq::Units::resumed(len, first);
             }
             if let Some((idx, n)) = index {
                 st.files.insert(0, idx.clone());
@@ -319,6 +329,7 @@ impl Stream {
                 ctf_stream_id: u64::MAX,
                 metadata_received: 0,
                 metadata_committed: 0,
+                metadata_units: Default::default(),
                 rotation: None,
                 completed_rotations: 0,
                 checked: false,
@@ -379,6 +390,12 @@ impl StreamState {
         self.metadata_committed
     }
 
+    /// Metadata bytes received that end a whole unit: what a commit may publish (all of them
+    /// for CTF 1.8; for CTF 2 up to the end of the last whole JSON record).
+    pub fn metadata_whole(&self) -> u64 {
+        self.metadata_units.whole().min(self.metadata_received)
+    }
+
     /// Index entries committed.
     pub fn entries_committed(&self) -> u64 {
         self.index_committed
@@ -387,7 +404,7 @@ impl StreamState {
     /// Whether everything received (index entries and metadata) is committed.
     pub fn all_committed(&self) -> bool {
         self.index_received == self.index_committed
-            && self.metadata_received == self.metadata_committed
+            && self.metadata_whole() == self.metadata_committed
     }
 
     /// The live beacon's end timestamp while the stream is inactive and fully committed.
@@ -403,6 +420,20 @@ impl StreamState {
     /// Whether the stream is closed (files released, out of the registry).
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// The figures the status page shows: bytes in the current data file (metadata: bytes
+    /// received), entries completed, entries committed, tracefile number, lost and unindexed
+    /// packets.
+    pub fn figures(&self) -> [u64; 6] {
+        [
+            self.size_current.max(self.metadata_received),
+            self.index_received,
+            self.index_committed,
+            self.file_no,
+            self.lost_packets,
+            self.unindexed_packets,
+        ]
     }
 
     /// Packets complete but not committed yet.

@@ -46,6 +46,7 @@ fn fixture_with(live: bool, settings: Settings) -> Fixture {
         sessiond_session_id: 1,
         creation_time: 1_795_414_943,
         peer: "127.0.0.1".into(),
+        trace_format: TraceFormat::Ctf1_8,
     });
     let (chunk, _) = registry.chunks.publish(
         session.chunk_key(0),
@@ -306,6 +307,93 @@ fn close_waits_for_the_last_packet_and_drops_orphans() {
     packet(&t, 0, 10, 1);
     assert!(f.registry.try_close_stream(&t, false));
     assert_eq!(t.lock().unindexed_packets, 1);
+}
+
+#[test]
+fn ctf2_metadata_is_committed_and_published_in_whole_records() {
+    let f = fixture(true);
+    let m = f.stream("metadata", 0, 0);
+    let rec1: &[u8] = b"\x1e{\"type\": \"preamble\", \"version\": 2}";
+    let rec2: &[u8] = b"\x1e{\"type\": \"trace-class\", \"s\": \"}\"}";
+    // Units cut like a non-live 2.15 consumer cuts them: mid-record.
+    m.append_metadata(&rec1[..10], 0).unwrap();
+    f.commit(&m);
+    assert_eq!(
+        m.lock().metadata_committed,
+        0,
+        "a torn record is not committed"
+    );
+    assert!(m.lock().all_committed(), "nothing whole is waiting");
+    let mut rest = rec1[10..].to_vec();
+    rest.extend_from_slice(&rec2[..5]);
+    m.append_metadata(&rest, 0).unwrap();
+    f.commit(&m);
+    let one = rec1.len() as u64;
+    assert_eq!(m.lock().metadata_committed, one);
+    assert_eq!(
+        m.frontier.metadata().0,
+        one,
+        "viewers see the first record only"
+    );
+    // Local readers may read the committed record, not the torn one after it.
+    let path = f.dir().join("metadata");
+    let reader = std::fs::File::open(&path).unwrap();
+    assert_eq!(
+        crate::storage::lock::first_locked(&reader, 0).unwrap(),
+        Some(one)
+    );
+    m.append_metadata(&rec2[5..], 0).unwrap();
+    f.commit(&m);
+    let both = one + rec2.len() as u64;
+    assert_eq!(m.lock().metadata_committed, both);
+    assert_eq!(m.frontier.metadata().0, both);
+    // RESET_METADATA (regenerate) starts the records over.
+    m.reset_metadata().unwrap();
+    m.append_metadata(&rec2[..7], 0).unwrap();
+    f.commit(&m);
+    assert_eq!(m.lock().metadata_committed, 0);
+    m.append_metadata(&rec2[7..], 3).unwrap();
+    f.commit(&m);
+    assert_eq!(m.lock().metadata_committed, rec2.len() as u64);
+}
+
+#[test]
+fn lttng_215s_non_live_metadata_units_land_byte_for_byte_and_commit_in_records() {
+    // The metadata lttng-relayd 2.15 wrote for a real session, and the SEND_METADATA units its
+    // sender cut it into (testdata/README.md).
+    let meta = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/ctf2/metadata"
+    ))
+    .unwrap();
+    let starts: Vec<u64> = meta
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == crate::storage::json_seq::RS)
+        .map(|(i, _)| i as u64)
+        .collect();
+    let f = fixture(false);
+    let m = f.stream("metadata", 0, 0);
+    let mut from = 0usize;
+    for len in [4056usize, 4056, 4056, 1485] {
+        m.append_metadata(&meta[from..from + len], 0).unwrap();
+        from += len;
+        f.commit(&m);
+        let want = if from == meta.len() {
+            from as u64
+        } else {
+            starts
+                .iter()
+                .copied()
+                .filter(|s| *s <= from as u64)
+                .max()
+                .unwrap()
+        };
+        assert_eq!(m.lock().metadata_committed, want, "after {from} bytes");
+        assert_eq!(m.frontier.metadata().0, want);
+    }
+    assert_eq!(std::fs::read(f.dir().join("metadata")).unwrap(), meta);
+    assert!(m.lock().all_committed());
 }
 
 #[test]

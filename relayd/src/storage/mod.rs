@@ -16,6 +16,7 @@
 //! | [`tree`] | chunk directories: create, move (rotation), archive, delete; released chunks |
 //! | [`lock`], [`output_lock`] | committed-frontier byte-range locks; one relay per output folder |
 //! | [`loss`] | per-stream loss sidecars |
+//! | [`json_seq`] | where the whole units of a metadata stream end (CTF 2: whole JSON records) |
 //! | [`recovery`] | the open-trace markers and the cut of torn tails at start |
 //! | [`space`] | disk-full episodes and their backoff |
 //! | [`pool`] | the bound on open stream files (`max_open_files`): close idle ones, reopen on use |
@@ -45,7 +46,8 @@
 //! **Recovery.** Each directory being written holds a `.trelay-open` marker until its chunk is
 //! released. At start [`recovery::recover`] cuts, in every marked directory, index files to whole
 //! entries whose packets lie inside their data, data files to the end of their last indexed
-//! packet, and packetized metadata to whole packets; then removes the marker. A session that
+//! packet, packetized metadata to whole packets and CTF 2 metadata to whole JSON records; then
+//! removes the marker. A session that
 //! failed (a failed fdatasync, an I/O error) gets the same cut when its chunk is released, so
 //! the bytes it received after its last commit never stay behind unindexed.
 //!
@@ -76,6 +78,7 @@ pub mod file;
 pub mod fs;
 pub mod index;
 pub mod json;
+pub mod json_seq;
 pub mod layout;
 pub mod lock;
 pub mod loss;

@@ -14,7 +14,9 @@
 //!    may reach the disk before its data);
 //! 2. every data file with an index is truncated to the end of its last indexed packet: bytes past
 //!    it were never committed (packets whose index never came, or a packet cut mid-write);
-//! 3. the `metadata` file, when packetized (CTF metadata packets), is cut to whole packets;
+//! 3. the `metadata` file, when packetized (CTF metadata packets), is cut to whole packets, and
+//!    when a CTF 2 JSON text sequence (first byte 0x1E), to whole records (a record torn
+//!    mid-JSON goes, see [`super::json_seq`]); TSDL text metadata is left as it is;
 //! 4. leftover temporaries of loss sidecar files are removed, then the marker.
 //!
 //! Everything cut is logged (warn) and counted in the returned [`Report`]. Data files without an
@@ -269,11 +271,21 @@ fn recover_metadata(fs: &Fs, path: &Path, report: &mut Report) -> Result<()> {
     let f = StorageFile::open(fs, path.to_path_buf(), true)?;
     let len = f.len()?;
     let mut magic = [0u8; 4];
+    if len == 0 {
+        return Ok(());
+    }
     if len < 4 {
+        f.read_exact_at(&mut magic[..1], 0)?;
+        if magic[0] == super::json_seq::RS {
+            return recover_json_seq(&f, path, len, report);
+        }
         return Ok(());
     }
     f.read_exact_at(&mut magic, 0)?;
     let m = u32::from_le_bytes(magic);
+    if magic[0] == super::json_seq::RS {
+        return recover_json_seq(&f, path, len, report);
+    }
     if m != METADATA_MAGIC && m.swap_bytes() != METADATA_MAGIC {
         return Ok(()); // not packetized
     }
@@ -312,6 +324,35 @@ fn recover_metadata(fs: &Fs, path: &Path, report: &mut Report) -> Result<()> {
             "crash recovery: metadata cut to whole packets"
         );
         f.set_len(pos)?;
+        f.sync_data()?;
+        report.metadata_files_cut += 1;
+    }
+    Ok(())
+}
+
+/// Cuts a CTF 2 metadata file (JSON text sequence) to its whole records.
+fn recover_json_seq(f: &StorageFile, path: &Path, len: u64, report: &mut Report) -> Result<()> {
+    let mut units = super::json_seq::Units::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pos = 0u64;
+    while pos < len {
+        let n = usize::try_from((len - pos).min(buf.len() as u64)).unwrap_or(buf.len());
+        let chunk = buf.get_mut(..n).ok_or_else(|| {
+            StorageError::corruption(Op::Read, path, "read larger than its buffer")
+        })?;
+        f.read_exact_at(chunk, pos)?;
+        units.feed(chunk);
+        pos += n as u64;
+    }
+    let keep = units.whole();
+    if keep < len {
+        tracing::warn!(
+            metadata = %path.display(),
+            from = len,
+            to = keep,
+            "crash recovery: CTF 2 metadata cut to whole records"
+        );
+        f.set_len(keep)?;
         f.sync_data()?;
         report.metadata_files_cut += 1;
     }

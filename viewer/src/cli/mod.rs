@@ -196,6 +196,20 @@ pub enum Cmd {
     },
     /// Download an archived trace from object storage into a directory babeltrace2 reads.
     Fetch(crate::fetch::FetchArgs),
+    /// A relay's status (sessions, rates, loss, viewers) from trelayd's operations port.
+    Status {
+        /// `http://HOST:PORT` of trelayd's `--metrics-addr`.
+        url: String,
+        /// Redraw every `--interval` seconds until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between redraws with `--watch`.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+        /// Print the API's JSON documents (`{"status":…,"sessions":…}`) instead of a table.
+        #[arg(long, conflicts_with = "watch")]
+        json: bool,
+    },
 }
 
 /// Runs the command line.
@@ -466,7 +480,49 @@ pub fn run(cmd: Cmd) -> ExitCode {
             }
         }
         Cmd::Fetch(args) => crate::fetch::run(&args),
+        Cmd::Status {
+            url,
+            watch,
+            interval,
+            json,
+        } => status(&url, watch, interval, json),
     }
+}
+
+fn status(url: &str, watch: bool, interval: f64, json: bool) -> ExitCode {
+    let base = match crate::status::base_url(url) {
+        Ok(b) => b,
+        Err(e) => return usage(e),
+    };
+    let Some(period) = secs(interval).filter(|d| !d.is_zero()) else {
+        return usage("--interval must be a positive number of seconds");
+    };
+    if !watch {
+        return match crate::status::fetch(&base) {
+            Ok((s, l)) if json => print(
+                &serde_json::to_string_pretty(&serde_json::json!({"status": s, "sessions": l}))
+                    .unwrap_or_default(),
+            ),
+            Ok((s, l)) => print(crate::status::render(&s, &l).trim_end()),
+            Err(e) => failure(e),
+        };
+    }
+    let stop = signal::stop_flag();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let text = match crate::status::fetch(&base) {
+            Ok((s, l)) => crate::status::render(&s, &l),
+            Err(e) => format!("trelay-viewer: {e}\n"),
+        };
+        // Home and clear, then the table: one redraw per period.
+        print!("\x1b[H\x1b[2J{text}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let until = std::time::Instant::now() + period;
+        while std::time::Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn print(text: &str) -> ExitCode {

@@ -1,10 +1,12 @@
-//! Live port (5344): the viewer's requests and, matched to them in order, the relay's replies.
+//! Live port (5344): the viewer's requests and, matched to them in order, the relay's replies,
+//! decoded with the layouts of the minor both ends agreed on at CONNECT (the smaller of the
+//! two; the 2.15 session list from minor 15 on).
 
 use trelay_proto::lttng::live::{
-    decode_reply, decode_request, IndexReply, NextIndexStatus, StreamRecord, ViewerFlags,
+    decode_reply_at, decode_request, IndexReply, NextIndexStatus, StreamRecord, ViewerFlags,
     ViewerReply, ViewerRequest,
 };
-use trelay_proto::Decoded;
+use trelay_proto::{Decoded, TraceFormat};
 
 use super::data::ctf_summary;
 use super::replies::Replies;
@@ -18,6 +20,8 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
     };
     let mut pos = 0usize;
     let mut replies = Replies::new(server);
+    // Before CONNECT (and without it), the layouts of minors below 15.
+    let (mut asked, mut minor) = (0u32, 0u32);
     while pos < client.len() {
         let rest = client.get(pos..).unwrap_or(&[]);
         let (req, used) = match decode_request(rest) {
@@ -33,8 +37,16 @@ pub fn dissect(client: Option<&[u8]>, server: Option<&[u8]>, t: &mut Transcript)
         };
         t.line(Side::Client, pos as u64, request_text(&req));
         pos += used;
+        if let ViewerRequest::Connect(c) = &req {
+            asked = c.minor;
+        }
         let label = || format!("reply to {:?}", req.command());
-        if let Some((msg, at)) = replies.next(t, label, |b| decode_reply(req.command(), b)) {
+        if let Some((msg, at)) =
+            replies.next(t, label, |b| decode_reply_at(req.command(), minor, b))
+        {
+            if let ViewerReply::Connect(c) = &msg {
+                minor = asked.min(c.minor);
+            }
             t.line(Side::Server, at, reply_text(&msg));
         }
     }
@@ -159,8 +171,14 @@ pub fn reply_text(r: &ViewerReply<'_>) -> String {
             let list: Vec<String> = s
                 .iter()
                 .map(|s| {
+                    // The format is said only of CTF 2 sessions (every session of a list
+                    // below minor 15 is CTF 1.8).
+                    let format = match s.trace_format {
+                        TraceFormat::Ctf2 => " format=ctf-2",
+                        TraceFormat::Ctf1_8 => "",
+                    };
                     format!(
-                        "{{id={} host={:?} name={:?} live={}us clients={} streams={}}}",
+                        "{{id={} host={:?} name={:?} live={}us clients={} streams={}{format}}}",
                         s.id, s.hostname, s.session_name, s.live_timer, s.clients, s.streams
                     )
                 })
@@ -204,5 +222,59 @@ pub fn reply_text(r: &ViewerReply<'_>) -> String {
         ViewerReply::CreateSession(s) => format!("CREATE_SESSION reply: {s:?}"),
         ViewerReply::DetachSession(s) => format!("DETACH_SESSION reply: {s:?}"),
         ViewerReply::UnknownCommand { code } => format!("reply to an unknown command: code {code}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trelay_proto::lttng::live::{ConnectReply, ConnectRequest, ConnectionType, SessionRecord};
+    use trelay_proto::{SessionId, ViewerSessionId};
+
+    /// A viewer and a relay that agree on minor 15: the 2.15 session list is decoded, and the
+    /// CTF 2 session says so.
+    #[test]
+    fn a_session_list_at_minor_15_is_read_with_its_formats() {
+        let mut client = Vec::new();
+        ViewerRequest::Connect(ConnectRequest {
+            viewer_session_id: ViewerSessionId::UNSET,
+            major: 2,
+            minor: 15,
+            conn_type: ConnectionType::Command,
+        })
+        .encode(&mut client);
+        ViewerRequest::ListSessions.encode(&mut client);
+        let mut server = Vec::new();
+        ViewerReply::Connect(ConnectReply {
+            viewer_session_id: ViewerSessionId(1),
+            major: 2,
+            minor: 15,
+            conn_type: 0,
+        })
+        .encode_at(15, &mut server);
+        let record = |id, trace_format| SessionRecord {
+            id: SessionId(id),
+            live_timer: 100,
+            clients: 0,
+            streams: 3,
+            hostname: "h".into(),
+            session_name: format!("s{id}"),
+            trace_format,
+        };
+        ViewerReply::ListSessions(vec![
+            record(1, TraceFormat::Ctf2),
+            record(2, TraceFormat::Ctf1_8),
+        ])
+        .encode_at(15, &mut server);
+        let mut t = Transcript::default();
+        dissect(Some(&client), Some(&server), &mut t);
+        assert!(t.errors.is_empty(), "{:?}", t.errors);
+        let list = &t.lines.last().unwrap().2;
+        assert!(
+            list.contains("2 session(s)")
+                && list.contains("name=\"s1\" live=100us clients=0 streams=3 format=ctf-2}")
+                && list.contains("name=\"s2\" live=100us clients=0 streams=3}"),
+            "{list}"
+        );
     }
 }

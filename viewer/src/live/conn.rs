@@ -6,8 +6,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use trelay_proto::lttng::live::{
-    decode_reply, ConnectRequest, ConnectionType, CreateSessionStatus, ViewerReply, ViewerRequest,
-    PROTOCOL_MAJOR,
+    decode_reply_at, ConnectRequest, ConnectionType, CreateSessionStatus, ViewerReply,
+    ViewerRequest, PROTOCOL_MAJOR,
 };
 use trelay_proto::{DecodeError, Decoded, ViewerSessionId};
 
@@ -47,8 +47,10 @@ impl Write for Transport {
     }
 }
 
-/// Protocol minor the viewer announces (what babeltrace2 2.0 sends).
-pub const VIEWER_MINOR: u32 = 4;
+/// Protocol minor the viewer announces (LTTng 2.15's: the session list says each session's
+/// trace format, and CTF 2 sessions are listed). The minor in use is the smaller of this and
+/// the relay's.
+pub const VIEWER_MINOR: u32 = 15;
 
 /// How long a reply may take before the connection is considered dead.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -63,6 +65,9 @@ pub struct ViewerConn {
     pub viewer_session_id: ViewerSessionId,
     /// The relay's protocol minor (from its CONNECT reply).
     pub relay_minor: u32,
+    /// The minor both speak: the smaller of [`VIEWER_MINOR`] and the relay's (reply layouts
+    /// depend on it).
+    pub minor: u32,
 }
 
 impl ViewerConn {
@@ -126,6 +131,7 @@ impl ViewerConn {
             buf: Vec::new(),
             viewer_session_id: ViewerSessionId::UNSET,
             relay_minor: 0,
+            minor: VIEWER_MINOR,
         };
         let reply = conn.call(&ViewerRequest::Connect(ConnectRequest {
             viewer_session_id: ViewerSessionId::UNSET,
@@ -146,6 +152,7 @@ impl ViewerConn {
         }
         conn.viewer_session_id = c.viewer_session_id;
         conn.relay_minor = c.minor;
+        conn.minor = c.minor.min(VIEWER_MINOR);
         Ok(conn)
     }
 
@@ -166,7 +173,9 @@ impl ViewerConn {
         self.buf.clear();
         let cmd = req.command();
         loop {
-            let needed = match decode_reply(cmd, &self.buf).map_err(|e| decode_err(cmd, e))? {
+            let needed = match decode_reply_at(cmd, self.minor, &self.buf)
+                .map_err(|e| decode_err(cmd, e))?
+            {
                 Decoded::Done { .. } => break,
                 Decoded::Incomplete { needed } => needed,
             };
@@ -180,7 +189,7 @@ impl ViewerConn {
             let dst = self.buf.get_mut(start..).unwrap_or(&mut []);
             read_exact(&mut self.stream, dst)?;
         }
-        match decode_reply(cmd, &self.buf).map_err(|e| decode_err(cmd, e))? {
+        match decode_reply_at(cmd, self.minor, &self.buf).map_err(|e| decode_err(cmd, e))? {
             Decoded::Done { msg, .. } => Ok(msg),
             Decoded::Incomplete { .. } => {
                 Err(LiveError::Protocol(format!("{cmd:?}: reply incomplete")))

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use trelay_proto::lttng::live::{SessionRecord, ViewerReply, ViewerRequest};
+use trelay_proto::TraceFormat;
 
 use super::{LiveError, ViewerConn};
 use crate::url::LiveUrl;
@@ -23,6 +24,8 @@ pub struct SessionInfo {
     pub live_timer_us: u32,
     /// URL to attach to it.
     pub url: String,
+    /// Its trace format (CTF 1.8 from a relay below live minor 15, which cannot say).
+    pub trace_format: TraceFormat,
 }
 
 /// Lists the sessions of the relay at `url` (CONNECT, then LIST_SESSIONS).
@@ -47,6 +50,7 @@ pub fn list_sessions_with(
             streams: r.streams,
             clients: r.clients,
             live_timer_us: r.live_timer,
+            trace_format: r.trace_format,
         })
         .collect())
 }
@@ -73,9 +77,10 @@ pub fn render_sessions(sessions: &[SessionInfo]) -> String {
         "STREAMS",
         "CLIENTS",
         "LIVE TIMER",
+        "FORMAT",
         "URL",
     ];
-    let rows: Vec<[String; 7]> = sessions
+    let rows: Vec<[String; 8]> = sessions
         .iter()
         .map(|s| {
             [
@@ -89,6 +94,7 @@ pub fn render_sessions(sessions: &[SessionInfo]) -> String {
                 } else {
                     format!("{} us", s.live_timer_us)
                 },
+                s.trace_format.name().to_owned(),
                 s.url.clone(),
             ]
         })
@@ -131,16 +137,17 @@ mod tests {
             clients: 0,
             live_timer_us: 200000,
             url: "net://localhost:5344/host/vm/fx3754".into(),
+            trace_format: TraceFormat::Ctf2,
         };
         let t = render_sessions(&[s]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(
-            lines[0].starts_with("ID  HOST  NAME    STREAMS  CLIENTS  LIVE TIMER  URL"),
+            lines[0].starts_with("ID  HOST  NAME    STREAMS  CLIENTS  LIVE TIMER  FORMAT  URL"),
             "{t}"
         );
         assert!(
-            lines[1].starts_with("1   vm    fx3754  3        0        200000 us   net://"),
+            lines[1].starts_with("1   vm    fx3754  3        0        200000 us   CTF 2   net://"),
             "{t}"
         );
         assert_eq!(render_sessions(&[]), "no live session\n");

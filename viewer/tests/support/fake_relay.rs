@@ -61,6 +61,7 @@ pub fn answer_setup(s: &mut TcpStream, req: &ViewerRequest, streams: &[StreamRec
             streams: streams.len() as u32,
             hostname: "h".into(),
             session_name: "s".into(),
+            ..SessionRecord::default()
         }]),
         ViewerRequest::AttachSession { .. } => ViewerReply::AttachSession {
             status: AttachStatus::Ok,

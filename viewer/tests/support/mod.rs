@@ -20,6 +20,22 @@ pub fn fixture() -> PathBuf {
     p
 }
 
+/// The CTF 2 trace recorded with the real LTTng 2.15 tools (in-repo copy): its `trace/` folder
+/// and what babeltrace2 2.1 printed of it. Panics if it is missing.
+pub fn ctf2_fixture() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/shared/fixtures/lttng-2.15-ctf2-local-uid");
+    assert!(
+        p.join("trace").is_dir(),
+        "fixture missing at {}",
+        p.display()
+    );
+    p
+}
+
+/// The CTF 2 fixture's trace directory, below its `trace/` folder.
+pub const CTF2_TRACE_REL: &str = "ust/uid/0/64-bit";
+
 /// The fixture's trace directory (holding metadata, channel0_N and index/).
 pub const TRACE_REL: &str = "vm/fx3754-20261123-062223/ust/uid/0/64-bit";
 

@@ -7,6 +7,12 @@
 //! variable part whose size the fixed part announces: session or stream [records], or packet and
 //! metadata bytes ([`reply_fixed`]). Every integer is big-endian and structures are packed.
 //!
+//! Both sides keep `min(viewer's minor, relay's minor)`. The only layout that depends on it is
+//! the session record of LIST_SESSIONS: from 15 on (LTTng 2.15, babeltrace2 2.1) it has
+//! variable-length names and the trace format ([`records`]). A viewer below 15 cannot tell CTF 2
+//! from CTF 1.8, so a relay never lists CTF 2 sessions to it and refuses to attach it to one
+//! (unknown session). Nothing else changed on this port between 2.13 and 2.15.
+//!
 //! Peer-declared sizes are capped before use: [`MAX_RECORDS`] records per reply,
 //! [`MAX_PACKET_LEN`] bytes of packet data, [`MAX_METADATA_LEN`] bytes of metadata. Unknown
 //! commands, statuses and enum values decode to typed errors.
@@ -19,8 +25,11 @@ pub mod request;
 pub mod status;
 
 pub use header::{Command, CommandHeader, HEADER_LEN};
-pub use records::{SessionRecord, StreamRecord, SESSION_RECORD_LEN, STREAM_RECORD_LEN};
-pub use reply::{decode_reply, ViewerReply};
+pub use records::{
+    SessionRecord, StreamRecord, SESSION_2_15_FIXED_LEN, SESSION_RECORD_LEN, STREAM_RECORD_LEN,
+    TRACE_FORMAT_MINOR,
+};
+pub use reply::{decode_reply, decode_reply_at, ViewerReply};
 pub use reply_fixed::{ConnectReply, IndexReply, MetadataReplyHead, PacketReplyHead};
 pub use request::{decode_request, ConnectRequest, ViewerRequest};
 pub use status::{
@@ -36,5 +45,5 @@ pub const MAX_PACKET_LEN: u64 = 64 * 1024 * 1024;
 pub const MAX_METADATA_LEN: u64 = 128 * 1024 * 1024;
 /// Protocol major version of the live protocol.
 pub const PROTOCOL_MAJOR: u32 = 2;
-/// Protocol minor version LTTng 2.13's relay advertises.
-pub const PROTOCOL_MINOR: u32 = 13;
+/// Protocol minor version trelay's relay advertises (the one of LTTng 2.15's relay).
+pub const PROTOCOL_MINOR: u32 = 15;

@@ -1,7 +1,8 @@
 //! Whole relay replies, decoded according to the command they answer.
 //!
 //! - CONNECT: the 20-byte [`ConnectReply`].
-//! - LIST_SESSIONS: `sessions_count u32`, then that many 339-byte session records.
+//! - LIST_SESSIONS: `sessions_count u32`, then that many session records: 339 bytes each below
+//!   live minor 15, variable-length 2.15 records (with the trace format) from 15 on.
 //! - ATTACH_SESSION, GET_NEW_STREAMS: `status u32`, `streams_count u32`, then that many 4371-byte
 //!   stream records.
 //! - GET_NEXT_INDEX: the 64-byte [`IndexReply`].
@@ -10,14 +11,21 @@
 //! - An unknown command: a 4-byte error code ([`ERR_UNKNOWN_COMMAND`](super::ERR_UNKNOWN_COMMAND)),
 //!   after which the relay closes the connection.
 //!
+//! The layout of LIST_SESSIONS depends on the negotiated live minor: [`decode_reply_at`] and
+//! [`ViewerReply::encode_at`] take it; [`decode_reply`] and [`ViewerReply::encode`] speak the
+//! layouts of minors below 15 (what babeltrace2 2.0 and LTTng 2.13 use).
+//!
 //! Record counts are capped at [`MAX_RECORDS`] and the whole reply must be present before any
-//! record is allocated, so memory use is bounded by the input. Bulk data is borrowed from the
+//! record is allocated (2.15 records: each record is decoded only once its bytes are there), so
+//! memory use is bounded by the input. Bulk data is borrowed from the
 //! input, not copied.
 
 use bytes::BufMut;
 
 use super::header::Command;
-use super::records::{SessionRecord, StreamRecord, SESSION_RECORD_LEN, STREAM_RECORD_LEN};
+use super::records::{
+    SessionRecord, StreamRecord, SESSION_RECORD_LEN, STREAM_RECORD_LEN, TRACE_FORMAT_MINOR,
+};
 use super::reply_fixed::{
     ConnectReply, IndexReply, MetadataReplyHead, PacketReplyHead, METADATA_HEAD_LEN,
     PACKET_HEAD_LEN,
@@ -81,9 +89,20 @@ pub enum ViewerReply<'a> {
 }
 
 /// Decodes the reply to command number `cmd` (a [`Command`] or a raw number; an unknown number
-/// expects the 4-byte error code) from the start of `buf`.
+/// expects the 4-byte error code) from the start of `buf`, with the layouts of live minors below
+/// 15 (see [`decode_reply_at`]).
 pub fn decode_reply(
     cmd: impl Into<u32>,
+    buf: &[u8],
+) -> Result<Decoded<ViewerReply<'_>>, DecodeError> {
+    decode_reply_at(cmd, 13, buf)
+}
+
+/// Decodes the reply to command number `cmd` with the layouts of the negotiated live `minor`
+/// (`min(viewer's, relay's)`): from 15 on, LIST_SESSIONS carries 2.15 session records.
+pub fn decode_reply_at(
+    cmd: impl Into<u32>,
+    minor: u32,
     buf: &[u8],
 ) -> Result<Decoded<ViewerReply<'_>>, DecodeError> {
     let Ok(cmd) = Command::try_from(cmd.into()) else {
@@ -100,6 +119,7 @@ pub fn decode_reply(
             DetachStatus::try_from(s).map(ViewerReply::DetachSession)
         })
         .transpose(),
+        Command::ListSessions if minor >= TRACE_FORMAT_MINOR => decode_sessions_2_15(buf),
         Command::ListSessions => decode_sessions(buf),
         Command::AttachSession => decode_streams(buf, |status, streams| {
             Ok(ViewerReply::AttachSession {
@@ -182,6 +202,39 @@ fn decode_sessions(buf: &[u8]) -> Result<Decoded<ViewerReply<'_>>, DecodeError> 
     })
 }
 
+fn decode_sessions_2_15(buf: &[u8]) -> Result<Decoded<ViewerReply<'_>>, DecodeError> {
+    let Some(count) = Reader::new(buf).u32() else {
+        return Ok(Decoded::Incomplete { needed: 4 });
+    };
+    if count > MAX_RECORDS {
+        return Err(DecodeError::TooLong {
+            field: "list_sessions.count",
+            value: u64::from(count),
+            max: u64::from(MAX_RECORDS),
+        });
+    }
+    let mut at = 4usize;
+    let mut sessions = Vec::new();
+    for _ in 0..count {
+        let rest = buf.get(at..).unwrap_or(&[]);
+        match SessionRecord::decode_2_15(rest)? {
+            Decoded::Done { msg, used } => {
+                sessions.push(msg);
+                at = at.saturating_add(used);
+            }
+            Decoded::Incomplete { needed } => {
+                return Ok(Decoded::Incomplete {
+                    needed: at.saturating_add(needed),
+                })
+            }
+        }
+    }
+    Ok(Decoded::Done {
+        msg: ViewerReply::ListSessions(sessions),
+        used: at,
+    })
+}
+
 fn decode_streams(
     buf: &[u8],
     build: impl FnOnce(u32, Vec<StreamRecord>) -> Result<ViewerReply<'static>, DecodeError>,
@@ -259,10 +312,22 @@ fn decode_metadata(buf: &[u8]) -> Result<Decoded<ViewerReply<'_>>, DecodeError> 
 }
 
 impl ViewerReply<'_> {
-    /// Appends the whole reply. Record lists longer than `u32::MAX` and packet data longer than
-    /// `u32::MAX` bytes cannot be represented; callers keep within the caps.
+    /// Appends the whole reply with the layouts of live minors below 15 (see
+    /// [`ViewerReply::encode_at`]).
     pub fn encode(&self, buf: &mut impl BufMut) {
+        self.encode_at(13, buf)
+    }
+
+    /// Appends the whole reply with the layouts of the negotiated live `minor`. Record lists
+    /// longer than `u32::MAX` and packet data longer than `u32::MAX` bytes cannot be
+    /// represented; callers keep within the caps. Below 15, session records do not carry the
+    /// trace format: the relay must not list CTF 2 sessions there.
+    pub fn encode_at(&self, minor: u32, buf: &mut impl BufMut) {
         match self {
+            ViewerReply::ListSessions(sessions) if minor >= TRACE_FORMAT_MINOR => {
+                buf.put_u32(wire_count(sessions.len()));
+                sessions.iter().for_each(|s| s.encode_2_15(buf));
+            }
             ViewerReply::Connect(c) => c.encode(buf),
             ViewerReply::ListSessions(sessions) => {
                 buf.put_u32(wire_count(sessions.len()));

@@ -51,7 +51,7 @@ pub struct ConnectReply {
     pub viewer_session_id: ViewerSessionId,
     /// Relay protocol major (2).
     pub major: u32,
-    /// Relay protocol minor (13).
+    /// Relay protocol minor (13 for lttng-relayd 2.13, 15 for 2.15 and trelayd).
     pub minor: u32,
     /// Connection type echoed by the relay (lttng-relayd sends 0); kept raw.
     pub conn_type: u32,

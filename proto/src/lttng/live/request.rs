@@ -25,7 +25,7 @@ pub struct ConnectRequest {
     pub viewer_session_id: ViewerSessionId,
     /// Protocol major (2).
     pub major: u32,
-    /// Protocol minor the viewer speaks (babeltrace 2.0: 4).
+    /// Protocol minor the viewer speaks (babeltrace2 2.0: 4, babeltrace2 2.1: 15).
     pub minor: u32,
     /// Connection type.
     pub conn_type: ConnectionType,

@@ -1,5 +1,6 @@
-//! The control port (5342) and data port (5343) of the LTTng relay protocol, as LTTng 2.13 (and
-//! older) session and consumer daemons speak it.
+//! The control port (5342) and data port (5343) of the LTTng relay protocol, as LTTng 2.1 to
+//! 2.15 session and consumer daemons speak it (2.15 adds the trace format to CREATE_SESSION;
+//! nothing else changed on these ports since 2.13).
 //!
 //! Control port: each command is a 24-byte [`ControlHeader`] (`data_size` = payload length,
 //! capped at [`MAX_CONTROL_PAYLOAD`]) and a payload whose layout depends on the command and, for
@@ -39,6 +40,7 @@ pub use reply::{
 };
 pub use version::{
     AddStreamLayout, CreateSessionLayout, Era, ProtocolMinor, RELAYD_MAJOR, RELAYD_MINOR,
+    TRACE_FORMAT_MINOR,
 };
 
 /// Default control port.

@@ -2,12 +2,16 @@
 //!
 //! Both peers send their own version in VERSION and keep `min(own minor, peer minor)` (majors must
 //! be equal, 2). Every layout that changed over LTTng's history is chosen from that minor; the
-//! bands that matter are `< 4`, `4..=7`, `8..=10`, `11` and `>= 12` (see [`Era`]).
+//! bands that matter are `< 4`, `4..=7`, `8..=10`, `11` and `>= 12` (see [`Era`]), and from 15 on
+//! CREATE_SESSION carries the session's trace format (LTTng 2.14 changed nothing on the wire: it
+//! announces 14 and speaks as 2.13 does).
 
 /// Protocol major spoken by LTTng 2.x and by trelay.
 pub const RELAYD_MAJOR: u32 = 2;
-/// Protocol minor advertised by trelay (the one of LTTng 2.13).
-pub const RELAYD_MINOR: u32 = 13;
+/// Protocol minor advertised by trelay (the one of LTTng 2.15).
+pub const RELAYD_MINOR: u32 = 15;
+/// First minor whose CREATE_SESSION carries the trace format (LTTng 2.15).
+pub const TRACE_FORMAT_MINOR: u32 = 15;
 
 /// A band of protocol minors sharing the same set of layouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,8 +35,10 @@ pub enum CreateSessionLayout {
     Empty,
     /// `4..=10`: 327-byte fixed structure.
     V2_4,
-    /// `>= 11`: 59-byte fixed part, then counted strings.
+    /// `11..=14`: 59-byte fixed part, then counted strings.
     V2_11,
+    /// `>= 15`: the 59-byte fixed part of 2.11, `trace_format u32`, then counted strings.
+    V2_15,
 }
 
 /// Layout of the ADD_STREAM request.
@@ -51,7 +57,7 @@ pub enum AddStreamLayout {
 pub struct ProtocolMinor(pub u32);
 
 impl ProtocolMinor {
-    /// The minor trelay and LTTng 2.13 speak.
+    /// The minor trelay and LTTng 2.15 speak.
     pub const CURRENT: ProtocolMinor = ProtocolMinor(RELAYD_MINOR);
 
     /// The minor two peers settle on: the smaller of the two.
@@ -75,7 +81,8 @@ impl ProtocolMinor {
         match self.0 {
             0..=3 => CreateSessionLayout::Empty,
             4..=10 => CreateSessionLayout::V2_4,
-            _ => CreateSessionLayout::V2_11,
+            11..=14 => CreateSessionLayout::V2_11,
+            _ => CreateSessionLayout::V2_15,
         }
     }
 
@@ -118,6 +125,12 @@ impl ProtocolMinor {
     pub fn has_configuration(self) -> bool {
         self.0 >= 12
     }
+
+    /// Whether CREATE_SESSION carries the trace format, so CTF 2 sessions can be created
+    /// (`>= 15`); below, every session is CTF 1.8.
+    pub fn has_trace_format(self) -> bool {
+        self.0 >= TRACE_FORMAT_MINOR
+    }
 }
 
 impl std::fmt::Display for ProtocolMinor {
@@ -139,6 +152,9 @@ mod tests {
         assert_eq!(era(11), Era::Chunks);
         assert_eq!([era(12), era(13), era(u32::MAX)], [Era::Configuration; 3]);
         assert_eq!(ProtocolMinor::negotiate(13, 15), ProtocolMinor(13));
+        assert_eq!(ProtocolMinor::negotiate(15, 14), ProtocolMinor(14));
+        assert_eq!(ProtocolMinor::negotiate(15, 16), ProtocolMinor(15));
+        assert_eq!(ProtocolMinor::CURRENT, ProtocolMinor(15));
         assert_eq!(ProtocolMinor::negotiate(13, 9), ProtocolMinor(9));
     }
 
@@ -152,6 +168,15 @@ mod tests {
         assert_eq!(m(3).create_session_layout(), CreateSessionLayout::Empty);
         assert_eq!(m(4).create_session_layout(), CreateSessionLayout::V2_4);
         assert_eq!(m(11).create_session_layout(), CreateSessionLayout::V2_11);
+        assert_eq!(m(14).create_session_layout(), CreateSessionLayout::V2_11);
+        assert_eq!(m(15).create_session_layout(), CreateSessionLayout::V2_15);
+        assert_eq!(
+            m(u32::MAX).create_session_layout(),
+            CreateSessionLayout::V2_15
+        );
+        assert!(!m(14).has_trace_format() && m(15).has_trace_format());
+        assert_eq!(m(15).add_stream_layout(), AddStreamLayout::V2_11);
+        assert_eq!(m(15).index_len(), Some(80));
         assert_eq!(m(3).index_len(), None);
         assert_eq!(m(7).index_len(), Some(64));
         assert_eq!(m(8).index_len(), Some(80));

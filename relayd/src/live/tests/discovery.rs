@@ -25,14 +25,14 @@ fn commands_before_connect_close_the_connection() {
 }
 
 #[test]
-fn connect_answers_2_13_with_the_viewer_id_and_refuses_other_majors() {
+fn connect_answers_2_15_with_the_viewer_id_and_refuses_other_majors() {
     let f = Fake::default();
     let mut t = T::new(42, LiveSettings::default());
     match t.reply(&f, connect()) {
         ViewerReply::Connect(c) => {
             assert_eq!(
                 (c.viewer_session_id, c.major, c.minor),
-                (ViewerSessionId(42), 2, 13)
+                (ViewerSessionId(42), 2, 15)
             );
         }
         other => panic!("{other:?}"),

@@ -1,6 +1,7 @@
 //! Unit tests of the live state machine against an in-memory [`Fake`] relay on virtual time.
 
 mod discovery;
+mod formats;
 mod reading;
 
 use super::source::{Announced, EntryError, SessionInfo, Source, StreamInfo, StreamView};
@@ -87,7 +88,7 @@ impl Source for Fake {
     fn generation(&self, s: &SessionId) -> u64 {
         self.sessions.borrow()[s].generation
     }
-    fn attach(&self, s: &SessionId, _viewer: ViewerSessionId) -> FakeTicket {
+    fn attach(&self, s: &SessionId, _viewer: ViewerSessionId, _peer: &str) -> FakeTicket {
         *self.viewers.borrow_mut().entry(*s).or_default() += 1;
         FakeTicket(*s, self.viewers.clone())
     }
@@ -159,6 +160,7 @@ impl Fake {
                     streams: 0,
                     viewers: 0,
                     closed: false,
+                    trace_format: trelay_proto::TraceFormat::Ctf1_8,
                 },
                 announced: Vec::new(),
                 generation: 0,
@@ -224,6 +226,13 @@ impl Fake {
             .unwrap_or_else(|| panic!("no stream")))
     }
 
+    /// Sets the trace format of session `s`.
+    pub fn set_format(&self, s: SessionId, format: trelay_proto::TraceFormat) {
+        let mut sessions = self.sessions.borrow_mut();
+        let x = sessions.get_mut(&s).unwrap_or_else(|| panic!("no session"));
+        x.info.trace_format = format;
+    }
+
     /// Marks session `s` closed (sender gone).
     pub fn close_session(&self, s: SessionId) {
         let mut sessions = self.sessions.borrow_mut();
@@ -252,8 +261,13 @@ impl T {
 
     /// A viewer that did CONNECT and CREATE_SESSION.
     pub fn ready(id: u64, fake: &Fake) -> T {
+        Self::ready_at(id, fake, 4)
+    }
+
+    /// A viewer that did CONNECT announcing live minor `minor`, and CREATE_SESSION.
+    pub fn ready_at(id: u64, fake: &Fake, minor: u32) -> T {
         let mut t = T::new(id, LiveSettings::default());
-        t.reply(fake, connect());
+        t.reply(fake, connect_at(minor));
         t.reply(fake, ViewerRequest::CreateSession);
         t
     }
@@ -336,10 +350,15 @@ pub fn decode(cmd: u32, out: &[u8]) -> ViewerReply<'static> {
 }
 
 pub fn connect() -> ViewerRequest {
+    connect_at(4)
+}
+
+/// CONNECT announcing live minor `minor`.
+pub fn connect_at(minor: u32) -> ViewerRequest {
     ViewerRequest::Connect(ConnectRequest {
         viewer_session_id: ViewerSessionId::UNSET,
         major: 2,
-        minor: 4,
+        minor,
         conn_type: ConnectionType::Command,
     })
 }

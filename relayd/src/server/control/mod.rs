@@ -293,6 +293,14 @@ async fn serve(
                 room.cleared();
             }
         }
+        if command == CommandKind::EndDataPending.to_u32() {
+            // A session found quiescent was just given to its commit: answer once that commit
+            // ran, so that what `lttng stop` / `lttng destroy` waited for is on disk, indexed,
+            // when they return (a reader started right after sees every packet).
+            if let Some(s) = &conn.session {
+                s.commit.idle(MESSAGE_TIMEOUT).await;
+            }
+        }
         if in_inbox {
             inbox.consume(len);
         } else {

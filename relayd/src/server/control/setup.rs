@@ -12,7 +12,7 @@ use trelay_proto::SessionId;
 /// GET_CONFIGURATION flag: `lttng clear` allowed.
 const CLEAR_ALLOWED: u64 = 1;
 
-/// VERSION: reply with our own version; negotiate `min(13, peer minor)`.
+/// VERSION: reply with our own version; negotiate `min(15, peer minor)`.
 pub(super) fn version(conn: &mut Conn, v: Version) -> Flow {
     conn.minor = Some(ProtocolMinor::negotiate(RELAYD_MINOR, v.minor).0);
     conn.reply(Reply::Version(Version {
@@ -25,7 +25,7 @@ pub(super) fn version(conn: &mut Conn, v: Version) -> Flow {
             v.major
         ));
     }
-    tracing::debug!(peer = %conn.peer, major = v.major, minor = v.minor, "version negotiated");
+    tracing::debug!(peer = %conn.peer, major = v.major, minor = v.minor, used = %conn.minor(), "version negotiated");
     Flow::Continue
 }
 
@@ -136,7 +136,17 @@ pub(super) fn create_session(registry: &Registry, conn: &mut Conn, c: CreateSess
         sessiond_session_id: c.sessiond_session_id,
         creation_time,
         peer: key,
+        trace_format: c.trace_format,
     });
+    if minor.has_trace_chunks() {
+        // As lttng-relayd: the session directory exists from its creation on, even if nothing is
+        // ever recorded in it (`lttng clear` of a session without events leaves it, empty).
+        if let Err(e) = crate::storage::tree::create_dir_all(&registry.fs, &session.abs_dir) {
+            registry.remove_session(session.id);
+            refuse(conn, format!("cannot create the session directory: {e}"));
+            return Flow::Continue;
+        }
+    }
     if let Some(chunk_id) = c.current_chunk_id {
         match registry.chunks.get(&session.chunk_key(chunk_id)) {
             Some(chunk) => session.lock().current_chunk = Some(chunk),
@@ -169,6 +179,8 @@ pub(super) fn create_session(registry: &Registry, conn: &mut Conn, c: CreateSess
         host = %session.params.hostname,
         live_timer = c.live_timer_us,
         snapshot = c.snapshot,
+        trace_format = %c.trace_format,
+        minor = %minor,
         %path,
         "session created"
     );

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+use trelay_proto::ctf::format::TraceFormat;
 use trelay_proto::trelay::assembler::Event;
 use trelay_proto::trelay::frame::{self, Kind, END};
 use trelay_proto::trelay::message::{Ack, AckLevel, Message};
@@ -188,7 +189,8 @@ impl<'a> Conn<'a> {
             )));
         }
         match msg {
-            Message::Open(o) => self.open(o)?,
+            Message::Open(o) => self.open(o, TraceFormat::Ctf1_8)?,
+            Message::OpenTraced(o) => self.open(o.open, o.trace_format)?,
             Message::AddStream(a) => self.add_stream(a)?,
             Message::Packets(p) => {
                 let stream = self.stream(p.stream)?;
@@ -379,6 +381,7 @@ impl<'a> Conn<'a> {
 fn name(m: &Message) -> &'static str {
     match m {
         Message::Open(_) => "Open",
+        Message::OpenTraced(_) => "OpenTraced",
         Message::Opened(_) => "Opened",
         Message::AddStream(_) => "AddStream",
         Message::StreamAdded { .. } => "StreamAdded",

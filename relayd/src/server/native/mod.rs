@@ -198,7 +198,7 @@ async fn run<S: Link>(
     let ours = Hello {
         version: hello::VERSION,
         max_frame: MAX_FRAME,
-        features: hello::FEATURE_COMMITTED_ACKS,
+        features: hello::FEATURE_COMMITTED_ACKS | hello::FEATURE_TRACE_FORMAT,
     };
     let mut splicer =
         super::splice::Splicer::new(conn.registry.telemetry.spliced_bytes.clone()).ok();

@@ -9,6 +9,7 @@ use crate::session::{Registry, SessionParams, Stream};
 use crate::storage::layout;
 use std::sync::Arc;
 use trelay_proto::trelay::message::{AddStream, Message, Open, Opened, Resume};
+use trelay_proto::TraceFormat;
 
 /// The manifest of `r`'s session as it stands (streams sorted by the sender's numbers).
 fn manifest_of(r: &Resumable) -> Manifest {
@@ -28,19 +29,31 @@ fn manifest_of(r: &Resumable) -> Manifest {
         live_timer_us: s.params.live_timer,
         creation_time: s.params.creation_time,
         peer: s.params.peer.clone(),
+        trace_format: s.params.trace_format,
         streams,
     }
 }
 
-/// The parameters of a trelay:// session (protocol minor 13, one chunk, no snapshot).
-fn params(
-    uuid: &[u8; 16],
+/// What names a trelay:// session, from its `Open` or its manifest.
+struct Identity {
     name: String,
     hostname: String,
     live_timer: u32,
     creation_time: u64,
     peer: String,
-) -> SessionParams {
+    trace_format: TraceFormat,
+}
+
+/// The parameters of a trelay:// session (protocol minor 13, one chunk, no snapshot).
+fn params(uuid: &[u8; 16], id: Identity) -> SessionParams {
+    let Identity {
+        name,
+        hostname,
+        live_timer,
+        creation_time,
+        peer,
+        trace_format,
+    } = id;
     SessionParams {
         name,
         hostname,
@@ -53,6 +66,7 @@ fn params(
         sessiond_session_id: 0,
         creation_time,
         peer,
+        trace_format,
     }
 }
 
@@ -74,7 +88,7 @@ fn start_session(registry: &Registry, uuid: [u8; 16], params: SessionParams) -> 
 }
 
 impl Conn<'_> {
-    pub(super) fn open(&mut self, o: Open) -> Result<(), NativeError> {
+    pub(super) fn open(&mut self, o: Open, format: TraceFormat) -> Result<(), NativeError> {
         if self.bound.is_some() {
             return Err(NativeError::Protocol("a second Open".into()));
         }
@@ -103,11 +117,14 @@ impl Conn<'_> {
                     registry.admit_session(&key).map_err(NativeError::Refused)?;
                     let params = params(
                         &o.session,
-                        name,
-                        hostname,
-                        o.live_timer_us,
-                        o.creation_time,
-                        key,
+                        Identity {
+                            name,
+                            hostname,
+                            live_timer: o.live_timer_us,
+                            creation_time: o.creation_time,
+                            peer: key,
+                            trace_format: format,
+                        },
                     );
                     let r = start_session(registry, o.session, params);
                     self.save_manifest(&o.session, &r)?;
@@ -122,6 +139,13 @@ impl Conn<'_> {
                 "that session belongs to another peer".into(),
             ));
         }
+        if r.session.params.trace_format != format {
+            return Err(NativeError::Refused(format!(
+                "that session is {}, not {}",
+                r.session.params.trace_format.name(),
+                format.name()
+            )));
+        }
         if let Some(why) = r.session.lock().failed.clone() {
             return Err(NativeError::Storage(format!("the session failed: {why}")));
         }
@@ -133,6 +157,7 @@ impl Conn<'_> {
             name = %session.params.name,
             resumed,
             ack = ?o.ack,
+            trace_format = %format.cli_name(),
             "trelay:// session opened"
         );
         self.bound = Some(Bound {
@@ -169,11 +194,14 @@ impl Conn<'_> {
         }
         let params = params(
             &o.session,
-            m.name.clone(),
-            m.hostname.clone(),
-            m.live_timer_us,
-            m.creation_time,
-            m.peer.clone(),
+            Identity {
+                name: m.name.clone(),
+                hostname: m.hostname.clone(),
+                live_timer: m.live_timer_us,
+                creation_time: m.creation_time,
+                peer: m.peer.clone(),
+                trace_format: m.trace_format,
+            },
         );
         let r = start_session(registry, o.session, params);
         let session = r.session.clone();

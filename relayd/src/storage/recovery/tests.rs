@@ -128,3 +128,82 @@ fn text_metadata_and_bad_headers_are_left_alone() {
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     assert!(!trace.join(MARKER).exists());
 }
+
+/// The CTF 2 metadata lttng-relayd 2.15 wrote for a real session (see testdata/README.md).
+fn real_ctf2_metadata() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/ctf2/metadata"
+    ))
+    .unwrap()
+}
+
+/// Start offsets of the records of a JSON text sequence.
+fn record_starts(m: &[u8]) -> Vec<usize> {
+    m.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == crate::storage::json_seq::RS)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn ctf2_metadata_torn_mid_record_is_cut_to_whole_records() {
+    let meta = real_ctf2_metadata();
+    let starts = record_starts(&meta);
+    assert_eq!(starts.len(), 10, "the capture holds 10 records");
+    assert!(starts[1..].iter().all(|s| meta[s - 1] == b'}'));
+    assert_eq!(meta.last(), Some(&b'}'));
+    // Torn at every 97th byte (through all 10 records and their boundaries): the file keeps
+    // exactly the records that ended before the tear.
+    for tear in (1..meta.len())
+        .step_by(97)
+        .chain([starts[3], starts[3] + 1])
+    {
+        let out = tempfile::tempdir().unwrap();
+        let trace = out.path().join("h/s-20261208-000000/ust/uid/0/64-bit");
+        std::fs::create_dir_all(&trace).unwrap();
+        mark(&crate::storage::RealFs::shared(), &trace, false).unwrap();
+        std::fs::write(trace.join("metadata"), &meta[..tear]).unwrap();
+        let r = recover(&crate::storage::RealFs::shared(), out.path());
+        let kept = std::fs::read(trace.join("metadata")).unwrap();
+        // Records follow one another with nothing between them, so the whole records of a
+        // prefix end at the last record start at or before the tear.
+        let want = starts
+            .iter()
+            .copied()
+            .filter(|s| *s <= tear)
+            .max()
+            .unwrap_or(0);
+        assert_eq!(kept.len(), want, "torn at {tear}");
+        assert_eq!(&kept[..], &meta[..want], "bytes kept are the ones written");
+        assert_eq!(
+            r.metadata_files_cut,
+            usize::from(want < tear),
+            "torn at {tear}"
+        );
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert!(!trace.join(MARKER).exists());
+    }
+}
+
+#[test]
+fn whole_ctf2_metadata_is_left_alone() {
+    let meta = real_ctf2_metadata();
+    let out = tempfile::tempdir().unwrap();
+    let trace = out.path().join("t");
+    std::fs::create_dir_all(&trace).unwrap();
+    mark(&crate::storage::RealFs::shared(), &trace, false).unwrap();
+    std::fs::write(trace.join("metadata"), &meta).unwrap();
+    let r = recover(&crate::storage::RealFs::shared(), out.path());
+    assert_eq!(r.metadata_files_cut, 0);
+    assert_eq!(std::fs::read(trace.join("metadata")).unwrap(), meta);
+    // Just the separator of a first record: nothing whole, cut to empty.
+    let trace = out.path().join("u");
+    std::fs::create_dir_all(&trace).unwrap();
+    mark(&crate::storage::RealFs::shared(), &trace, false).unwrap();
+    std::fs::write(trace.join("metadata"), [crate::storage::json_seq::RS]).unwrap();
+    let r = recover(&crate::storage::RealFs::shared(), out.path());
+    assert_eq!(r.metadata_files_cut, 1);
+    assert_eq!(len(&trace.join("metadata")), 0);
+}

@@ -33,7 +33,8 @@ pub use rotate::{
     ROTATE_STREAMS_HEADER_LEN,
 };
 pub use session::{
-    CreateSession, GetConfiguration, Version, CREATE_SESSION_2_11_FIXED_LEN, CREATE_SESSION_2_4_LEN,
+    CreateSession, GetConfiguration, Version, CREATE_SESSION_2_11_FIXED_LEN,
+    CREATE_SESSION_2_15_FIXED_LEN, CREATE_SESSION_2_4_LEN,
 };
 pub use stream::{
     AddStream, CloseStream, MetadataHeader, ResetMetadata, SendMetadata, ADD_STREAM_2_11_FIXED_LEN,

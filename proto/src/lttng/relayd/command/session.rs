@@ -3,7 +3,9 @@
 //! - VERSION (8 bytes): `major u32`, `minor u32`.
 //! - GET_CONFIGURATION (8 bytes): `query_flags u64` (senders send 0).
 //! - CREATE_SESSION, by negotiated minor:
-//!   - `>= 11` (59 + names): `session_name_len u32`, `hostname_len u32`, `base_path_len u32`
+//!   - `>= 15` (63 + names): the 59-byte fixed part of 2.11, then `trace_format u32` (1 = CTF
+//!     1.8, 2 = CTF 2, anything else refused), then the three strings as in 2.11;
+//!   - `11..=14` (59 + names): `session_name_len u32`, `hostname_len u32`, `base_path_len u32`
 //!     (each counting its NUL; base path 0 = none), `live_timer u32` (µs), `snapshot u8`,
 //!     `session_name_contains_creation_time u8`, `sessiond_uuid [16]`, `sessiond_session_id u64`,
 //!     `creation_time u64`, `current_chunk_id.is_set u8`, `current_chunk_id.value u64`, then the
@@ -18,13 +20,14 @@ use super::super::wire::{bool_from, counted_len, counted_len_u32, put_counted, F
 use super::super::{HOST_NAME_MAX, HOST_NAME_MAX_2_4, NAME_MAX, PATH_MAX, UUID_LEN};
 use crate::codec::{put_fixed_str, str_from_fixed, DecodeError};
 use crate::lttng::relayd::version::{CreateSessionLayout, ProtocolMinor};
+use crate::lttng::TraceFormat;
 
 /// VERSION request (and reply): a protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Version {
     /// Protocol major (2).
     pub major: u32,
-    /// Protocol minor (13 for LTTng 2.13).
+    /// Protocol minor (13 for LTTng 2.13, 14 for 2.14, 15 for 2.15).
     pub minor: u32,
 }
 
@@ -59,8 +62,9 @@ impl GetConfiguration {
 
 /// CREATE_SESSION request, in one shape for every layout.
 ///
-/// Fields a layout does not carry decode to their default and are not encoded: before 2.11 only
-/// the names, `live_timer_us` and `snapshot` travel, and before 2.4 nothing does (the relay then
+/// Fields a layout does not carry decode to their default and are not encoded: before 2.15 the
+/// trace format does not travel (CTF 1.8), before 2.11 only the names, `live_timer_us` and
+/// `snapshot` do, and before 2.4 nothing does (the relay then
 /// sees empty names). In the 327-byte layout names are truncated to their field on encoding
 /// (254 and 63 bytes of text). Names must not contain NUL bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -86,10 +90,14 @@ pub struct CreateSession {
     pub creation_time: u64,
     /// The chunk already current in the session daemon, when a consumer joins a started session.
     pub current_chunk_id: Option<u64>,
+    /// The session's trace format (minor 15 and later; CTF 1.8 below).
+    pub trace_format: TraceFormat,
 }
 
 /// Size of the fixed part of the 2.11 layout.
 pub const CREATE_SESSION_2_11_FIXED_LEN: usize = 59;
+/// Size of the fixed part of the 2.15 layout (the 2.11 one and the trace format).
+pub const CREATE_SESSION_2_15_FIXED_LEN: usize = 63;
 /// Size of the 2.4 layout.
 pub const CREATE_SESSION_2_4_LEN: usize = 327;
 
@@ -99,11 +107,16 @@ impl CreateSession {
         match minor.create_session_layout() {
             CreateSessionLayout::Empty => 0,
             CreateSessionLayout::V2_4 => CREATE_SESSION_2_4_LEN,
-            CreateSessionLayout::V2_11 => CREATE_SESSION_2_11_FIXED_LEN
-                .saturating_add(counted_len(&self.session_name))
-                .saturating_add(counted_len(&self.hostname))
-                .saturating_add(self.base_path.as_deref().map_or(0, counted_len)),
+            CreateSessionLayout::V2_11 => self.names_len(CREATE_SESSION_2_11_FIXED_LEN),
+            CreateSessionLayout::V2_15 => self.names_len(CREATE_SESSION_2_15_FIXED_LEN),
         }
+    }
+
+    fn names_len(&self, fixed: usize) -> usize {
+        fixed
+            .saturating_add(counted_len(&self.session_name))
+            .saturating_add(counted_len(&self.hostname))
+            .saturating_add(self.base_path.as_deref().map_or(0, counted_len))
     }
 
     pub(crate) fn decode(
@@ -113,7 +126,8 @@ impl CreateSession {
         match minor.create_session_layout() {
             CreateSessionLayout::Empty => Ok(CreateSession::default()),
             CreateSessionLayout::V2_4 => Self::decode_2_4(f),
-            CreateSessionLayout::V2_11 => Self::decode_2_11(f),
+            CreateSessionLayout::V2_11 => Self::decode_2_11(f, false),
+            CreateSessionLayout::V2_15 => Self::decode_2_11(f, true),
         }
     }
 
@@ -129,7 +143,9 @@ impl CreateSession {
         })
     }
 
-    fn decode_2_11(f: &mut Fields<'_>) -> Result<CreateSession, DecodeError> {
+    /// The 2.11 layout, with the trace format between the fixed part and the names when
+    /// `with_format` (2.15).
+    fn decode_2_11(f: &mut Fields<'_>, with_format: bool) -> Result<CreateSession, DecodeError> {
         let name_len = f.u32("session name length")?;
         let host_len = f.u32("hostname length")?;
         let base_len = f.u32("base path length")?;
@@ -141,6 +157,11 @@ impl CreateSession {
         let creation_time = f.u64("creation time")?;
         let chunk_set = f.flag("current chunk id is_set")?;
         let chunk = f.u64("current chunk id")?;
+        let trace_format = if with_format {
+            TraceFormat::from_control(f.u32("trace format")?, "trace format")?
+        } else {
+            TraceFormat::Ctf1_8
+        };
         let session_name = f.counted_str(name_len, NAME_MAX as u32, "session name")?;
         let hostname = f.counted_str(host_len, HOST_NAME_MAX as u32, "hostname")?;
         let base_path = match base_len {
@@ -158,6 +179,7 @@ impl CreateSession {
             sessiond_session_id,
             creation_time,
             current_chunk_id: chunk_set.then_some(chunk),
+            trace_format,
         })
     }
 
@@ -170,11 +192,12 @@ impl CreateSession {
                 buf.put_u32(self.live_timer_us);
                 buf.put_u32(u32::from(self.snapshot));
             }
-            CreateSessionLayout::V2_11 => self.encode_2_11(buf),
+            CreateSessionLayout::V2_11 => self.encode_2_11(buf, false),
+            CreateSessionLayout::V2_15 => self.encode_2_11(buf, true),
         }
     }
 
-    fn encode_2_11(&self, buf: &mut impl BufMut) {
+    fn encode_2_11(&self, buf: &mut impl BufMut, with_format: bool) {
         buf.put_u32(counted_len_u32(&self.session_name));
         buf.put_u32(counted_len_u32(&self.hostname));
         buf.put_u32(self.base_path.as_deref().map_or(0, counted_len_u32));
@@ -186,6 +209,9 @@ impl CreateSession {
         buf.put_u64(self.creation_time);
         buf.put_u8(u8::from(self.current_chunk_id.is_some()));
         buf.put_u64(self.current_chunk_id.unwrap_or(0));
+        if with_format {
+            buf.put_u32(self.trace_format.to_control());
+        }
         put_counted(buf, &self.session_name);
         put_counted(buf, &self.hostname);
         if let Some(base) = &self.base_path {
