@@ -65,6 +65,7 @@ fn stream_a_session(relay: &Trelayd, name: &str, streams: u32) -> Result<()> {
         session: name.into(),
         hostname: "benchhost".into(),
         label: None,
+        trace_format: trelay_proto::TraceFormat::Ctf1_8,
     };
     let r = runtime()
         .block_on(bench(&o))
