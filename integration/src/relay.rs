@@ -179,6 +179,11 @@ impl Trelayd {
         Ok(())
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         match self.child.as_mut() {

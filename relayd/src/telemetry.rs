@@ -68,6 +68,11 @@ pub const FAMILIES: &[(&str, Option<Unit>, &str)] = &[
         "Packets received whose index never arrived, per session.",
     ),
     (
+        "trelay_invalid_index_total",
+        None,
+        "Index entries refused because their sizes disagree with their packet, per session.",
+    ),
+    (
         "trelay_sequence_gaps_total",
         None,
         "Packets the tracer's sequence numbers skipped, per session.",
@@ -244,6 +249,8 @@ pub struct SessionCounters {
     pub sequence_gaps: AtomicU64,
     /// Events the tracer discarded (its ring buffer was full), from the index entries.
     pub discarded_events: AtomicU64,
+    /// Index entries refused because their sizes disagree with the packet they describe.
+    pub invalid_indexes: AtomicU64,
 }
 
 impl SessionCounters {

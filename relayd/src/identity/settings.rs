@@ -19,6 +19,13 @@
 //! max_sessions_per_peer = 256
 //! max_streams_per_peer = 65536
 //! metadata_budget = 268435456    # bytes of metadata payload buffered at once, relay-wide
+//! ops_max_connections = 64       # operations listener (--metrics-addr): connections at once
+//! ops_max_connections_per_peer = 8 # … from one address
+//! ops_header_timeout_ms = 5000   # … a request's head must be in by then
+//! ops_idle_timeout_ms = 30000    # … a connection silent this long is closed
+//! ops_max_request_bytes = 16384  # … largest request head (at least 8192)
+//! fd_reserve = 256               # descriptors kept for ingest: the operations and live
+//!                                #   listeners stop accepting within this many of the limit
 //! ```
 
 use ipnet::IpNet;
@@ -73,6 +80,19 @@ pub struct Limits {
     pub max_streams_per_peer: usize,
     /// Metadata payload bytes buffered at once, relay-wide.
     pub metadata_budget: u64,
+    /// Operations listener: connections open at once.
+    pub ops_max_connections: usize,
+    /// Operations listener: connections open at once from one address.
+    pub ops_max_connections_per_peer: usize,
+    /// Operations listener: how long a request's head may take to arrive (ms).
+    pub ops_header_timeout_ms: u64,
+    /// Operations listener: how long a connection may stay silent (ms).
+    pub ops_idle_timeout_ms: u64,
+    /// Operations listener: largest request head (bytes, at least 8192).
+    pub ops_max_request_bytes: usize,
+    /// Descriptors kept for the ingest ports: the operations and live listeners stop
+    /// accepting while fewer than this many are left under the open-file limit.
+    pub fd_reserve: u64,
 }
 
 impl Default for Limits {
@@ -84,11 +104,27 @@ impl Default for Limits {
             max_sessions_per_peer: 256,
             max_streams_per_peer: 65_536,
             metadata_budget: 256 << 20,
+            ops_max_connections: 64,
+            ops_max_connections_per_peer: 8,
+            ops_header_timeout_ms: 5_000,
+            ops_idle_timeout_ms: 30_000,
+            ops_max_request_bytes: 16 << 10,
+            fd_reserve: 256,
         }
     }
 }
 
 impl Limits {
+    /// The operations listener's header deadline.
+    pub fn ops_header_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.ops_header_timeout_ms)
+    }
+
+    /// The operations listener's idle deadline.
+    pub fn ops_idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.ops_idle_timeout_ms)
+    }
+
     /// The handshake deadline.
     pub fn handshake_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.handshake_timeout_ms)
@@ -118,8 +154,15 @@ pub fn validate(
         || limits.handshake_timeout_ms == 0
         || limits.max_sessions_per_peer == 0
         || limits.max_streams_per_peer == 0
+        || limits.ops_max_connections == 0
+        || limits.ops_max_connections_per_peer == 0
+        || limits.ops_header_timeout_ms == 0
+        || limits.ops_idle_timeout_ms == 0
     {
         return Err("[limits] values must be positive".into());
+    }
+    if limits.ops_max_request_bytes < 8192 {
+        return Err("[limits] ops_max_request_bytes must be at least 8192".into());
     }
     if limits.metadata_budget < max_metadata_chunk {
         return Err(format!(

@@ -55,10 +55,40 @@ impl IndexHalf {
         }
     }
 
+    /// Checks this half against the packet it describes, `bytes` long in the data file (payload
+    /// plus padding): its `packet_size` must be exactly those bytes in bits and its
+    /// `content_size` within them, or the entry would point past (or short of) its packet.
+    pub fn check_against(&self, bytes: u64) -> Result<(), IndexMismatch> {
+        let bits = bytes.checked_mul(8);
+        if bits == Some(self.packet_size) && self.content_size <= self.packet_size {
+            return Ok(());
+        }
+        Err(IndexMismatch {
+            packet_size: self.packet_size,
+            content_size: self.content_size,
+            bytes,
+        })
+    }
+
     /// The lost-packet marker for this half: its entry with offset `u64::MAX` (−1).
     pub fn lost_marker(&self) -> IndexEntry {
         self.entry(u64::MAX)
     }
+}
+
+/// An index entry whose sizes disagree with the packet it describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "index entry of packet_size {packet_size} bits, content_size {content_size} bits, for a \
+     packet of {bytes} bytes"
+)]
+pub struct IndexMismatch {
+    /// The entry's packet size (bits).
+    pub packet_size: u64,
+    /// The entry's content size (bits).
+    pub content_size: u64,
+    /// The packet's bytes in the data file (payload plus padding).
+    pub bytes: u64,
 }
 
 impl From<&IndexEntry> for IndexHalf {

@@ -71,7 +71,8 @@ pub mod table;
 pub mod wheel;
 
 pub use half::{
-    Completed, DataHalf, Expired, ExpiryReason, Half, HalfKind, IndexHalf, LossCounters,
+    Completed, DataHalf, Expired, ExpiryReason, Half, HalfKind, IndexHalf, IndexMismatch,
+    LossCounters,
 };
 pub use table::{Inserted, MergeConfig, MergeError, MergeTable, RemovedStream};
 

@@ -69,17 +69,13 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
     }
 }
 
-/// Serves the routes on `listener` until `shutdown` fires (with the status page's sampler).
+/// Serves the routes on `listener` until `shutdown` fires, under the operations listener's
+/// limits ([`super::serve`]), with the status page's sampler.
 pub async fn serve(listener: TcpListener, state: OpsState, shutdown: CancellationToken) {
     tokio::spawn(super::status::sampler::run(
         state.registry.clone(),
         shutdown.clone(),
     ));
-    let app = router(state);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!("metrics listener failed: {e}");
-    }
+    let gate = state.registry.gate.clone();
+    super::serve::serve(listener, router(state), gate, shutdown).await;
 }

@@ -26,6 +26,7 @@ pub fn render(registry: &Registry) -> String {
             ("trelay_received_packets_total", &c.packets),
             ("trelay_lost_packets_total", &c.lost_packets),
             ("trelay_unindexed_packets_total", &c.unindexed_packets),
+            ("trelay_invalid_index_total", &c.invalid_indexes),
             ("trelay_sequence_gaps_total", &c.sequence_gaps),
             ("trelay_discarded_events_total", &c.discarded_events),
         ];

@@ -4,6 +4,7 @@
 //!   counters of [`crate::telemetry`].
 //! - [`http`]: the `--metrics-addr` listener serving `/metrics`, `/healthz`, `/readyz` and the
 //!   status page.
+//! - [`serve`]: its connections, under limits of their own and the ingest descriptor reserve.
 //! - [`status`]: the status page (`/`, `/sessions/ID`) and its JSON API (`/api/v1/…`).
 //! - [`health`]: what readiness means (listening, output folder writable, not out of space).
 //! - [`systemd`]: `READY=1`, `STOPPING=1` and the watchdog through the notify socket.
@@ -21,5 +22,6 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod rundir;
+pub mod serve;
 pub mod status;
 pub mod systemd;

@@ -47,6 +47,12 @@ pub enum DataError {
     /// A packet of another session than the connection's.
     #[error("stream {0} belongs to session {1}, this connection to session {2}")]
     OtherSession(StreamId, u64, u64),
+    /// The stream's session was sent by another peer.
+    #[error("stream {0} belongs to a session of peer {1}, this connection is {2}'s")]
+    OtherPeer(StreamId, String, String),
+    /// Another data connection writes the stream's session (or it is a trelay:// session).
+    #[error("stream {0}: session {1} is written by another data connection")]
+    Taken(StreamId, u64),
     /// The session failed earlier.
     #[error("session {0} failed: {1}")]
     Failed(u64, String),
@@ -65,7 +71,12 @@ pub enum DataError {
 }
 
 /// Serves one data connection.
-pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: CancellationToken) {
+pub async fn handle(
+    mut conn: TcpStream,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+    identity: crate::identity::Peer,
+) {
     let peer = conn
         .peer_addr()
         .map(|a| a.to_string())
@@ -79,11 +90,15 @@ pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: Canc
             None
         }
     };
+    let me = Owner {
+        id: NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        peer: identity.key(),
+    };
     let result = serve(
         &mut conn,
         &registry,
         &shutdown,
-        &mut bound,
+        (&me, &mut bound),
         &mut inbox,
         &mut splicer,
     )
@@ -103,6 +118,41 @@ pub async fn handle(mut conn: TcpStream, registry: Arc<Registry>, shutdown: Canc
 }
 
 /// Where a packet's bytes come from and go.
+/// Numbers data connections (the owner of a session's data side).
+static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Who a data connection is.
+struct Owner {
+    /// Its number.
+    id: u64,
+    /// Its peer's key (configured name, else address), as sessions record their sender.
+    peer: String,
+}
+
+/// Binds the connection `me` to the session of `stream`, its first packet's: the session must
+/// be its own peer's, and no other data connection may have started writing it. lttng-consumerd
+/// opens a control and data connection pair per session and consumer (per-UID buffers of many
+/// users share it, a snapshot gets a new pair and relay session), so one data connection per
+/// relay session is what a real sender does.
+fn bind(me: &Owner, stream: &Stream) -> Result<Arc<Session>, DataError> {
+    let session = &stream.session;
+    if session.params.peer != me.peer {
+        return Err(DataError::OtherPeer(
+            stream.id,
+            session.params.peer.clone(),
+            me.peer.clone(),
+        ));
+    }
+    let mut st = session.lock();
+    match st.data_connection {
+        Some(other) if other != me.id => Err(DataError::Taken(stream.id, session.id.0)),
+        _ => {
+            st.data_connection = Some(me.id);
+            Ok(session.clone())
+        }
+    }
+}
+
 struct Io<'a> {
     conn: &'a mut TcpStream,
     shutdown: &'a CancellationToken,
@@ -124,7 +174,7 @@ async fn serve(
     conn: &mut TcpStream,
     registry: &Registry,
     shutdown: &CancellationToken,
-    bound: &mut Option<Arc<Session>>,
+    (me, bound): (&Owner, &mut Option<Arc<Session>>),
     inbox: &mut Inbox,
     splicer: &mut Option<Splicer>,
 ) -> Result<(), DataError> {
@@ -172,7 +222,7 @@ async fn serve(
                 ));
             }
             Some(_) => {}
-            None => *bound = Some(stream.session.clone()),
+            None => *bound = Some(bind(me, &stream)?),
         }
         if let Some(why) = stream.session.lock().failed.clone() {
             return Err(DataError::Failed(stream.session.id.0, why));

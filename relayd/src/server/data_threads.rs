@@ -35,9 +35,10 @@ pub async fn handle_on(
     conn: TcpStream,
     registry: Arc<Registry>,
     shutdown: CancellationToken,
+    peer: crate::identity::Peer,
 ) {
     let Some(rt) = runtime else {
-        return super::data::handle(conn, registry, shutdown).await;
+        return super::data::handle(conn, registry, shutdown, peer).await;
     };
     let conn = match conn.into_std() {
         Ok(c) => c,
@@ -48,7 +49,7 @@ pub async fn handle_on(
     };
     let task = rt.spawn(async move {
         match TcpStream::from_std(conn) {
-            Ok(c) => super::data::handle(c, registry, shutdown).await,
+            Ok(c) => super::data::handle(c, registry, shutdown, peer).await,
             Err(e) => tracing::error!("data connection dropped: {e}"),
         }
     });

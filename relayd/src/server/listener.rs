@@ -28,11 +28,25 @@ pub fn bind(url: &ListenUrl) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Binds a plain listener on `addr` (`HOST:PORT`, names resolved), for the operations port.
+/// Binds a plain listener on `addr` (`HOST:PORT`, names resolved: the first address that
+/// binds), for the operations and TLS ports, with the same deep backlog as the others (a burst
+/// of connections waits in it rather than being dropped half-open).
 pub fn bind_addr(addr: &str) -> std::io::Result<TcpListener> {
-    let l = std::net::TcpListener::bind(addr)?;
-    l.set_nonblocking(true)?;
-    TcpListener::from_std(l)
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        let socket = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_cloexec(true)?;
+        socket.set_nonblocking(true)?;
+        match socket.bind(&a.into()).and_then(|()| socket.listen(BACKLOG)) {
+            Ok(()) => return TcpListener::from_std(socket.into()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+    }))
 }
 
 /// Sets the options of an accepted connection.

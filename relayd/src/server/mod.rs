@@ -126,7 +126,20 @@ impl Relay {
                 source,
             })?;
         let output_lock = crate::storage::output_lock::acquire(&fs, &config.output)?;
-        crate::storage::recovery::recover(&fs, &config.output);
+        // What may still be resumed or is being forwarded keeps its markers: it is open.
+        let pins = crate::session::pins::Pins::load(
+            &fs,
+            &config.output,
+            config.group_by,
+            config.settings.resume_timeout(),
+        );
+        let forwarded = crate::session::pins::forwarded_dirs(&fs, &config.output);
+        crate::storage::recovery::recover_keeping(&fs, &config.output, &|d: &std::path::Path| {
+            pins.pins(d)
+                || forwarded
+                    .iter()
+                    .any(|f| f.starts_with(d) || d.starts_with(f))
+        });
         let bind = |url: &crate::config::ListenUrl| {
             listener::bind(url).map_err(|source| RelayError::Bind {
                 url: url.to_string(),
@@ -217,13 +230,15 @@ impl Relay {
             "trelayd started"
         );
         let tracker = TaskTracker::new();
-        let registry = Arc::new(Registry::with_fs(
+        let mut registry = Registry::with_fs(
             config.settings,
             config.output,
             config.group_by,
             tracker.clone(),
             fs,
-        ));
+        );
+        registry.pins = pins;
+        let registry = Arc::new(registry);
         Ok(Relay {
             control,
             data,
@@ -317,7 +332,9 @@ impl Relay {
                     let r = registry.clone();
                     let sd = shutdown.clone();
                     let rt = data_runtime.as_ref().map(|rt| rt.handle().clone());
-                    move |c, _| data_threads::handle_on(rt.clone(), c, r.clone(), sd.clone())
+                    move |c, peer| {
+                        data_threads::handle_on(rt.clone(), c, r.clone(), sd.clone(), peer)
+                    }
                 },
             )),
             tokio::spawn(accept_loop(
@@ -454,12 +471,18 @@ async fn accept_loop<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     loop {
+        if port == Port::Live && !reserve_left(&registry, &shutdown).await {
+            return;
+        }
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
             r = listener.accept() => r,
         };
         match accepted {
             Ok((conn, peer)) => {
+                if port == Port::Live {
+                    crate::ops::fds::accepted();
+                }
                 // Refused connections are closed at once (logged and counted by the gate).
                 let Ok(admitted) = registry.gate.admit(port, peer.ip()) else {
                     drop(conn);
@@ -491,6 +514,28 @@ async fn accept_loop<F, Fut>(
             }
         }
     }
+}
+
+/// Waits while the process is within `[limits] fd_reserve` descriptors of its open-file limit:
+/// listeners of lower priority than ingest (live, operations) do not accept then, leaving the
+/// descriptors left to the control and data ports. `false` when shutdown fired meanwhile.
+pub(crate) async fn reserve_left(registry: &Registry, shutdown: &CancellationToken) -> bool {
+    let reserve = registry.gate.limits.fd_reserve;
+    let mut logged = false;
+    while crate::ops::fds::within_reserve(reserve) {
+        if !logged && registry.gate.refusals.admit_line("fd_reserve").is_some() {
+            tracing::warn!(
+                reserve,
+                "live port not accepting: within the descriptors reserved for ingest"
+            );
+            logged = true;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
+    }
+    true
 }
 
 /// Drives merge-entry expiry and the commit interval.

@@ -34,12 +34,20 @@ pub(super) async fn tls_loop<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     loop {
+        if port == Port::Live && !super::reserve_left(&registry, &shutdown).await {
+            return;
+        }
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
             r = listener.accept() => r,
         };
         let (sock, addr) = match accepted {
-            Ok(a) => a,
+            Ok(a) => {
+                if port == Port::Live {
+                    crate::ops::fds::accepted();
+                }
+                a
+            }
             Err(e) => {
                 tracing::warn!(port = label, "accept failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -16,13 +16,18 @@ impl Registry {
             .collect()
     }
 
-    /// Whether a directory holds or is inside a session still alive or being forwarded (the
-    /// alive sessions are taken once, when the predicate is made).
+    /// Whether a directory holds or is inside a session that must stay: alive (listed, read
+    /// by a viewer, or waiting for its trelay:// sender), left resumable by a previous run
+    /// until its `resume_timeout_s` ([`super::pins`]), or being forwarded (a job running, or a
+    /// forwarding record on disk). The one predicate retention and the archive consult; the
+    /// alive sessions and the records are read once, when it is made.
     pub fn holding(&self) -> impl Fn(&Path) -> bool + '_ {
-        let held = self.held_dirs();
+        let mut held = self.held_dirs();
+        held.extend(super::pins::forwarded_dirs(&self.fs, &self.output));
         move |dir: &Path| {
             held.iter()
                 .any(|h| h.starts_with(dir) || dir.starts_with(h))
+                || self.pins.pins(dir)
                 || self.forwards.pins(&self.output, dir)
         }
     }

@@ -15,7 +15,7 @@ use super::chunk::Chunk;
 use super::files;
 pub use super::loss_log::log_expired;
 use super::stream::{seq_before, IndexHalf, ReadyEntry, Stream, StreamState};
-use crate::merge::{Completed, DataHalf, Expired, Inserted, MergeError};
+use crate::merge::{Completed, DataHalf, Expired, IndexMismatch, Inserted, MergeError};
 use crate::storage::{IndexFile, StorageError, StorageFile};
 use crate::telemetry::SessionCounters;
 use std::sync::Arc;
@@ -46,6 +46,10 @@ pub enum IngestError {
     /// The merge table refused a half (duplicate, out of order).
     #[error(transparent)]
     Merge(#[from] MergeError),
+    /// An index entry whose sizes disagree with its packet: refused, the packet stays in the
+    /// data file unindexed (counted in `trelay_invalid_index_total`).
+    #[error("stream {0}: packet {1}: {2}")]
+    IndexMismatch(StreamId, u64, #[source] IndexMismatch),
     /// Size arithmetic overflowed.
     #[error("stream {0}: file size overflow")]
     Overflow(StreamId),
@@ -291,7 +295,9 @@ impl Stream {
                 size: total,
             };
             let r = self.merge.insert_data(self.id, seq, half, Instant::now())?;
-            fx.completed |= self.on_inserted(&mut st, r);
+            // A mismatch found here (the index came first) is logged and counted; the data
+            // port has no reply to carry it.
+            fx.completed |= self.on_inserted(&mut st, r).unwrap_or(false);
         }
         fx.close_ready = st.close_requested && !st.closed;
         let job = self.claim_data_switch(&mut st);
@@ -326,8 +332,11 @@ impl Stream {
         let r = self
             .merge
             .insert_index(self.id, seq, half, Instant::now())?;
+        let completed = self
+            .on_inserted(&mut st, r)
+            .map_err(|m| IngestError::IndexMismatch(self.id, seq.0, m))?;
         let mut fx = Effects {
-            completed: self.on_inserted(&mut st, r),
+            completed,
             ..Effects::default()
         };
         fx.close_ready = st.close_requested && !st.closed;
@@ -339,7 +348,8 @@ impl Stream {
         Ok(fx)
     }
 
-    fn on_inserted(&self, st: &mut StreamState, r: Inserted) -> bool {
+    /// Accounts an insert: whether it completed an entry, or the mismatch that refused it.
+    fn on_inserted(&self, st: &mut StreamState, r: Inserted) -> Result<bool, IndexMismatch> {
         if let Some(e) = r.evicted {
             if e.stream == self.id {
                 self.record_loss(st, &e);
@@ -351,11 +361,37 @@ impl Stream {
         }
         match r.completed {
             Some(c) => {
+                self.check_completed(st, &c)?;
                 self.on_completed(st, c);
-                true
+                Ok(true)
             }
-            None => false,
+            None => Ok(false),
         }
+    }
+
+    /// Refuses an entry whose sizes disagree with its packet: it is never queued (an index
+    /// never points past or short of its data), the packet counts as unindexed, the refusal
+    /// is counted and logged.
+    fn check_completed(&self, st: &mut StreamState, c: &Completed) -> Result<(), IndexMismatch> {
+        let half = IndexHalf::from(&c.entry);
+        let Err(m) = half.check_against(c.size) else {
+            return Ok(());
+        };
+        tracing::warn!(
+            stream = %self.id,
+            seq = c.seq.0,
+            session = %self.session.rel_dir.display(),
+            "index entry refused: {m}"
+        );
+        let counters = &self.session.counters;
+        SessionCounters::add(&counters.invalid_indexes, 1);
+        SessionCounters::add(&counters.unindexed_packets, 1);
+        st.unindexed_packets = st.unindexed_packets.saturating_add(1);
+        if st.prev_index_seq.is_unset() || seq_before(st.prev_index_seq, c.seq) {
+            st.prev_index_seq = c.seq;
+        }
+        st.last_end = Some((c.file_index, c.entry.offset.saturating_add(c.size)));
+        Err(m)
     }
 
     /// Queues a complete entry for the next commit (or holds it behind a pending rotation).

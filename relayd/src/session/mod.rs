@@ -18,6 +18,7 @@ pub mod loss_log;
 pub mod manifest;
 mod metadata;
 mod peers;
+pub mod pins;
 pub mod resumable;
 pub mod rotate;
 pub mod stream;
@@ -73,6 +74,10 @@ pub struct SessionParams {
 /// Mutable state of a relay session.
 #[derive(Debug, Default)]
 pub struct SessionState {
+    /// The data connection that writes the session's streams (its number), once one started:
+    /// no other may ([`crate::server::data`]). trelay:// sessions carry their data in-band:
+    /// [`NATIVE_DATA`].
+    pub data_connection: Option<u64>,
     /// Chunk new streams go into.
     pub current_chunk: Option<Arc<Chunk>>,
     /// Previous chunk, between CREATE_TRACE_CHUNK and its CLOSE_TRACE_CHUNK.
@@ -94,6 +99,9 @@ pub struct SessionState {
     /// Streams appeared or got their first packet since a viewer last asked.
     pub new_streams: bool,
 }
+
+/// [`SessionState::data_connection`] of a trelay:// session: no LTTng data connection writes it.
+pub const NATIVE_DATA: u64 = u64::MAX;
 
 /// A relay session.
 #[derive(Debug)]
@@ -189,6 +197,8 @@ pub struct Registry {
     pub resumables: resumable::Resumables,
     /// Sessions being forwarded to a core relay (pinned against retention).
     pub forwards: crate::forward::Forwards,
+    /// Sessions of a previous run that may still be resumed ([`pins`]).
+    pub pins: pins::Pins,
     /// What the status page keeps: rate history, notable events, attached viewers.
     pub status: Arc<crate::ops::status::Book>,
 }
@@ -246,6 +256,7 @@ impl Registry {
             telemetry: Arc::new(crate::telemetry::Telemetry::new()),
             resumables: resumable::Resumables::default(),
             forwards: crate::forward::Forwards::default(),
+            pins: pins::Pins::default(),
             status: Arc::default(),
             gate: Arc::new(crate::identity::Gate::new(
                 settings.peers.clone(),
@@ -453,7 +464,8 @@ impl Registry {
     /// Housekeeping I/O, on a blocking thread (at most one at a time): carries out the close
     /// commands of released chunks, then applies the retention policy.
     pub fn maintain(self: &Arc<Self>) {
-        if !self.chunks.releases().pending() && !self.retention_due() {
+        let dormant_due = self.pins.due(Instant::now());
+        if !self.chunks.releases().pending() && !self.retention_due() && !dormant_due {
             return;
         }
         if self.maintaining.swap(true, Ordering::AcqRel) {
@@ -462,7 +474,10 @@ impl Registry {
         let r = self.clone();
         let job = move || {
             r.chunks.run_releases();
-            r.apply_retention();
+            r.pins.expire(&r.fs, &r.output, Instant::now());
+            if r.retention_due() {
+                r.apply_retention();
+            }
             r.maintaining.store(false, Ordering::Release);
         };
         if tokio::runtime::Handle::try_current().is_ok() {

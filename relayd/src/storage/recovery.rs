@@ -84,10 +84,16 @@ pub fn unmark(fs: &Fs, dir: &Path) {
 
 /// Recovers every marked directory under `output` and logs a summary.
 pub fn recover(fs: &Fs, output: &Path) -> Report {
+    recover_keeping(fs, output, &|_| false)
+}
+
+/// Like [`recover`], but a directory for which `pinned` holds (a session that may still be
+/// resumed, see [`crate::session::pins`]) keeps its marker after its cut: it is still open.
+pub fn recover_keeping(fs: &Fs, output: &Path, pinned: &dyn Fn(&Path) -> bool) -> Report {
     let mut report = Report::default();
     for dir in marked_dirs(fs, output) {
         report.dirs += 1;
-        if let Err(e) = recover_dir(fs, &dir, &mut report) {
+        if let Err(e) = recover_dir(fs, &dir, &mut report, !pinned(&dir)) {
             let msg = format!("{}: {e}", dir.display());
             tracing::error!("crash recovery: {msg}");
             report.problems.push(msg);
@@ -129,7 +135,7 @@ pub fn marked_dirs(fs: &Fs, root: &Path) -> Vec<PathBuf> {
 }
 
 /// Recovers one marked directory (see the module docs), then removes its marker.
-pub fn recover_dir(fs: &Fs, dir: &Path, report: &mut Report) -> Result<()> {
+pub fn recover_dir(fs: &Fs, dir: &Path, report: &mut Report, unmark_after: bool) -> Result<()> {
     let index_dir = dir.join("index");
     if let Ok(rd) = fs.read_dir(&index_dir) {
         let mut names: Vec<String> = rd.into_iter().map(|e| e.name).collect();
@@ -158,7 +164,9 @@ pub fn recover_dir(fs: &Fs, dir: &Path, report: &mut Report) -> Result<()> {
             report.problems.push(msg);
         }
     }
-    unmark(fs, dir);
+    if unmark_after {
+        unmark(fs, dir);
+    }
     Ok(())
 }
 

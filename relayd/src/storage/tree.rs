@@ -187,7 +187,7 @@ impl Releases {
                     // Bytes past the last commit of a failed session are never indexed: cut
                     // them as crash recovery would (this also removes the marker).
                     let mut report = super::recovery::Report::default();
-                    let _ = super::recovery::recover_dir(fs, &base.join(dir), &mut report);
+                    let _ = super::recovery::recover_dir(fs, &base.join(dir), &mut report, true);
                     tracing::info!(
                         chunk = r.chunk_id,
                         dir = %base.join(dir).display(),

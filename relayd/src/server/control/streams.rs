@@ -1,7 +1,7 @@
 //! ADD_STREAM, STREAMS_SENT, SEND_METADATA, SEND_INDEX, CLOSE_STREAM and RESET_METADATA.
 
 use super::{Conn, Flow};
-use crate::session::{IndexHalf, MetadataError, Registry, Stream};
+use crate::session::{IndexHalf, IngestError, MetadataError, Registry, Stream};
 use crate::storage::layout;
 use std::sync::Arc;
 use trelay_proto::lttng::relayd::{
@@ -144,6 +144,12 @@ pub(super) fn send_index(registry: &Registry, conn: &mut Conn, i: SendIndex) -> 
                 registry.try_close_stream(&stream, aborted);
             }
             conn.status(ReturnCode::OK);
+            Some(Flow::Continue)
+        }
+        // Refused entry (logged and counted where it was found): an error reply, the session
+        // and the connection go on.
+        Err(IngestError::IndexMismatch(..)) => {
+            conn.status(ReturnCode::UNK);
             Some(Flow::Continue)
         }
         Err(e) => Some(conn.fail(ReturnCode::UNK, format!("SEND_INDEX: {e}"))),

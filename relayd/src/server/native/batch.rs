@@ -59,6 +59,32 @@ async fn with_room<T>(
     }
 }
 
+/// Refuses a packet whose index fields disagree with the bytes it carries (payload plus
+/// padding), before any of it is written: counted and logged like the LTTng path's refusals.
+fn check_index(
+    stream: &Stream,
+    seq: u64,
+    i: &trelay_proto::trelay::message::IndexFields,
+    total: u64,
+) -> Result<(), NativeError> {
+    let half = IndexHalf {
+        packet_size: i.packet_size_bits,
+        content_size: i.content_size_bits,
+        ..IndexHalf::default()
+    };
+    half.check_against(total).map_err(|m| {
+        let counters = &stream.session.counters;
+        crate::telemetry::SessionCounters::add(&counters.invalid_indexes, 1);
+        tracing::warn!(
+            stream = %stream.id,
+            seq,
+            session = %stream.session.rel_dir.display(),
+            "index entry refused: {m}"
+        );
+        NativeError::Refused(format!("packet {seq}: {m}"))
+    })
+}
+
 /// A batch being received.
 pub(super) struct Batch {
     stream: Arc<Stream>,
@@ -95,6 +121,9 @@ impl Batch {
                     "packet {} of {total} bytes exceeds max_packet_size ({max_packet})",
                     p.seq
                 )));
+            }
+            if let Some(i) = &p.index {
+                check_index(&stream, p.seq, i, total)?;
             }
             if p.index.is_some() != indexed {
                 return Err(NativeError::Protocol(format!(

@@ -75,6 +75,7 @@ fn params(uuid: &[u8; 16], id: Identity) -> SessionParams {
 fn start_session(registry: &Registry, uuid: [u8; 16], params: SessionParams) -> Arc<Resumable> {
     let creation_time = params.creation_time;
     let session = registry.create_session(params);
+    session.lock().data_connection = Some(crate::session::NATIVE_DATA);
     let (chunk, _) = registry.chunks.publish(
         session.chunk_key(0),
         creation_time,
@@ -106,7 +107,11 @@ impl Conn<'_> {
             Some(r) => (r, true),
             None => match manifest::read(&registry.fs, &registry.output, &o.session) {
                 // The relay restarted since: reopen the session from its manifest.
-                Some(m) => (self.revive(&o, m)?, true),
+                Some(m) => {
+                    let r = self.revive(&o, m)?;
+                    registry.pins.resumed(&o.session);
+                    (r, true)
+                }
                 None => {
                     let key = self.identity.key();
                     registry.admit_session(&key).map_err(NativeError::Refused)?;
