@@ -130,10 +130,14 @@ impl Session {
         self.minor >= 4 && !self.params.snapshot
     }
 
-    /// Marks the session failed (a commit failed); its connections are refused from now on.
+    /// Marks the session failed (a commit failed); its connections are refused from now on,
+    /// and the relay's exit reports it ([`failed_sessions`]).
     pub fn fail(&self, why: String) {
         tracing::error!(session = %self.id, name = %self.params.name, "session failed: {why}");
         let mut st = self.lock();
+        if st.failed.is_none() {
+            FAILED_SESSIONS.fetch_add(1, Ordering::Relaxed);
+        }
         st.failed.get_or_insert(why);
         st.aborted = true;
         for chunk in st.current_chunk.iter().chain(st.pending_closure.iter()) {
@@ -150,6 +154,13 @@ impl Session {
             chunk_id,
         }
     }
+}
+
+static FAILED_SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many sessions failed since the process started (each one lost what it had not committed).
+pub fn failed_sessions() -> u64 {
+    FAILED_SESSIONS.load(Ordering::Relaxed)
 }
 
 /// Everything the connections share.
@@ -428,7 +439,9 @@ impl Registry {
         }
         self.merge.take_deferred(&mut expired);
         // Record them for the loss sidecars; one commit per stream that lost halves writes it.
-        expired.sort_by_key(|e| e.stream);
+        // In sequence order per stream (the wheel hands them over newest first), so that
+        // consecutive losses merge into one range of the sidecar.
+        expired.sort_by_key(|e| (e.stream, e.seq.0));
         for group in expired.chunk_by(|a, b| a.stream == b.stream) {
             let Some(s) = group.first().and_then(|e| self.stream(e.stream)) else {
                 group.iter().for_each(ingest::log_expired);
