@@ -245,7 +245,7 @@ impl Registry {
                     deadline: settings.merge_deadline(),
                     tick: settings.tick(),
                     max_per_stream: settings.max_pending_per_stream,
-                    max_total: settings.max_pending_total,
+                    max_total: settings.pending_cap(),
                 },
                 Instant::now(),
             )),
