@@ -97,7 +97,9 @@ impl Trelayd {
         let mut cmd = match nofile {
             Some(n) => {
                 let mut c = Command::new("prlimit");
-                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(trelayd_bin());
+                c.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(trelayd_bin());
                 c
             }
             None => Command::new(trelayd_bin()),
@@ -156,6 +158,11 @@ impl Trelayd {
             bail!("bad ports file: {v}");
         }
         Ok(relay)
+    }
+
+    /// Its process id (while running).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The last lines of the log.
