@@ -57,7 +57,10 @@ async fn deadline_expiries_merge_into_ranges() {
         let v = find_sidecar(&out)
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        if let Some(v) = v.as_ref().filter(|v| v["lost_packets"].as_u64() == Some(ORPHANS)) {
+        if let Some(v) = v
+            .as_ref()
+            .filter(|v| v["lost_packets"].as_u64() == Some(ORPHANS))
+        {
             break v.clone();
         }
         assert!(

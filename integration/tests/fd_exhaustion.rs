@@ -51,7 +51,10 @@ async fn many_streams_few_descriptors(streams: u64) {
         for (st, gen) in refs.iter().zip(gens.iter_mut()) {
             events += u64::from(gen.events_per_packet());
             let p = gen.next_packet();
-            if let Err(e) = s.send_packet(*st, p.content, p.padding, Some(&p.index)).await {
+            if let Err(e) = s
+                .send_packet(*st, p.content, p.padding, Some(&p.index))
+                .await
+            {
                 panic!("packet refused: {e}\n{}", warnings(&relay));
             }
         }
@@ -109,7 +112,10 @@ fn babeltrace_in_groups(out: &std::path::Path, tmp: &std::path::Path, streams: u
     let find = |dir: &std::path::Path| {
         let mut d = dir.to_path_buf();
         while !d.join("metadata").exists() {
-            let next = std::fs::read_dir(&d).unwrap().flatten().find(|e| e.path().is_dir());
+            let next = std::fs::read_dir(&d)
+                .unwrap()
+                .flatten()
+                .find(|e| e.path().is_dir());
             d = next.expect("a trace directory").path();
         }
         d

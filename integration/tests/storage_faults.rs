@@ -36,7 +36,9 @@ async fn a_failing_fdatasync_fails_the_session_and_publishes_nothing_past_it() {
     // status of trelayd).
     let stopped = stopped.expect_err("the relay reports the failed session when it stops");
     assert!(
-        stopped.to_string().contains("not everything received is committed"),
+        stopped
+            .to_string()
+            .contains("not everything received is committed"),
         "{stopped}"
     );
     // The packets received after the last commit are cut when the failed session's chunk is

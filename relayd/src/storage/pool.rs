@@ -366,7 +366,10 @@ impl Pool {
         // Clean before dirty, least recently used first: only the `want` first (and a margin
         // for the busy ones) need ordering.
         let key = |c: &(bool, u64, Arc<Slot>)| (c.0, c.1);
-        let ranked = want.saturating_mul(2).saturating_add(16).min(candidates.len());
+        let ranked = want
+            .saturating_mul(2)
+            .saturating_add(16)
+            .min(candidates.len());
         if ranked > 0 && ranked < candidates.len() {
             candidates.select_nth_unstable_by_key(ranked - 1, key);
             candidates.truncate(ranked);
