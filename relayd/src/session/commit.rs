@@ -10,7 +10,7 @@
 //! 5. release the chunks the streams left, so a chunk is archived (or deleted) only complete
 //!    (their archive or delete runs right after, [`super::chunk::ChunkRegistry::run_releases`]).
 //!
-//! A group of many streams runs as sub-groups ([`subgroup_len`] streams each, metadata first),
+//! A group of many streams runs as sub-groups (`max_open_files / 8` streams each, metadata first),
 //! each through steps 1 to 5 before the next one opens its files, so that what one sub-group
 //! holds open fits in the open-file pool ([`crate::storage::pool`]) whatever the number of
 //! streams and the descriptor budget.
