@@ -77,3 +77,41 @@ async fn deadline_expiries_merge_into_ranges() {
     drop(s);
     relay.stop_ok().unwrap();
 }
+
+/// Halves still waiting at SIGTERM (an index half whose data never came, deadline far off) are
+/// recorded in the loss sidecar by the final commit, not dropped without a trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halves_pending_at_shutdown_are_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut relay = Trelayd::start_with_output(tmp.path(), &out, &[]).unwrap();
+    let control = ([127, 0, 0, 1], relay.ports.control).into();
+    let data = ([127, 0, 0, 1], relay.ports.data).into();
+    let mut s = RelaySession::connect(control, data, &SessionConfig::new("pending", "sd-host"))
+        .await
+        .unwrap();
+    let trace = SynthTrace::new("sd-host", "pending", 4096);
+    let path = "ust/uid/0/64-bit";
+    let st = s.add_stream("channel0_0", path).await.unwrap();
+    let meta = s.add_stream("metadata", path).await.unwrap();
+    s.streams_sent().await.unwrap();
+    for p in trace.metadata() {
+        s.send_metadata(meta, &p.content, p.padding).await.unwrap();
+    }
+    let mut gen = trace.stream(0).unwrap();
+    for _ in 0..50 {
+        let index = gen.next_packet().index;
+        s.send_index_only(st, &index).await.unwrap();
+    }
+    s.control().drain_indexes().await.unwrap();
+    // SIGTERM with the connections open, long before the 10 s merge deadline.
+    let code = relay.stop().unwrap();
+    drop(s);
+    assert_eq!(code, 0, "{}", relay.log_tail());
+    let v = find_sidecar(&out)
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .unwrap_or_else(|| panic!("no loss sidecar\n{}", relay.log_tail()));
+    assert_eq!(v["lost_packets"], 50, "{v}");
+    assert_eq!(v["lost"][0]["net_seq"], serde_json::json!([0, 49]), "{v}");
+}

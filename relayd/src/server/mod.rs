@@ -387,6 +387,7 @@ impl Relay {
         if let Some(ops) = ops {
             let _ = ops.await;
         }
+        registry.expire_pending_at_shutdown();
         registry.commit_all();
         tracker.close();
         tracker.wait().await;

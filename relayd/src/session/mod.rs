@@ -458,6 +458,29 @@ impl Registry {
         *lock(&self.expired) = expired;
     }
 
+    /// At shutdown, once no connection is left: every half still waiting in the merge table
+    /// (an index whose data never came, data never indexed) leaves it, in sequence order, and is
+    /// recorded in its stream's loss sidecar by the final commit, so what trelayd received and
+    /// could not index is accounted for on disk.
+    pub fn expire_pending_at_shutdown(&self) {
+        let now = Instant::now();
+        let streams: Vec<Arc<stream::Stream>> = self.streams.iter().map(|s| s.clone()).collect();
+        for s in streams {
+            let mut removed = self.merge.remove_stream(s.id, now).expired;
+            if removed.is_empty() {
+                continue;
+            }
+            removed.sort_by_key(|e| e.seq.0);
+            {
+                let st = s.lock();
+                for e in &removed {
+                    s.record_loss(&st, e);
+                }
+            }
+            self.request_commit(&s.session, [s.clone()]);
+        }
+    }
+
     /// Housekeeping I/O, on a blocking thread (at most one at a time): carries out the close
     /// commands of released chunks, then applies the retention policy.
     pub fn maintain(self: &Arc<Self>) {
