@@ -65,6 +65,27 @@ impl Trelayd {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Trelayd> {
+        Self::spawn(dir, out, extra, env, None)
+    }
+
+    /// Starts trelayd with its open-file limit (soft and hard `RLIMIT_NOFILE`) set to `nofile`
+    /// before it runs (through util-linux `prlimit`, which execs it: the pid is trelayd's).
+    pub fn start_with_fd_limit(
+        dir: &Path,
+        out: &Path,
+        extra: &[&str],
+        nofile: u64,
+    ) -> Result<Trelayd> {
+        Self::spawn(dir, out, extra, &[], Some(nofile))
+    }
+
+    fn spawn(
+        dir: &Path,
+        out: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Result<Trelayd> {
         std::fs::create_dir_all(dir)?;
         let ports_file = dir.join("ports.json");
         let _ = std::fs::remove_file(&ports_file);
@@ -73,7 +94,17 @@ impl Trelayd {
             .create(true)
             .append(true)
             .open(&log)?;
-        let child = Command::new(trelayd_bin())
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(trelayd_bin());
+                c
+            }
+            None => Command::new(trelayd_bin()),
+        };
+        let child = cmd
             .args(["-v", "-o"])
             .arg(out)
             .args(
@@ -129,6 +160,11 @@ impl Trelayd {
         Ok(relay)
     }
 
+    /// Its process id (while running).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The last lines of the log.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -177,11 +213,6 @@ impl Trelayd {
             child.wait()?;
         }
         Ok(())
-    }
-
-    /// The process id, while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the process is still running.

@@ -31,7 +31,16 @@ async fn a_failing_fdatasync_fails_the_session_and_publishes_nothing_past_it() {
     drop(s);
     eventually("the session is gone", || relay.gone("fsync")).await;
     let out = relay.out.clone();
-    let _dir = relay.stop().await;
+    let (_dir, stopped) = relay.stop_reporting().await;
+    // A failed commit is never reported as committed at exit (the log's last line, the exit
+    // status of trelayd).
+    let stopped = stopped.expect_err("the relay reports the failed session when it stops");
+    assert!(
+        stopped
+            .to_string()
+            .contains("not everything received is committed"),
+        "{stopped}"
+    );
     // The packets received after the last commit are cut when the failed session's chunk is
     // released: the output holds exactly what was committed.
     let report = trelay_viewer::check::check(&out).unwrap();

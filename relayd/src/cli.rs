@@ -138,8 +138,13 @@ pub fn main() -> ExitCode {
             }
         };
         readiness.ready();
-        relay.serve(shutdown).await;
-        ExitCode::SUCCESS
+        match relay.serve(shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e}");
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 

@@ -48,6 +48,5 @@ pub use tokio_util::sync::CancellationToken;
 /// Binds the configured ports and serves until `shutdown` fires; then stops accepting, lets each
 /// connection finish the message in hand, commits everything received and returns.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RelayError> {
-    Relay::bind(config)?.serve(shutdown).await;
-    Ok(())
+    Relay::bind(config)?.serve(shutdown).await
 }

@@ -26,7 +26,7 @@ pub struct Relay {
     control: std::net::SocketAddr,
     data: std::net::SocketAddr,
     shutdown: CancellationToken,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), trelay_relayd::RelayError>>,
     _dir: tempfile::TempDir,
 }
 
@@ -120,13 +120,21 @@ impl Relay {
     /// Stops the relay (it commits what it holds); the output stays until the returned guard
     /// is dropped.
     pub async fn stop(self) -> tempfile::TempDir {
+        self.stop_reporting().await.0
+    }
+
+    /// Like [`Relay::stop`], also returning what the relay reported when it stopped (an error
+    /// once a session of this process failed).
+    pub async fn stop_reporting(
+        self,
+    ) -> (tempfile::TempDir, Result<(), trelay_relayd::RelayError>) {
         self.faults.clear();
         self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
+        let r = tokio::time::timeout(Duration::from_secs(30), self.task)
             .await
             .expect("the relay stops")
             .unwrap();
-        self._dir
+        (self._dir, r)
     }
 }
 

@@ -54,6 +54,15 @@ pub struct BoundPorts {
 /// Why the relay could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
+    /// Sessions failed (a commit failed): not everything received is committed.
+    #[error(
+        "trelayd stopped: {failed} session(s) failed, not everything received is committed \
+         (see the \"session failed\" lines)"
+    )]
+    Incomplete {
+        /// How many sessions failed since the relay started.
+        failed: u64,
+    },
     /// A listener could not be bound.
     #[error("cannot listen on {url}: {source}")]
     Bind {
@@ -264,8 +273,9 @@ impl Relay {
         self.registry.clone()
     }
 
-    /// Serves until `shutdown` fires, then drains and commits.
-    pub async fn serve(self, shutdown: CancellationToken) {
+    /// Serves until `shutdown` fires, then drains and commits; an error if a session failed
+    /// (some of what it received is not committed).
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), RelayError> {
         let Relay {
             control,
             data,
@@ -417,6 +427,7 @@ impl Relay {
         if let Some(ops) = ops {
             let _ = ops.await;
         }
+        registry.expire_pending_at_shutdown();
         registry.commit_all();
         tracker.close();
         tracker.wait().await;
@@ -425,7 +436,12 @@ impl Relay {
             rt.shutdown_background();
         }
         drop(output_lock);
+        let failed = crate::session::failed_sessions();
+        if failed > 0 {
+            return Err(RelayError::Incomplete { failed });
+        }
         tracing::info!("trelayd stopped cleanly: everything received is committed");
+        Ok(())
     }
 }
 

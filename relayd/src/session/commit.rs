@@ -10,6 +10,11 @@
 //! 5. release the chunks the streams left, so a chunk is archived (or deleted) only complete
 //!    (their archive or delete runs right after, [`super::chunk::ChunkRegistry::run_releases`]).
 //!
+//! A group of many streams runs as sub-groups (`max_open_files / 8` streams each, metadata first),
+//! each through steps 1 to 5 before the next one opens its files, so that what one sub-group
+//! holds open fits in the open-file pool ([`crate::storage::pool`]) whatever the number of
+//! streams and the descriptor budget.
+//!
 //! An index entry is therefore never durable before the bytes it points to. With
 //! `--durability=none` the order is the same and the fsyncs are skipped. Groups of one session
 //! run one at a time on a blocking thread; requests that arrive meanwhile form the next group.
@@ -49,6 +54,17 @@ struct Taken<'a> {
     files: Vec<Arc<StorageFile>>,
     retired: Vec<Arc<Chunk>>,
     metadata: u64,
+    /// The loss sidecar to write, and the chunk it goes into.
+    sidecar: Option<(Arc<Chunk>, crate::storage::loss::LossLog)>,
+    /// An index-less stream's data file and how much of it is committed.
+    whole: Option<(Arc<StorageFile>, u64)>,
+}
+
+/// Streams per sub-group of a commit: what a group opens fits in a quarter of the open-file
+/// pool, so a commit of any number of streams proceeds at any descriptor budget (each
+/// sub-group's files are closable again once it is published).
+fn subgroup_len() -> usize {
+    (crate::storage::pool::pool().max() / 8).clamp(1, 4096)
 }
 
 /// Commit requests of one session.
@@ -151,20 +167,20 @@ impl CommitQueue {
         let _serial = lock(&self.serial);
         let sync = durability == Durability::Beacon;
         let mut work: Vec<Taken<'_>> = Vec::with_capacity(streams.len());
-        let mut whole: Vec<(Arc<StorageFile>, u64)> = Vec::new();
         // Metadata is taken last (it covers every entry taken before) and published first (a
         // viewer never sees an entry before the metadata describing it).
         let mut order: Vec<&Arc<Stream>> = streams.iter().collect();
         order.sort_by_key(|s| s.is_metadata);
-        let mut sidecars = Vec::new();
         for s in order {
             let mut st = s.lock();
+            let mut sidecar = None;
             if let Some(log) = self.losses.changed(s.id) {
                 // A closed stream left its chunk: it is the last one retired, released below.
                 if let Some(chunk) = st.chunk.clone().or_else(|| st.retired.last().cloned()) {
-                    sidecars.push((s.clone(), chunk, log));
+                    sidecar = Some((chunk, log));
                 }
             }
+            let mut whole = None;
             if s.index_version.is_none() && !st.writing {
                 // Index-less streams: the whole file so far is committed; metadata up to the end
                 // of its last whole unit.
@@ -174,7 +190,7 @@ impl CommitQueue {
                     } else {
                         st.size_current
                     };
-                    whole.push((d.clone(), end));
+                    whole = Some((d.clone(), end));
                 }
             }
             work.push(Taken {
@@ -183,69 +199,28 @@ impl CommitQueue {
                 files: std::mem::take(&mut st.unsynced),
                 retired: std::mem::take(&mut st.retired),
                 metadata: st.metadata_whole(),
+                sidecar,
+                whole,
             });
         }
-        if let Err(e) = self.write_group(&work, &sidecars, sync, telemetry) {
-            if let CommitError::NoSpace(_) = e {
-                give_back(work);
-            }
-            return Err(e);
-        }
-        // 4. frontier
         work.sort_by_key(|w| !w.stream.is_metadata);
-        let mut retired = Vec::new();
-        for w in &mut work {
-            let s = w.stream;
-            let ready = &w.ready;
-            let mut i = 0;
-            while let Some(first) = ready.get(i) {
-                let mut j = i;
-                let mut end = 0;
-                while let Some(r) = ready.get(j).filter(|r| Arc::ptr_eq(&r.file, &first.file)) {
-                    end = r.entry.offset.saturating_add(r.entry.packet_size / 8);
-                    j += 1;
+        // Sub-groups, metadata first: each is made durable and published before the next
+        // opens its files. A full disk gives back the failing sub-group and all after it.
+        let size = subgroup_len();
+        let mut rest = work;
+        while !rest.is_empty() {
+            let later = rest.split_off(size.min(rest.len()));
+            let mut group = rest;
+            if let Err(e) = self.write_group(&group, sync, telemetry) {
+                if let CommitError::NoSpace(_) = e {
+                    group.extend(later);
+                    give_back(group);
                 }
-                first.file.advance_committed((j - i) as u64, end);
-                i = j;
+                return Err(e);
             }
-            let mut st = s.lock();
-            st.index_committed = st.index_committed.saturating_add(ready.len() as u64);
-            let meta = w.metadata;
-            if s.is_metadata && meta >= st.metadata_committed && meta <= st.metadata_received {
-                st.metadata_committed = meta;
-            }
-            let keep = if s.session.params.live_timer == 0 {
-                1
-            } else if s.tracefile_count > 0 {
-                usize::try_from(s.tracefile_count).unwrap_or(usize::MAX)
-            } else {
-                usize::MAX
-            };
-            let announce = s.frontier.publish(
-                ready.iter().map(|r| &r.file),
-                crate::frontier::Publish {
-                    keep,
-                    metadata: s
-                        .is_metadata
-                        .then(|| (st.metadata_committed, st.data.clone())),
-                    published: st.published,
-                    closed: st.closed,
-                },
-            );
-            drop(st);
-            if announce.new {
-                s.session.live.announce(s.id, s.is_metadata, s.clone());
-            }
-            if announce.closed {
-                s.session.live.closed(s.id);
-            }
-            retired.append(&mut w.retired);
+            publish(&mut group);
+            rest = later;
         }
-        for (file, end) in &whole {
-            file.hold_from(*end);
-        }
-        // 5. chunks the streams left are complete on disk: let them go (archive, delete).
-        drop(retired);
         Ok(())
     }
 
@@ -253,7 +228,6 @@ impl CommitQueue {
     fn write_group(
         &self,
         work: &[Taken<'_>],
-        sidecars: &[(Arc<Stream>, Arc<Chunk>, crate::storage::loss::LossLog)],
         sync: bool,
         telemetry: &crate::telemetry::Telemetry,
     ) -> Result<(), CommitError> {
@@ -327,7 +301,10 @@ impl CommitQueue {
                 .fdatasync_seconds
                 .record(synced.elapsed().as_secs_f64());
         }
-        for (s, chunk, log) in sidecars {
+        for (s, (chunk, log)) in work
+            .iter()
+            .filter_map(|w| w.sidecar.as_ref().map(|c| (w.stream, c)))
+        {
             let dir = crate::storage::loss::index_dir(&s.path);
             let data_file = |n: u64| {
                 let n = if s.tracefile_count > 0 {
@@ -351,6 +328,63 @@ impl CommitQueue {
         }
         Ok(())
     }
+}
+
+/// Step 4 for a written sub-group: advance each stream's committed frontier and publish it;
+/// step 5: release the chunks the streams left (complete on disk now: archive, delete).
+fn publish(work: &mut [Taken<'_>]) {
+    let mut retired = Vec::new();
+    for w in work.iter_mut() {
+        let s = w.stream;
+        let ready = &w.ready;
+        let mut i = 0;
+        while let Some(first) = ready.get(i) {
+            let mut j = i;
+            let mut end = 0;
+            while let Some(r) = ready.get(j).filter(|r| Arc::ptr_eq(&r.file, &first.file)) {
+                end = r.entry.offset.saturating_add(r.entry.packet_size / 8);
+                j += 1;
+            }
+            first.file.advance_committed((j - i) as u64, end);
+            i = j;
+        }
+        let mut st = s.lock();
+        st.index_committed = st.index_committed.saturating_add(ready.len() as u64);
+        let meta = w.metadata;
+        if s.is_metadata && meta >= st.metadata_committed && meta <= st.metadata_received {
+            st.metadata_committed = meta;
+        }
+        let keep = if s.session.params.live_timer == 0 {
+            1
+        } else if s.tracefile_count > 0 {
+            usize::try_from(s.tracefile_count).unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
+        };
+        let announce = s.frontier.publish(
+            ready.iter().map(|r| &r.file),
+            crate::frontier::Publish {
+                keep,
+                metadata: s
+                    .is_metadata
+                    .then(|| (st.metadata_committed, st.data.clone())),
+                published: st.published,
+                closed: st.closed,
+            },
+        );
+        drop(st);
+        if announce.new {
+            s.session.live.announce(s.id, s.is_metadata, s.clone());
+        }
+        if announce.closed {
+            s.session.live.closed(s.id);
+        }
+        retired.append(&mut w.retired);
+    }
+    for (file, end) in work.iter().filter_map(|w| w.whole.as_ref()) {
+        file.hold_from(*end);
+    }
+    drop(retired);
 }
 
 /// Gives an undone group's work back to its streams, ahead of what they received meanwhile.

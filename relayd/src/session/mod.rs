@@ -140,10 +140,14 @@ impl Session {
         self.minor >= 4 && !self.params.snapshot
     }
 
-    /// Marks the session failed (a commit failed); its connections are refused from now on.
+    /// Marks the session failed (a commit failed); its connections are refused from now on,
+    /// and the relay's exit reports it ([`failed_sessions`]).
     pub fn fail(&self, why: String) {
         tracing::error!(session = %self.id, name = %self.params.name, "session failed: {why}");
         let mut st = self.lock();
+        if st.failed.is_none() {
+            FAILED_SESSIONS.fetch_add(1, Ordering::Relaxed);
+        }
         st.failed.get_or_insert(why);
         st.aborted = true;
         for chunk in st.current_chunk.iter().chain(st.pending_closure.iter()) {
@@ -160,6 +164,13 @@ impl Session {
             chunk_id,
         }
     }
+}
+
+static FAILED_SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many sessions failed since the process started (each one lost what it had not committed).
+pub fn failed_sessions() -> u64 {
+    FAILED_SESSIONS.load(Ordering::Relaxed)
 }
 
 /// Everything the connections share.
@@ -248,7 +259,7 @@ impl Registry {
                     deadline: settings.merge_deadline(),
                     tick: settings.tick(),
                     max_per_stream: settings.max_pending_per_stream,
-                    max_total: settings.max_pending_total,
+                    max_total: settings.pending_cap(),
                 },
                 Instant::now(),
             )),
@@ -444,7 +455,9 @@ impl Registry {
         }
         self.merge.take_deferred(&mut expired);
         // Record them for the loss sidecars; one commit per stream that lost halves writes it.
-        expired.sort_by_key(|e| e.stream);
+        // In sequence order per stream (the wheel hands them over newest first), so that
+        // consecutive losses merge into one range of the sidecar.
+        expired.sort_by_key(|e| (e.stream, e.seq.0));
         for group in expired.chunk_by(|a, b| a.stream == b.stream) {
             let Some(s) = group.first().and_then(|e| self.stream(e.stream)) else {
                 group.iter().for_each(ingest::log_expired);
@@ -459,6 +472,29 @@ impl Registry {
             self.request_commit(&s.session, [s.clone()]);
         }
         *lock(&self.expired) = expired;
+    }
+
+    /// At shutdown, once no connection is left: every half still waiting in the merge table
+    /// (an index whose data never came, data never indexed) leaves it, in sequence order, and is
+    /// recorded in its stream's loss sidecar by the final commit, so what trelayd received and
+    /// could not index is accounted for on disk.
+    pub fn expire_pending_at_shutdown(&self) {
+        let now = Instant::now();
+        let streams: Vec<Arc<stream::Stream>> = self.streams.iter().map(|s| s.clone()).collect();
+        for s in streams {
+            let mut removed = self.merge.remove_stream(s.id, now).expired;
+            if removed.is_empty() {
+                continue;
+            }
+            removed.sort_by_key(|e| e.seq.0);
+            {
+                let st = s.lock();
+                for e in &removed {
+                    s.record_loss(&st, e);
+                }
+            }
+            self.request_commit(&s.session, [s.clone()]);
+        }
     }
 
     /// Housekeeping I/O, on a blocking thread (at most one at a time): carries out the close

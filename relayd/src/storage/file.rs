@@ -6,7 +6,7 @@
 use super::error::{Result, StorageError};
 use super::fs::{Fs, Op};
 use super::lock;
-use super::pool::{self, Location, Slot};
+use super::pool::{Location, Slot};
 use std::fs::File;
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
@@ -37,16 +37,10 @@ impl StorageFile {
     /// Creates the file at `location` (replacing a file of that name) through `fs`.
     pub fn create_at(fs: &Fs, location: Location) -> Result<StorageFile> {
         let path = location.current();
-        let file = match fs.create(&path) {
-            Err(e) if pool::is_out_of_fds(&e) => {
-                pool::pool().evict(true);
-                fs.create(&path)
-            }
-            r => r,
-        }
-        .map_err(|e| StorageError::new(Op::Create, &path, e))?;
+        let slot = Slot::open_with(|| fs.create(&path), 0)
+            .map_err(|e| StorageError::new(Op::Create, &path, e))?;
         Ok(StorageFile {
-            slot: Slot::new(file, 0),
+            slot,
             location,
             path,
             fs: fs.clone(),
@@ -56,11 +50,10 @@ impl StorageFile {
     /// Opens the existing file `path` (for writing too when `write`). The pool never closes
     /// such a file (it holds no committed-frontier lock).
     pub fn open(fs: &Fs, path: PathBuf, write: bool) -> Result<StorageFile> {
-        let file = fs
-            .open(&path, write)
+        let slot = Slot::open_with(|| fs.open(&path, write), u64::MAX)
             .map_err(|e| StorageError::new(Op::Open, &path, e))?;
         Ok(StorageFile {
-            slot: Slot::new(file, u64::MAX),
+            slot,
             location: Location::Fixed(path.clone()),
             path,
             fs: fs.clone(),
@@ -71,18 +64,16 @@ impl StorageFile {
     /// restart); its committed-frontier lock is taken from its end.
     pub fn reopen_at(fs: &Fs, location: Location) -> Result<StorageFile> {
         let path = location.current();
-        let file = fs
-            .open(&path, true)
+        let slot = Slot::open_with(|| fs.open(&path, true), 0)
             .map_err(|e| StorageError::new(Op::Open, &path, e))?;
-        let len = fs
-            .len(&file, &path)
-            .map_err(|e| StorageError::new(Op::Stat, &path, e))?;
         let f = StorageFile {
-            slot: Slot::new(file, len),
+            slot,
             location,
             path,
             fs: fs.clone(),
         };
+        let len = f.len()?;
+        f.slot.wrote(len);
         f.hold_from(len);
         Ok(f)
     }
@@ -115,12 +106,12 @@ impl StorageFile {
     }
 
     /// Holds the committed-frontier lock over `[from, ∞)` and releases what is below it
-    /// ([`lock::hold_from`]); kept across the pool closing and reopening the file.
+    /// ([`lock::hold_from`]); kept across the pool closing and reopening the file (a file the
+    /// pool closed is not reopened for it: its next reopen takes the lock from `from`).
     pub fn hold_from(&self, from: u64) {
         self.slot.locked_from(from);
-        match self.fd() {
-            Ok(f) => lock::hold_from(&f, from),
-            Err(e) => tracing::debug!("cannot move the committed-frontier lock: {e}"),
+        if let Some(f) = self.slot.current() {
+            lock::hold_from(&f, from);
         }
     }
 
