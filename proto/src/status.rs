@@ -213,6 +213,20 @@ pub struct SessionRow {
     pub viewers: u64,
     /// Forwarding to the core relay, while a job forwards the session (`None` otherwise).
     pub forward: Option<SessionForward>,
+    /// Its archive state, once the archiver's first pass saw it (`None` without `[archive]`).
+    #[serde(default)]
+    pub archive: Option<SessionArchive>,
+}
+
+/// Where the archiving of one session stands (as of the archiver's last pass).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionArchive {
+    /// Closed chunks under its `archives/` folder.
+    pub chunks: u64,
+    /// Of them, uploaded to the archive and verified.
+    pub uploaded_chunks: u64,
+    /// The closed session's own files were uploaded and verified (false while it streams).
+    pub session_uploaded: bool,
 }
 
 /// Where the forwarding of one session to the core relay stands.
@@ -251,6 +265,10 @@ pub struct StreamRow {
     pub unindexed_packets: u64,
     /// Closed (waiting for viewers to take it).
     pub closed: bool,
+    /// When its last data packet was received (milliseconds since the Unix epoch; `None`
+    /// before the first, and for metadata streams).
+    #[serde(default)]
+    pub last_packet_ms: Option<u64>,
 }
 
 /// One live viewer attached to a session.
@@ -262,6 +280,13 @@ pub struct ViewerRow {
     pub viewer: u64,
     /// When it attached (seconds since the Unix epoch).
     pub attached_at: u64,
+    /// Data streams of the session it has asked an index for.
+    #[serde(default)]
+    pub streams: u64,
+    /// Its position lag: over those streams, the committed packets (index entries) it has not
+    /// been sent yet, summed (0: caught up with the committed frontier).
+    #[serde(default)]
+    pub lag_packets: u64,
 }
 
 /// A session's trace chunks.
@@ -273,6 +298,22 @@ pub struct Chunks {
     pub closing: Option<String>,
     /// The session has archived at least one chunk (`lttng rotate`).
     pub rotated: bool,
+    /// The archived chunks (the folders under its `archives/`, by name, at most
+    /// [`ARCHIVED_LISTED`]).
+    #[serde(default)]
+    pub archived: Vec<ArchivedChunk>,
+}
+
+/// At most this many archived chunks are listed in [`Chunks::archived`].
+pub const ARCHIVED_LISTED: usize = 1000;
+
+/// One chunk a rotation archived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedChunk {
+    /// Its folder under the session's `archives/`.
+    pub name: String,
+    /// Uploaded to the archive and verified (`None` without `[archive]`).
+    pub uploaded: Option<bool>,
 }
 
 /// A notable event.
@@ -320,10 +361,25 @@ mod tests {
             uncommitted_packets: 0,
             viewers: 1,
             forward: None,
+            archive: Some(SessionArchive {
+                chunks: 2,
+                uploaded_chunks: 1,
+                session_uploaded: false,
+            }),
         };
         let text = serde_json::to_string(&row).unwrap();
         assert!(text.contains(r#""name":"<script>""#), "{text}");
         let back: SessionRow = serde_json::from_str(&text).unwrap();
         assert_eq!(back, row);
+    }
+
+    #[test]
+    fn documents_without_the_added_fields_still_read() {
+        let v: ViewerRow =
+            serde_json::from_str(r#"{"peer":"p","viewer":1,"attached_at":2}"#).unwrap();
+        assert_eq!((v.streams, v.lag_packets), (0, 0));
+        let c: Chunks =
+            serde_json::from_str(r#"{"current":null,"closing":null,"rotated":false}"#).unwrap();
+        assert!(c.archived.is_empty());
     }
 }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use trelay_proto::status::SessionArchive;
 use tokio_util::sync::CancellationToken;
 
 /// The retry state of a unit that failed.
@@ -27,6 +28,30 @@ struct Backoff {
 pub(crate) fn delay(initial: Duration, max: Duration, failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(31));
     initial.saturating_mul(factor).min(max)
+}
+
+/// Each session's archive state as the units found by a scan show it, by session directory
+/// (`HOST/SESSION`, relative to the output root).
+pub(crate) fn session_states(units: &[Unit]) -> HashMap<String, SessionArchive> {
+    let mut out: HashMap<String, SessionArchive> = HashMap::new();
+    for u in units {
+        let Some(dir) = u.rel.get(..2).map(|r| r.join("/")) else {
+            continue;
+        };
+        let e = out.entry(dir).or_insert(SessionArchive {
+            chunks: 0,
+            uploaded_chunks: 0,
+            session_uploaded: false,
+        });
+        match u.kind {
+            UnitKind::Chunk => {
+                e.chunks += 1;
+                e.uploaded_chunks += u64::from(u.archived);
+            }
+            UnitKind::Session => e.session_uploaded = u.archived,
+        }
+    }
+    out
 }
 
 /// What one pass over the output folder did.
@@ -110,6 +135,7 @@ impl Archiver {
             pending: units.iter().filter(|u| !u.archived).count(),
             ..PassReport::default()
         };
+        registry.status.archive_passed(session_states(&units));
         let t = &registry.telemetry;
         t.archive_pending.set(report.pending as f64);
         let now = Instant::now();
@@ -250,6 +276,28 @@ mod tests {
         let d: Vec<u128> = (1..=6).map(|n| delay(i, m, n).as_millis()).collect();
         assert_eq!(d, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(delay(i, m, u32::MAX), m);
+    }
+
+    #[test]
+    fn session_states_count_chunks_per_session() {
+        let unit = |rel: &[&str], kind, archived| Unit {
+            dir: PathBuf::from(rel.join("/")),
+            rel: rel.iter().map(|c| (*c).to_owned()).collect(),
+            kind,
+            archived,
+            waits: false,
+        };
+        let units = [
+            unit(&["h", "s", "archives", "c1"], UnitKind::Chunk, true),
+            unit(&["h", "s", "archives", "c2"], UnitKind::Chunk, false),
+            unit(&["h", "s"], UnitKind::Session, false),
+            unit(&["h", "t"], UnitKind::Session, true),
+        ];
+        let m = session_states(&units);
+        let s = &m["h/s"];
+        assert_eq!((s.chunks, s.uploaded_chunks, s.session_uploaded), (2, 1, false));
+        let t = &m["h/t"];
+        assert_eq!((t.chunks, t.uploaded_chunks, t.session_uploaded), (0, 0, true));
     }
 
     #[test]

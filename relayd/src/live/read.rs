@@ -81,6 +81,9 @@ impl<S: Source> Viewer<S> {
             tracing::info!(viewer = %self.id, stream = %id, skipped = view.oldest - vs.next, "viewer behind an overwritten tracefile: moved forward");
             vs.next = view.oldest;
         }
+        if let Some(a) = self.attached.get(&vs.session) {
+            src.position(&a.ticket, &vs.stream, vs.next);
+        }
         if vs.next >= view.entries {
             if view.finished() {
                 self.streams.remove(&id);
@@ -103,6 +106,9 @@ impl<S: Source> Viewer<S> {
         match src.read_entry(&vs.stream, vs.next) {
             Ok((entry, file)) => {
                 vs.next += 1;
+                if let Some(a) = self.attached.get(&vs.session) {
+                    src.position(&a.ticket, &vs.stream, vs.next);
+                }
                 vs.packet = Some(Packet {
                     file,
                     offset: entry.offset,

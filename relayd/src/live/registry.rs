@@ -15,7 +15,7 @@ use trelay_proto::{SessionId, ViewerSessionId};
 pub struct Ticket {
     session: Arc<Session>,
     id: u64,
-    _listed: crate::ops::status::ViewerRegistration,
+    listed: crate::ops::status::ViewerRegistration,
 }
 
 impl Drop for Ticket {
@@ -75,12 +75,16 @@ impl Source for Registry {
         Ticket {
             session: s.clone(),
             id: s.live.register(),
-            _listed: self.status.viewer_attached(s.id, &dir, peer, viewer.0),
+            listed: self.status.viewer_attached(s.id, &dir, peer, viewer.0),
         }
     }
 
     fn scanned(&self, ticket: &Ticket, generation: u64) {
         ticket.session.live.scanned(ticket.id, generation);
+    }
+
+    fn position(&self, ticket: &Ticket, st: &Arc<Stream>, next: u64) {
+        ticket.listed.position(st.id.0, next);
     }
 
     fn stream_info(&self, st: &Arc<Stream>) -> StreamInfo {

@@ -125,6 +125,9 @@ pub trait Source {
     /// Tells `s` that the viewer holding `ticket` took every stream announced up to `generation`
     /// (closed streams it has seen can be forgotten).
     fn scanned(&self, ticket: &Self::Ticket, generation: u64);
+    /// The viewer holding `ticket` will next be sent entry `next` of data stream `st` (for the
+    /// status page's position lag; sources without one ignore it).
+    fn position(&self, _ticket: &Self::Ticket, _st: &Self::Stream, _next: u64) {}
     /// A stream's description.
     fn stream_info(&self, st: &Self::Stream) -> StreamInfo;
     /// A stream's committed state.

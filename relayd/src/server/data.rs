@@ -276,6 +276,7 @@ async fn write_packet(
     let fx = stream.end_packet(seq, slot, total)?;
     let session = &stream.session;
     session.counters.packet(total);
+    stream.packet_received();
     if fx.first_packet {
         session.lock().new_streams = true;
     }

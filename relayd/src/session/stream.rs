@@ -9,6 +9,7 @@ use super::Session;
 use crate::merge::{Completed, MergeTable};
 use crate::storage::{IndexFile, StorageError, StorageFile};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use trelay_proto::ctf::index::{IndexEntry, IndexVersion};
 use trelay_proto::{CtfTraceId, NetSeq, StreamId};
@@ -157,12 +158,33 @@ pub struct Stream {
     pub merge: Arc<MergeTable>,
     /// What viewers may see of it (published by the commit group).
     pub frontier: crate::frontier::Frontier,
+    /// When its last data packet was received (milliseconds since the Unix epoch, 0: none yet):
+    /// one relaxed store per packet, read by the status page.
+    last_packet_ms: AtomicU64,
     state: Mutex<StreamState>,
     /// Signalled when a rotation finished moving the files.
     pub(super) moved: Condvar,
 }
 
 impl Stream {
+    /// Records that a data packet was received now (a clock read and one relaxed store: no
+    /// lock, no allocation).
+    pub fn packet_received(&self) {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.last_packet_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When its last data packet was received (milliseconds since the Unix epoch), `None`
+    /// before the first.
+    pub fn last_packet_ms(&self) -> Option<u64> {
+        match self.last_packet_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(ms),
+        }
+    }
+
     /// A new stream writing its first data file into `chunk`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -297,6 +319,7 @@ impl Stream {
             index_version,
             merge,
             frontier: crate::frontier::Frontier::default(),
+            last_packet_ms: AtomicU64::new(0),
             moved: Condvar::new(),
             state: Mutex::new(StreamState {
                 chunk: Some(chunk),

@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use trelay_proto::status::{Event, ViewerRow};
+use trelay_proto::status::{Event, SessionArchive, ViewerRow};
 use trelay_proto::SessionId;
 
 /// How many notable events are kept.
@@ -73,6 +73,21 @@ struct Viewer {
     ticket: u64,
     session: SessionId,
     row: ViewerRow,
+    positions: Arc<Positions>,
+}
+
+/// The next entry number a viewer will be sent, per data stream (its own small lock, taken by
+/// that viewer's index requests and by the status page).
+#[derive(Debug, Default)]
+pub struct Positions(Mutex<HashMap<u64, u64>>);
+
+impl Positions {
+    /// `(stream id, next entry)` pairs, by stream id.
+    pub fn list(&self) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = lock(&self.0).iter().map(|(k, n)| (*k, *n)).collect();
+        v.sort_unstable();
+        v
+    }
 }
 
 /// The status page's records (one per relay, in the registry).
@@ -85,6 +100,8 @@ pub struct Book {
     next_ticket: AtomicU64,
     /// Bytes under the output folder at the last retention run, plus one (0: never measured).
     retention_used: AtomicU64,
+    /// Per session directory, its archive state at the archiver's last pass.
+    archive: Mutex<HashMap<String, SessionArchive>>,
 }
 
 impl Default for Book {
@@ -96,6 +113,7 @@ impl Default for Book {
             tracks: Mutex::new(HashMap::new()),
             next_ticket: AtomicU64::new(0),
             retention_used: AtomicU64::new(0),
+            archive: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -152,13 +170,17 @@ impl Book {
         viewer: u64,
     ) -> ViewerRegistration {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let positions = Arc::new(Positions::default());
         lock(&self.viewers).push(Viewer {
+            positions: positions.clone(),
             ticket,
             session,
             row: ViewerRow {
                 peer: peer.to_owned(),
                 viewer,
                 attached_at: now_ms() / 1000,
+                streams: 0,
+                lag_packets: 0,
             },
         });
         self.event(
@@ -170,16 +192,27 @@ impl Book {
             book: self.clone(),
             ticket,
             dir: dir.to_owned(),
+            positions,
         }
     }
 
-    /// The viewers attached to `session`.
-    pub fn viewers(&self, session: SessionId) -> Vec<ViewerRow> {
+    /// The viewers attached to `session`, each with its positions (lag not filled in).
+    pub fn viewers(&self, session: SessionId) -> Vec<(ViewerRow, Arc<Positions>)> {
         lock(&self.viewers)
             .iter()
             .filter(|v| v.session == session)
-            .map(|v| v.row.clone())
+            .map(|v| (v.row.clone(), v.positions.clone()))
             .collect()
+    }
+
+    /// The archiver's last pass found these sessions (by directory) in these states.
+    pub fn archive_passed(&self, states: HashMap<String, SessionArchive>) {
+        *lock(&self.archive) = states;
+    }
+
+    /// The archive state of the session in directory `dir`, if the archiver's last pass saw it.
+    pub fn archive_state(&self, dir: &str) -> Option<SessionArchive> {
+        lock(&self.archive).get(dir).cloned()
     }
 
     /// Runs `f` over the sampler's tracks (the sampler and the page only).
@@ -202,6 +235,14 @@ pub struct ViewerRegistration {
     book: Arc<Book>,
     ticket: u64,
     dir: String,
+    positions: Arc<Positions>,
+}
+
+impl ViewerRegistration {
+    /// The viewer's next entry on data stream `stream` is `next`.
+    pub fn position(&self, stream: u64, next: u64) {
+        lock(&self.positions.0).insert(stream, next);
+    }
 }
 
 impl Drop for ViewerRegistration {
@@ -255,7 +296,11 @@ mod tests {
         let b = Arc::new(Book::default());
         let r = b.viewer_attached(SessionId(4), "h/s", "127.0.0.1:5000", 9);
         assert_eq!(b.viewers(SessionId(4)).len(), 1);
-        assert_eq!(b.viewers(SessionId(4))[0].peer, "127.0.0.1:5000");
+        assert_eq!(b.viewers(SessionId(4))[0].0.peer, "127.0.0.1:5000");
+        r.position(7, 3);
+        r.position(7, 5);
+        r.position(2, 1);
+        assert_eq!(b.viewers(SessionId(4))[0].1.list(), [(2, 1), (7, 5)]);
         assert!(b.viewers(SessionId(5)).is_empty());
         drop(r);
         assert!(b.viewers(SessionId(4)).is_empty());

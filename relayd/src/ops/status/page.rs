@@ -3,7 +3,9 @@
 //! API once a second. Every string from the network goes through [`escape`].
 
 use std::fmt::Write;
-use trelay_proto::status::{Event, SessionDoc, SessionRow, SessionsDoc, StatusDoc};
+use trelay_proto::status::{
+    Event, SessionArchive, SessionDoc, SessionRow, SessionsDoc, StatusDoc,
+};
 
 /// The page's stylesheet.
 pub const CSS: &str = include_str!("assets/status.css");
@@ -116,6 +118,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("uncommitted_packets", "Frontier lag"),
     ("viewers", "Viewers"),
     ("forward", "Forward backlog"),
+    ("archive", "Archive"),
     ("state", "State"),
 ];
 
@@ -188,8 +191,35 @@ fn session_row(r: &SessionRow) -> String {
             ),
         ),
     };
+    out += &match &r.archive {
+        None => cell("archive", "-1", "—"),
+        Some(a) => cell(
+            "archive",
+            &a.uploaded_chunks.to_string(),
+            &archive_state(a),
+        ),
+    };
     out += &cell("state", &r.state, &escape(&r.state));
     out + "</tr>"
+}
+
+/// A session's archive state in words: `2/3 chunks uploaded`, `, session uploaded`.
+pub fn archive_state(a: &SessionArchive) -> String {
+    format!(
+        "{}/{} chunks uploaded{}",
+        a.uploaded_chunks,
+        a.chunks,
+        if a.session_uploaded {
+            " · session uploaded"
+        } else {
+            ""
+        }
+    )
+}
+
+/// `HH:MM:SS` of a last-packet time, `—` when there is none.
+fn last_packet(ms: Option<u64>) -> String {
+    ms.map_or("—".to_owned(), clock)
 }
 
 fn events(list: &[Event]) -> String {
@@ -374,13 +404,15 @@ pub fn session(doc: &SessionDoc) -> String {
     out += "</tbody></table></div></section>";
     out += "<section><h2>Streams</h2><div class=\"scroll\"><table id=\"streams\"><thead><tr>\
             <th>Id</th><th>Name</th><th>Path</th><th>Bytes</th><th>Packets</th>\
-            <th>Committed</th><th>Tracefile</th><th>Lost</th><th>Unindexed</th><th>State</th>\
+            <th>Committed</th><th>Tracefile</th><th>Lost</th><th>Unindexed</th><th>Last packet</th>\
+            <th>State</th>\
             </tr></thead><tbody>";
     for st in &doc.streams {
         let _ = write!(
             out,
             "<tr data-id=\"{}\"><td>{}</td><td>{}{}</td><td>{}</td><td data-value=\"{}\">{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td>{}{}<td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td>{}{}<td data-col=\"last_packet_ms\" \
+             data-value=\"{}\">{}</td><td>{}</td></tr>",
             st.id,
             st.id,
             escape(&st.name),
@@ -393,6 +425,8 @@ pub fn session(doc: &SessionDoc) -> String {
             st.tracefile,
             count("lost_packets", st.lost_packets),
             count("unindexed_packets", st.unindexed_packets),
+            st.last_packet_ms.unwrap_or(0),
+            last_packet(st.last_packet_ms),
             if st.closed { "closed" } else { "open" }
         );
     }
@@ -400,10 +434,14 @@ pub fn session(doc: &SessionDoc) -> String {
     for v in &doc.viewers {
         let _ = write!(
             out,
-            "<li>{} <span class=\"peer\">viewer {} · attached {}</span></li>",
+            "<li data-lag=\"{}\">{} <span class=\"peer\">viewer {} · attached {} · \
+             lag {} packets over {} streams</span></li>",
+            v.lag_packets,
             escape(&v.peer),
             v.viewer,
-            clock(v.attached_at.saturating_mul(1000))
+            clock(v.attached_at.saturating_mul(1000)),
+            v.lag_packets,
+            v.streams
         );
     }
     if doc.viewers.is_empty() {
@@ -414,7 +452,7 @@ pub fn session(doc: &SessionDoc) -> String {
         out,
         "</ul></section><section><h2>Chunks</h2><dl id=\"chunks\" class=\"cards\">\
          <div><dt>Current</dt><dd>{}</dd></div><div><dt>Closing</dt><dd>{}</dd></div>\
-         <div><dt>Archived</dt><dd>{}</dd></div></dl></section></main>",
+         <div><dt>Archived</dt><dd>{}</dd></div></dl><ul id=\"archived\">{}</ul></section></main>",
         c.current
             .as_deref()
             .map_or("—".to_owned(), |p| escape(if p.is_empty() {
@@ -423,9 +461,28 @@ pub fn session(doc: &SessionDoc) -> String {
                 p
             })),
         c.closing.as_deref().map_or("—".to_owned(), escape),
-        if c.rotated { "yes (archives/)" } else { "no" }
+        if c.rotated { "yes (archives/)" } else { "no" },
+        archived_list(&c.archived)
     );
     out + FOOT
+}
+
+fn archived_list(list: &[trelay_proto::status::ArchivedChunk]) -> String {
+    let mut out = String::new();
+    for a in list {
+        let _ = write!(
+            out,
+            "<li data-uploaded=\"{}\">{} <span class=\"peer\">{}</span></li>",
+            a.uploaded.map_or("", |u| if u { "1" } else { "0" }),
+            escape(&a.name),
+            match a.uploaded {
+                None => "not archiving",
+                Some(true) => "uploaded",
+                Some(false) => "not uploaded yet",
+            }
+        );
+    }
+    out
 }
 
 #[cfg(test)]

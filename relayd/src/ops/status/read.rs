@@ -7,9 +7,10 @@ use crate::config::Durability;
 use crate::server::BoundPorts;
 use crate::session::{Registry, Session};
 use crate::telemetry::{Port, SessionCounters};
+use std::collections::HashMap;
 use std::sync::Arc;
 use trelay_proto::status::{
-    ArchiveStatus, Chunks, Connections, Files, ForwardStatus, Listeners, RelayStatus, SessionDoc,
+    ArchiveStatus, ArchivedChunk, ARCHIVED_LISTED, Chunks, Connections, Files, ForwardStatus, Listeners, RelayStatus, SessionDoc,
     SessionForward, SessionRow, SessionsDoc, StatusDoc, StreamRow, Totals, SCHEMA_VERSION,
 };
 use trelay_proto::SessionId;
@@ -101,8 +102,8 @@ pub fn sessions(registry: &Registry) -> SessionsDoc {
 /// `/api/v1/sessions/ID`, `None` when the relay holds no such session.
 pub fn session(registry: &Registry, id: u64) -> Option<SessionDoc> {
     let s = registry.session(SessionId(id))?;
-    let streams = registry
-        .session_streams(&s)
+    let handles = registry.session_streams(&s);
+    let streams = handles
         .iter()
         .map(|st| {
             let (figures, closed) = {
@@ -126,7 +127,28 @@ pub fn session(registry: &Registry, id: u64) -> Option<SessionDoc> {
                 lost_packets: lost,
                 unindexed_packets: unindexed,
                 closed,
+                last_packet_ms: st.last_packet_ms(),
             }
+        })
+        .collect();
+    let committed: HashMap<u64, u64> = handles
+        .iter()
+        .filter(|st| !st.is_metadata)
+        .map(|st| (st.id.0, st.frontier.entries().0))
+        .collect();
+    let viewers = registry
+        .status
+        .viewers(s.id)
+        .into_iter()
+        .map(|(mut row, positions)| {
+            let known: Vec<u64> = positions
+                .list()
+                .into_iter()
+                .filter_map(|(id, next)| committed.get(&id).map(|c| c.saturating_sub(next)))
+                .collect();
+            row.streams = known.len() as u64;
+            row.lag_packets = known.iter().fold(0u64, |a, n| a.saturating_add(*n));
+            row
         })
         .collect();
     let chunks = {
@@ -135,16 +157,46 @@ pub fn session(registry: &Registry, id: u64) -> Option<SessionDoc> {
             current: st.current_chunk.as_ref().map(|c| c.path()),
             closing: st.pending_closure.as_ref().map(|c| c.path()),
             rotated: st.has_rotated,
+            archived: Vec::new(),
         }
+    };
+    let chunks = Chunks {
+        archived: archived_chunks(registry, &s),
+        ..chunks
     };
     Some(SessionDoc {
         schema: SCHEMA_VERSION,
         time_ms: now_ms(),
         session: row(registry, &s),
         streams,
-        viewers: registry.status.viewers(s.id),
+        viewers,
         chunks,
     })
+}
+
+/// The folders under the session's `archives/` (read from the disk: callers are off the async
+/// workers), each with its upload state when `[archive]` is configured.
+fn archived_chunks(registry: &Registry, s: &Session) -> Vec<ArchivedChunk> {
+    let dir = registry.output.join(&s.rel_dir).join("archives");
+    let mut names: Vec<String> = registry
+        .fs
+        .read_dir(&dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.meta.is_dir && !e.name.starts_with('.'))
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    names.truncate(ARCHIVED_LISTED);
+    let archiving = registry.settings.archive.is_some();
+    names
+        .into_iter()
+        .map(|name| ArchivedChunk {
+            uploaded: archiving
+                .then(|| crate::archive::manifest::is_archived(&registry.fs, &dir.join(&name))),
+            name,
+        })
+        .collect()
 }
 
 fn rows(registry: &Registry) -> Vec<SessionRow> {
@@ -207,5 +259,10 @@ fn row(registry: &Registry, s: &Arc<Session>) -> SessionRow {
                 acked_bytes,
             },
         ),
+        archive: registry
+            .settings
+            .archive
+            .as_ref()
+            .and_then(|_| registry.status.archive_state(&s.rel_dir.to_string_lossy())),
     }
 }

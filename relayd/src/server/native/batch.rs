@@ -268,6 +268,7 @@ impl Batch {
             .end_packet(seq, slot, content.saturating_add(padding))
             .map_err(|e| NativeError::Protocol(e.to_string()))?;
         session.counters.packet(content.saturating_add(padding));
+        stream.packet_received();
         self.next = p.seq.saturating_add(1);
         let mut commit = fx.rotated || (fx.completed && session.params.live_timer > 0);
         let mut close = fx.close_ready;

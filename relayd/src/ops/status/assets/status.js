@@ -121,6 +121,10 @@
     const f = r.forward;
     tr.appendChild(f === null ? cell("forward", -1, "—")
       : cell("forward", f.backlog_bytes, bytes(f.backlog_bytes) + (f.connected ? "" : " (down)")));
+    const ar = r.archive;
+    tr.appendChild(ar === null || ar === undefined ? cell("archive", -1, "—")
+      : cell("archive", ar.uploaded_chunks, ar.uploaded_chunks + "/" + ar.chunks +
+        " chunks uploaded" + (ar.session_uploaded ? " · session uploaded" : "")));
     tr.appendChild(cell("state", r.state, r.state));
     return tr;
   }
@@ -244,6 +248,9 @@
         tr.appendChild(el("td", s.tracefile));
         tr.appendChild(count("s" + s.id, "lost_packets", s.lost_packets, now));
         tr.appendChild(count("s" + s.id, "unindexed_packets", s.unindexed_packets, now));
+        const last = s.last_packet_ms === null || s.last_packet_ms === undefined ? null : s.last_packet_ms;
+        tr.appendChild(cell("last_packet_ms", last === null ? 0 : last,
+          last === null ? "—" : clock(last)));
         tr.appendChild(el("td", s.closed ? "closed" : "open"));
         fresh.appendChild(tr);
       }
@@ -255,13 +262,29 @@
       fresh.id = "viewers";
       for (const v of doc.viewers) {
         const li = el("li", v.peer);
+        li.dataset.lag = String(v.lag_packets);
         li.appendChild(document.createTextNode(" "));
         li.appendChild(el("span", "viewer " + v.viewer + " · attached " +
-          clock(v.attached_at * 1000), "peer"));
+          clock(v.attached_at * 1000) + " · lag " + v.lag_packets + " packets over " +
+          v.streams + " streams", "peer"));
         fresh.appendChild(li);
       }
       if (doc.viewers.length === 0) fresh.appendChild(el("li", "none", "note"));
       ul.replaceWith(fresh);
+    }
+    const archived = document.getElementById("archived");
+    if (archived) {
+      const fresh = el("ul");
+      fresh.id = "archived";
+      for (const a of doc.chunks.archived || []) {
+        const li = el("li", a.name);
+        li.dataset.uploaded = a.uploaded === null ? "" : (a.uploaded ? "1" : "0");
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(el("span", a.uploaded === null ? "not archiving"
+          : (a.uploaded ? "uploaded" : "not uploaded yet"), "peer"));
+        fresh.appendChild(li);
+      }
+      archived.replaceWith(fresh);
     }
   }
 
