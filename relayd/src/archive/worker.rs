@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use trelay_proto::status::SessionArchive;
 use tokio_util::sync::CancellationToken;
+use trelay_proto::status::SessionArchive;
 
 /// The retry state of a unit that failed.
 #[derive(Debug, Clone, Copy)]
@@ -295,9 +295,15 @@ mod tests {
         ];
         let m = session_states(&units);
         let s = &m["h/s"];
-        assert_eq!((s.chunks, s.uploaded_chunks, s.session_uploaded), (2, 1, false));
+        assert_eq!(
+            (s.chunks, s.uploaded_chunks, s.session_uploaded),
+            (2, 1, false)
+        );
         let t = &m["h/t"];
-        assert_eq!((t.chunks, t.uploaded_chunks, t.session_uploaded), (0, 0, true));
+        assert_eq!(
+            (t.chunks, t.uploaded_chunks, t.session_uploaded),
+            (0, 0, true)
+        );
     }
 
     #[test]

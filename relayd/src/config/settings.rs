@@ -26,7 +26,7 @@
 //! url = "s3://bucket/prefix"
 //! keep_local = true
 //!
-//! [[peer]], [[viewer]], [limits]  # who may connect, see crate::identity::settings
+//! [[peer]], [[viewer]], [[ops]], [limits]  # who may connect, see crate::identity::settings
 //! [tls]                          # trelay:// over TLS, see crate::identity::tls
 //!
 //! [live]                         # live port, see crate::live::LiveSettings
@@ -95,6 +95,10 @@ pub struct Settings {
     /// Live viewer permissions (`[[viewer]]`); empty: every viewer sees every session.
     #[serde(rename = "viewer")]
     pub viewers: Vec<crate::identity::ViewerRule>,
+    /// Addresses allowed on the operations listener (`[[ops]]`); empty: any address that can
+    /// reach `metrics_addr` (bind it to `127.0.0.1` for localhost only).
+    #[serde(rename = "ops")]
+    pub ops: Vec<crate::identity::OpsRule>,
     /// Limits against exhaustion (`[limits]`).
     pub limits: crate::identity::Limits,
     /// trelay:// over TLS (`[tls]`), off when unset.
@@ -125,6 +129,7 @@ impl Default for Settings {
             archive: None,
             peers: Vec::new(),
             viewers: Vec::new(),
+            ops: Vec::new(),
             limits: crate::identity::Limits::default(),
             tls: None,
             forward: None,

@@ -14,7 +14,7 @@ pub mod settings;
 pub mod tls;
 
 pub use acl::Scope;
-pub use settings::{Limits, PeerRule, ViewerRule};
+pub use settings::{Limits, OpsRule, PeerRule, ViewerRule};
 
 use crate::telemetry::Port;
 use dashmap::DashMap;
@@ -84,6 +84,7 @@ impl Drop for Admission {
 pub struct Gate {
     peers: Vec<PeerRule>,
     viewers: Vec<ViewerRule>,
+    ops: Vec<OpsRule>,
     /// The limits.
     pub limits: Limits,
     total: AtomicUsize,
@@ -107,6 +108,7 @@ impl Gate {
         Gate {
             peers,
             viewers,
+            ops: Vec::new(),
             total: AtomicUsize::new(0),
             per_ip: DashMap::new(),
             refusals: refusals::Refusals::default(),
@@ -117,6 +119,19 @@ impl Gate {
             )),
             limits,
         }
+    }
+
+    /// The same gate, with the operations listener restricted to the addresses of `ops`
+    /// (empty: any address).
+    pub fn with_ops(mut self, ops: Vec<OpsRule>) -> Gate {
+        self.ops = ops;
+        self
+    }
+
+    /// Whether `ip` may use the operations listener (no `[[ops]]` rule, or one holds it).
+    pub fn ops_allows(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.ops.is_empty() || self.ops.iter().any(|r| r.cidr.contains(&ip))
     }
 
     /// The configured name of address `ip` (first matching `[[peer]]`).

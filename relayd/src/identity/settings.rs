@@ -60,6 +60,14 @@ pub struct ViewerRule {
     pub sessions: Vec<String>,
 }
 
+/// One address range allowed on the operations listener (`[[ops]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsRule {
+    /// Addresses the clients of `/`, `/api/v1/…` and `/metrics` connect from.
+    pub cidr: IpNet,
+}
+
 fn all() -> Vec<String> {
     vec!["*".to_owned()]
 }

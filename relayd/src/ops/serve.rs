@@ -6,6 +6,10 @@
 //! `fd_reserve` descriptors of its open-file limit the listener does not accept at all
 //! ([`super::fds::within_reserve`]): the descriptors left belong to the ingest ports.
 //!
+//! With `[[ops]]` rules configured, a connection from an address none of them holds is closed
+//! at accept (counted as `reason="not_allowed"`); without them, any address that reaches the
+//! bound address is served (bind `127.0.0.1` for localhost only).
+//!
 //! Routes are [`super::http::router`]'s; this module only accepts and serves connections.
 
 use crate::identity::{Gate, Limits};
@@ -120,6 +124,14 @@ pub async fn serve(
             }
         };
         let ip = canonical(addr.ip());
+        if !gate.ops_allows(ip) {
+            refusals.count(PORT, "not_allowed");
+            if let Some(skipped) = refusals.admit_line("not_allowed") {
+                tracing::warn!(port = PORT, %ip, skipped, "connection refused: no [[ops]] rule holds the address");
+            }
+            drop(sock);
+            continue;
+        }
         let slot = match admit(&open, ip, &limits) {
             Ok(s) => s,
             Err(reason) => {
@@ -276,5 +288,51 @@ mod tests {
         assert_eq!(admit(&open, b, &limits).err(), Some("ops_max_connections"));
         drop(a1);
         assert!(admit(&open, b, &limits).is_ok());
+    }
+
+    /// Serves a one-route app under `[[ops]]` rule `cidr` and returns what a GET from
+    /// 127.0.0.1 reads back.
+    async fn get_under(cidr: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let gate =
+            Gate::new(vec![], vec![], Limits::default()).with_ops(vec![crate::identity::OpsRule {
+                cidr: cidr.parse().unwrap(),
+            }]);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/", axum::routing::get(|| async { "the page" }));
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, app, Arc::new(gate), shutdown.clone()));
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        // A refused connection may be reset before or after the request is written.
+        let _ = c
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "the connection neither answered nor closed");
+        shutdown.cancel();
+        server.await.unwrap();
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    #[tokio::test]
+    async fn an_address_no_ops_rule_holds_is_closed_and_one_it_holds_is_served() {
+        let refused = get_under("10.0.0.0/8").await;
+        assert_eq!(refused, "", "{refused}");
+        let served = get_under("127.0.0.0/8").await;
+        assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+        assert!(served.ends_with("the page"), "{served}");
+    }
+
+    #[test]
+    fn without_ops_rules_any_address_is_allowed() {
+        let g = Gate::new(vec![], vec![], Limits::default());
+        assert!(g.ops_allows("192.0.2.1".parse().unwrap()));
+        let g = g.with_ops(vec![crate::identity::OpsRule {
+            cidr: "::1/128".parse().unwrap(),
+        }]);
+        assert!(g.ops_allows("::1".parse().unwrap()));
+        assert!(!g.ops_allows("127.0.0.1".parse().unwrap()));
     }
 }

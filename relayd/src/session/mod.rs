@@ -269,11 +269,14 @@ impl Registry {
             forwards: crate::forward::Forwards::default(),
             pins: pins::Pins::default(),
             status: Arc::default(),
-            gate: Arc::new(crate::identity::Gate::new(
-                settings.peers.clone(),
-                settings.viewers.clone(),
-                settings.limits.clone(),
-            )),
+            gate: Arc::new(
+                crate::identity::Gate::new(
+                    settings.peers.clone(),
+                    settings.viewers.clone(),
+                    settings.limits.clone(),
+                )
+                .with_ops(settings.ops.clone()),
+            ),
             settings,
         }
     }

@@ -3,9 +3,7 @@
 //! API once a second. Every string from the network goes through [`escape`].
 
 use std::fmt::Write;
-use trelay_proto::status::{
-    Event, SessionArchive, SessionDoc, SessionRow, SessionsDoc, StatusDoc,
-};
+use trelay_proto::status::{Event, SessionArchive, SessionDoc, SessionRow, SessionsDoc, StatusDoc};
 
 /// The page's stylesheet.
 pub const CSS: &str = include_str!("assets/status.css");
@@ -193,11 +191,7 @@ fn session_row(r: &SessionRow) -> String {
     };
     out += &match &r.archive {
         None => cell("archive", "-1", "—"),
-        Some(a) => cell(
-            "archive",
-            &a.uploaded_chunks.to_string(),
-            &archive_state(a),
-        ),
+        Some(a) => cell("archive", &a.uploaded_chunks.to_string(), &archive_state(a)),
     };
     out += &cell("state", &r.state, &escape(&r.state));
     out + "</tr>"

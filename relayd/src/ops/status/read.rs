@@ -10,8 +10,9 @@ use crate::telemetry::{Port, SessionCounters};
 use std::collections::HashMap;
 use std::sync::Arc;
 use trelay_proto::status::{
-    ArchiveStatus, ArchivedChunk, ARCHIVED_LISTED, Chunks, Connections, Files, ForwardStatus, Listeners, RelayStatus, SessionDoc,
-    SessionForward, SessionRow, SessionsDoc, StatusDoc, StreamRow, Totals, SCHEMA_VERSION,
+    ArchiveStatus, ArchivedChunk, Chunks, Connections, Files, ForwardStatus, Listeners,
+    RelayStatus, SessionDoc, SessionForward, SessionRow, SessionsDoc, StatusDoc, StreamRow, Totals,
+    ARCHIVED_LISTED, SCHEMA_VERSION,
 };
 use trelay_proto::SessionId;
 
