@@ -17,11 +17,12 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use trelay_consumer::sender::{RelaySession, SessionConfig};
 use trelay_consumer::synth::SynthTrace;
+use trelay_integration::live::{wait_listed, LiveClient};
 use trelay_integration::live_viewer::{wait_attached, LiveBabeltrace};
 use trelay_integration::lttng::{lttng, sessiond, Workload};
 use trelay_integration::relay::Trelayd;
 use trelay_integration::session::{create_streaming, enable_event, large_allocs};
-use trelay_integration::unique;
+use trelay_integration::{unique, wait_for};
 
 /// A session name the relay accepts (one path component) that is live HTML if not escaped.
 const HOSTILE: &str = "<img src=x onerror=alert(1)><script>alert(2)<";
@@ -104,6 +105,66 @@ async fn lossy_session(relay: &Trelayd) -> Result<RelaySession> {
         }
     }
     Ok(s)
+}
+
+/// A live session `name` with 8 whole packets on one data stream, left open.
+async fn live_session(relay: &Trelayd, name: &str) -> Result<RelaySession> {
+    let control = ([127, 0, 0, 1], relay.ports.control).into();
+    let data = ([127, 0, 0, 1], relay.ports.data).into();
+    let mut cfg = SessionConfig::new(name, "status-host");
+    cfg.live_timer_us = 100_000;
+    let mut s = RelaySession::connect(control, data, &cfg).await?;
+    let trace = SynthTrace::new("status-host", name, 4096);
+    let path = "ust/uid/0/64-bit";
+    let stream = s.add_stream("channel0_0", path).await?;
+    let meta = s.add_stream("metadata", path).await?;
+    s.streams_sent().await?;
+    for p in trace.metadata() {
+        s.send_metadata(meta, &p.content, p.padding).await?;
+    }
+    let mut gen = trace.stream(0)?;
+    for _ in 0..8 {
+        let p = gen.next_packet();
+        s.send_packet(stream, p.content, p.padding, Some(&p.index))
+            .await?;
+    }
+    Ok(s)
+}
+
+/// A raw live viewer attached to the session named `name` that took its metadata and one
+/// index entry of its data stream: the API shows it one packet along.
+fn viewer_one_packet_along(live_port: u16, name: &str) -> Result<LiveClient> {
+    use trelay_proto::lttng::live::{GetMetadataStatus, NewStreamsStatus, NextIndexStatus, Seek};
+    let sid = wait_listed(live_port, name, LONG)?.id;
+    let mut v = LiveClient::viewer(live_port)?;
+    let (_, mut streams) = v.attach(sid, Seek::Beginning)?;
+    wait_for(LONG, "2 streams announced", || {
+        if let Ok((NewStreamsStatus::Ok, more)) = v.new_streams(sid) {
+            streams.extend(more);
+        }
+        streams.len() >= 2
+    })?;
+    let meta = streams
+        .iter()
+        .find(|s| s.is_metadata())
+        .context("metadata")?
+        .id;
+    let data = streams
+        .iter()
+        .find(|s| !s.is_metadata())
+        .context("data")?
+        .id;
+    wait_for(
+        LONG,
+        "metadata",
+        || matches!(v.metadata(meta), Ok((GetMetadataStatus::Ok, ref d)) if !d.is_empty()),
+    )?;
+    let start = Instant::now();
+    while v.next_index(data)?.status != NextIndexStatus::Ok {
+        ensure!(start.elapsed() < LONG, "no index entry committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(v)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,6 +410,11 @@ async fn the_api_and_the_terminal_view_show_a_sessions_loss() -> Result<()> {
     )?;
     let ops = relay.metrics.context("an operations port")?;
     let base = format!("http://127.0.0.1:{ops}");
+    let before_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
     let lossy = lossy_session(&relay).await?;
 
     let get = |path: &str| -> Result<String> {
@@ -403,6 +469,69 @@ async fn the_api_and_the_terminal_view_show_a_sessions_loss() -> Result<()> {
         one.streams
     );
     ensure!(one.chunks.current.is_some(), "{:?}", one.chunks);
+    // Last packet time: data streams got one during this test, metadata streams show none.
+    let after_ms = one.time_ms;
+    for st in &one.streams {
+        match (st.metadata, st.last_packet_ms) {
+            (true, None) => {}
+            (false, Some(t)) if (before_ms..=after_ms).contains(&t) => {}
+            _ => anyhow::bail!("last packet time {before_ms}..{after_ms}: {st:?}"),
+        }
+    }
+    // Without [archive] there is no archive state, and nothing was rotated into archives/.
+    ensure!(
+        one.session.archive.is_none() && one.chunks.archived.is_empty(),
+        "{:?} {:?}",
+        one.session.archive,
+        one.chunks
+    );
+
+    // A live viewer one packet along lags by the rest of the committed packets.
+    let live_name = unique("status-live");
+    let live = live_session(&relay, &live_name).await?;
+    let live_port = relay.ports.live;
+    let name = live_name.clone();
+    let viewer =
+        tokio::task::spawn_blocking(move || viewer_one_packet_along(live_port, &name)).await??;
+    let start = Instant::now();
+    loop {
+        let doc: SessionsDoc = serde_json::from_str(&get("/api/v1/sessions")?)?;
+        let id = doc
+            .sessions
+            .iter()
+            .find(|r| r.name == live_name)
+            .context("the live session's row")?
+            .id;
+        let one: SessionDoc = serde_json::from_str(&get(&format!("/api/v1/sessions/{id}"))?)?;
+        let committed = one
+            .streams
+            .iter()
+            .find(|s| !s.metadata)
+            .map_or(0, |s| s.committed);
+        if let [v] = one.viewers.as_slice() {
+            if committed == 8 {
+                ensure!(
+                    v.streams == 1 && v.lag_packets == 7,
+                    "8 committed, 1 sent: {v:?}"
+                );
+                let page = get(&format!("/sessions/{id}"))?;
+                ensure!(
+                    page.contains("data-lag=\"7\"") && page.contains("Last packet"),
+                    "{page}"
+                );
+                break;
+            }
+        }
+        ensure!(
+            start.elapsed() < LONG,
+            "{:?} {:?}",
+            one.viewers,
+            one.streams
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(viewer);
+    live.close(Duration::from_secs(30)).await?;
     for missing in [
         "/api/v1/sessions/999999",
         "/api/v1/sessions/x%3Cscript%3E",
