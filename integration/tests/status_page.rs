@@ -555,6 +555,10 @@ async fn the_api_and_the_terminal_view_show_a_sessions_loss() -> Result<()> {
         .lines()
         .find(|l| l.contains(HOSTILE))
         .with_context(|| format!("no row in {text}"))?;
+    ensure!(
+        text.lines().any(|l| l.contains("VIEWERS  ARCHIVE  STATE")),
+        "{text}"
+    );
     let cells: Vec<&str> = line.split_whitespace().collect();
     ensure!(
         cells.contains(&"5") && cells.contains(&"status-host"),

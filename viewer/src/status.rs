@@ -201,6 +201,7 @@ pub fn render(status: &StatusDoc, sessions: &SessionsDoc) -> String {
         "DISC",
         "LAG",
         "VIEWERS",
+        "ARCHIVE",
         "STATE",
     ];
     let mut rows: Vec<Vec<String>> = vec![head.iter().map(|s| (*s).to_owned()).collect()];
@@ -221,6 +222,14 @@ pub fn render(status: &StatusDoc, sessions: &SessionsDoc) -> String {
             s.discarded_events.to_string(),
             s.uncommitted_packets.to_string(),
             s.viewers.to_string(),
+            s.archive.as_ref().map_or("-".to_owned(), |a| {
+                format!(
+                    "{}/{}{}",
+                    a.uploaded_chunks,
+                    a.chunks,
+                    if a.session_uploaded { "+s" } else { "" }
+                )
+            }),
             printable(&s.state),
         ]);
     }

@@ -483,6 +483,71 @@ fn archived_list(list: &[trelay_proto::status::ArchivedChunk]) -> String {
 mod tests {
     use super::*;
 
+    fn doc() -> SessionDoc {
+        use trelay_proto::status::{ArchivedChunk, Chunks, StreamRow, ViewerRow};
+        let row: SessionRow = serde_json::from_value(serde_json::json!({
+            "id": 4, "host": "h", "peer": "h", "name": "s", "dir": "h/s", "format": "lttng 2.4",
+            "live": true, "live_timer_us": 1, "snapshot": false, "state": "streaming",
+            "streams": 1, "bytes": 1, "packets": 1, "rate_bps": 0.0, "history": [],
+            "lost_packets": 0, "unindexed_packets": 0, "sequence_gaps": 0,
+            "discarded_events": 0, "uncommitted_packets": 0, "viewers": 1, "forward": null,
+            "archive": { "chunks": 3, "uploaded_chunks": 2, "session_uploaded": false }
+        }))
+        .unwrap();
+        SessionDoc {
+            schema: 1,
+            time_ms: 0,
+            session: row,
+            streams: vec![StreamRow {
+                id: 1,
+                name: "channel0_0".into(),
+                path: "ust".into(),
+                metadata: false,
+                bytes: 0,
+                packets: 0,
+                committed: 0,
+                tracefile: 0,
+                lost_packets: 0,
+                unindexed_packets: 0,
+                closed: false,
+                last_packet_ms: Some(3_723_000),
+            }],
+            viewers: vec![ViewerRow {
+                peer: "127.0.0.1:1".into(),
+                viewer: 2,
+                attached_at: 0,
+                streams: 1,
+                lag_packets: 42,
+            }],
+            chunks: Chunks {
+                current: Some(String::new()),
+                closing: None,
+                rotated: true,
+                archived: vec![ArchivedChunk {
+                    name: "<b>c1".into(),
+                    uploaded: Some(true),
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn the_session_page_shows_lag_last_packet_and_archive_state() {
+        let html = session(&doc());
+        assert!(html.contains("data-lag=\"42\""), "{html}");
+        assert!(html.contains("lag 42 packets over 1 streams"), "{html}");
+        assert!(
+            html.contains("data-value=\"3723000\">01:02:03</td>"),
+            "{html}"
+        );
+        assert!(html.contains("2/3 chunks uploaded"), "{html}");
+        assert!(
+            html.contains("<li data-uploaded=\"1\">&lt;b&gt;c1 <span class=\"peer\">uploaded"),
+            "{html}"
+        );
+        assert!(!html.contains("<b>c1"), "{html}");
+    }
+
     #[test]
     fn hostile_text_is_escaped() {
         assert_eq!(
