@@ -354,7 +354,8 @@ async fn look(driver: &Driver, client: &Client, base: &str, name: &str) -> Resul
         std::fs::write(path, &png)?;
     }
 
-    // The session page lists the viewer by address and the streams.
+    // The session page lists the viewer by address with its position lag, and the streams with
+    // their last packet times, once its script redrew it.
     let id = row_named(&rows(client).await?, name)
         .and_then(|r| r["id"].as_str().map(str::to_owned))
         .context("session id")?;
@@ -363,12 +364,30 @@ async fn look(driver: &Driver, client: &Client, base: &str, name: &str) -> Resul
     loop {
         let v = js(
             client,
-            "return [document.querySelectorAll('#streams tbody tr').length, document.getElementById('viewers').textContent]",
+            "return [document.querySelectorAll('#streams tbody tr').length, \
+             document.getElementById('viewers').textContent, \
+             document.body.dataset.updated || null, \
+             Array.from(document.querySelectorAll('#streams td[data-col=\"last_packet_ms\"]')) \
+               .map(td => td.textContent), \
+             document.querySelectorAll('#viewers li[data-lag]').length]",
         )
         .await?;
         let streams = v[0].as_u64().unwrap_or(0);
         let viewers = v[1].as_str().unwrap_or_default();
-        if streams >= 2 && viewers.contains("127.0.0.1:") {
+        let redrawn = !v[2].is_null();
+        let clocked = v[3].as_array().is_some_and(|a| {
+            a.iter().any(|t| {
+                let t = t.as_str().unwrap_or_default();
+                t.len() == 8 && t.as_bytes()[2] == b':' && t.as_bytes()[5] == b':'
+            })
+        });
+        if streams >= 2
+            && viewers.contains("127.0.0.1:")
+            && viewers.contains(" · lag ")
+            && v[4].as_u64() == Some(1)
+            && redrawn
+            && clocked
+        {
             break;
         }
         ensure!(start.elapsed() < LONG, "session page: {v}");
