@@ -1,7 +1,8 @@
 //! Archive to object storage against a real S3 server (`s3s-fs`, started here on a free port
 //! over a temporary directory) and a real lttng-sessiond: a session rotated once and destroyed
 //! ends up in the bucket, chunk by chunk, and `trelay-viewer fetch` brings back a trace
-//! babeltrace2 reads exactly like the relay's local copy. Serialized with the other
+//! babeltrace2 reads exactly like the relay's local copy; while the session still streams, the
+//! status API shows its rotated chunk uploaded. Serialized with the other
 //! lttng-sessiond tests (see `lttng::sessiond`).
 
 use anyhow::{ensure, Context, Result};
@@ -53,6 +54,50 @@ fn start_relay(dir: &Path, port: u16, keep_local: bool) -> Result<Trelayd> {
 /// Records a session into `relay`: events, one rotation, more events, destroy. Returns the
 /// session directory relative to the output root.
 fn record(relay: &Trelayd, tmp: &Path, tag: &str) -> Result<PathBuf> {
+    record_checking(relay, tmp, tag, false)
+}
+
+/// The status API of `relay` shows session `tag`'s rotated chunk uploaded, in its row's
+/// archive state and in its session document's archived chunks.
+fn archive_state_shows_the_upload(relay: &Trelayd, tag: &str) -> Result<()> {
+    use trelay_proto::status::{SessionDoc, SessionsDoc};
+    let ops = relay.metrics.context("an operations port")?;
+    let get = |path: &str| -> Result<String> {
+        Ok(ureq::get(&format!("http://127.0.0.1:{ops}{path}"))
+            .call()?
+            .into_string()?)
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let doc: SessionsDoc = serde_json::from_str(&get("/api/v1/sessions")?)?;
+        let row = doc.sessions.iter().find(|r| r.name == tag).cloned();
+        if let Some(row) = row {
+            let one: SessionDoc =
+                serde_json::from_str(&get(&format!("/api/v1/sessions/{}", row.id))?)?;
+            let listed = one.chunks.archived.iter().any(|c| c.uploaded == Some(true));
+            if let (Some(a), true) = (&row.archive, listed) {
+                ensure!(
+                    a.uploaded_chunks >= 1 && a.chunks >= a.uploaded_chunks && !a.session_uploaded,
+                    "{a:?}"
+                );
+                return Ok(());
+            }
+            ensure!(
+                start.elapsed() < ARCHIVED,
+                "no uploaded chunk in the API: {:?} {:?}",
+                row.archive,
+                one.chunks
+            );
+        } else {
+            ensure!(start.elapsed() < ARCHIVED, "no row for {tag}: {doc:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// [`record`], checking after the rotation (with `check_api`) that the status API shows the
+/// rotated chunk uploaded while the session still streams.
+fn record_checking(relay: &Trelayd, tmp: &Path, tag: &str, check_api: bool) -> Result<PathBuf> {
     let work = Workload::python(tmp, tag)?;
     let guard = create_streaming(tag, &relay.ports, &[])?;
     enable_event(tag, None, "lttng_ust_libc:malloc", &large_allocs(&work))?;
@@ -60,6 +105,9 @@ fn record(relay: &Trelayd, tmp: &Path, tag: &str) -> Result<PathBuf> {
     lttng(&["start", tag])?;
     work.run(&["-c", WORKLOAD, "150"])?;
     lttng(&["rotate", tag]).with_context(|| relay.log_tail())?;
+    if check_api {
+        archive_state_shows_the_upload(relay, tag)?;
+    }
     work.run(&["-c", WORKLOAD, "150"])?;
     lttng(&["stop", tag])?;
     lttng(&["destroy", tag]).with_context(|| relay.log_tail())?;
@@ -137,7 +185,7 @@ fn rotated_chunks_and_the_closed_session_are_archived_and_fetched_back() -> Resu
     let server = S3Server::start(&tmp.path().join("s3"), port)?;
     let mut relay = start_relay(&tmp.path().join("relay"), port, true)?;
     let tag = unique("arc");
-    let session = record(&relay, tmp.path(), &tag)?;
+    let session = record_checking(&relay, tmp.path(), &tag, true)?;
     let local = relay.out.join(&session);
     wait_for(ARCHIVED, "the session's archive marker", || {
         local.join(".trelay-archived").exists()
