@@ -278,6 +278,20 @@ mod tests {
     }
 
     #[test]
+    fn ops_rules_are_address_ranges() {
+        let s = Settings::parse("[[ops]]\ncidr = \"10.9.0.0/24\"\n[[ops]]\ncidr = \"::1/128\"\n")
+            .unwrap();
+        assert_eq!(s.ops.len(), 2);
+        assert_eq!(
+            s.ops[0].cidr,
+            "10.9.0.0/24".parse::<ipnet::IpNet>().unwrap()
+        );
+        assert!(Settings::parse("[[ops]]\ncidr = \"nonsense\"\n").is_err());
+        assert!(Settings::parse("[[ops]]\n").is_err());
+        assert!(Settings::parse("[[ops]]\ncidr = \"10.0.0.0/8\"\nsessions = []\n").is_err());
+    }
+
+    #[test]
     fn empty_file_gives_defaults() {
         assert_eq!(Settings::parse("").unwrap(), Settings::default());
     }
