@@ -3,7 +3,9 @@
 //! bytes grow without a reload, a babeltrace2 viewer attached shows in the viewers column), a
 //! hand-fed session whose name is hostile HTML loses packets (the name renders as text, its lost
 //! count shows), the page works in a narrow window, and the page's own script logs no error.
-//! Serialized with the other sessiond tests (`lttng::sessiond`).
+//! Serialized with the other sessiond tests (`lttng::sessiond`). Also: the JSON API (last packet
+//! times, a live viewer's position lag), `trelay-viewer status`, and `[[ops]]` rules deciding
+//! who gets the page.
 //!
 //! The screenshot lands in `CARGO_TARGET_TMPDIR/status-page.png`, and also at
 //! `$TRELAY_STATUS_SCREENSHOT` when set (`docs/status-page.png` is made that way).
@@ -614,5 +616,42 @@ async fn the_api_and_the_terminal_view_show_a_sessions_loss() -> Result<()> {
 
     lossy.close(Duration::from_secs(30)).await?;
     relay.stop_ok()?;
+    Ok(())
+}
+
+/// `[[ops]]` rules: from an address no rule holds the status page's connection is closed
+/// unanswered; from one a rule holds the page is served.
+#[test]
+fn ops_rules_decide_who_gets_the_page() -> Result<()> {
+    for (cidr, allowed) in [("10.0.0.0/8", false), ("127.0.0.0/8", true)] {
+        let tmp = tempfile::tempdir()?;
+        let config = tmp.path().join("trelay.toml");
+        std::fs::write(&config, format!("[[ops]]\ncidr = \"{cidr}\"\n"))?;
+        let cfg = config.display().to_string();
+        let mut relay = Trelayd::start(
+            tmp.path(),
+            &["--metrics-addr", "127.0.0.1:0", "--config", &cfg],
+        )?;
+        let ops = relay.metrics.context("an operations port")?;
+        let got = ureq::get(&format!("http://127.0.0.1:{ops}/"))
+            .timeout(Duration::from_secs(10))
+            .call();
+        match (allowed, got) {
+            (true, Ok(r)) => {
+                ensure!(r.status() == 200, "{}", r.status());
+                let body = r.into_string()?;
+                ensure!(body.contains("<table id=\"sessions\">"), "{body}");
+            }
+            (false, Err(ureq::Error::Transport(_))) => {
+                wait_for(LONG, "the refusal logged", || {
+                    relay
+                        .log_text()
+                        .contains("connection refused: no [[ops]] rule holds the address")
+                })?;
+            }
+            (_, other) => anyhow::bail!("under [[ops]] cidr {cidr}: {other:?}"),
+        }
+        relay.stop_ok()?;
+    }
     Ok(())
 }
