@@ -92,9 +92,15 @@ mod tests {
     fn the_limit_is_raised_and_open_files_are_counted() {
         let limit = raise_limit().unwrap();
         assert_eq!(Some(limit), self::limit());
-        let before = open_count().unwrap();
-        let f = std::fs::File::open("/proc/self/status").unwrap();
-        assert_eq!(open_count().unwrap(), before + 1);
-        drop(f);
+        // Other tests of this process open and close descriptors meanwhile: one quiet reading
+        // in a few tries is enough.
+        let counted = (0..100).any(|_| {
+            let before = open_count().unwrap();
+            let f = std::fs::File::open("/proc/self/status").unwrap();
+            let after = open_count().unwrap();
+            drop(f);
+            after == before + 1
+        });
+        assert!(counted, "opening a file never counted as one more");
     }
 }
