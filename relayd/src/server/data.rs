@@ -186,6 +186,7 @@ async fn serve(
         splicer,
         read_limit: BUF_LEN,
     };
+    let mut drain_started: Option<std::time::Instant> = None;
     loop {
         let more = io
             .inbox
@@ -193,6 +194,18 @@ async fn serve(
             .await
             .map_err(DataError::Net)?;
         if !more {
+            // Shutdown: the drain would end here, but the data of an index the control
+            // connection acknowledged may still be on its way (the two connections drain
+            // independently): keep reading while that can be.
+            let started =
+                *drain_started.get_or_insert_with(|| drain.unwrap_or_else(std::time::Instant::now));
+            if shutdown.is_cancelled()
+                && started.elapsed() < DATA_DRAIN_MAX
+                && bound.as_ref().is_some_and(|s| awaits_data(registry, s))
+            {
+                drain = Some(std::time::Instant::now());
+                continue;
+            }
             return Ok(());
         }
         io.inbox
@@ -239,6 +252,25 @@ async fn serve(
             BUF_LEN
         };
     }
+}
+
+/// How long a data connection may keep reading once shutdown began, while its session's
+/// control connection still runs or an index it received still waits for its data (twice the
+/// control connection's own limit, so the data of the last index it acknowledged is read).
+const DATA_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Whether `session`'s data may still come: its control connection still runs (SEND_INDEX
+/// may follow, for data sent before it), or an index half received waits for its data.
+fn awaits_data(registry: &Registry, session: &Arc<Session>) -> bool {
+    let st = session.lock();
+    if !st.control_done && !st.connection_closed {
+        return true;
+    }
+    drop(st);
+    registry
+        .session_streams(session)
+        .iter()
+        .any(|s| registry.merge.index_pending(s.id) > 0)
 }
 
 async fn write_packet(

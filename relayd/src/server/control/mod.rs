@@ -138,6 +138,8 @@ pub async fn handle(
     if let Some(session) = conn.session.take() {
         if !shutdown.is_cancelled() {
             registry.close_session(&session, aborted, false);
+        } else {
+            session.lock().control_done = true;
         }
     }
 }
