@@ -299,8 +299,13 @@ async fn serve(
             // A session found quiescent was just given to its commit: answer once that commit
             // ran, so that what `lttng stop` / `lttng destroy` waited for is on disk, indexed,
             // when they return (a reader started right after sees every packet).
-            if let Some(s) = &conn.session {
-                s.commit.idle(MESSAGE_TIMEOUT).await;
+            if let Some(s) = conn.session.clone() {
+                let idle = s.commit.idle(MESSAGE_TIMEOUT).await;
+                if !idle && matches!(flow, Some(Flow::Continue)) {
+                    // Not committed yet: still pending (the session daemon asks again).
+                    conn.out.clear();
+                    conn.reply(Reply::Pending(PendingReply::PENDING));
+                }
                 // That commit failed: what the sender waited for is not on disk.
                 let failed = s.lock().failed.clone();
                 if let (Some(why), Some(Flow::Continue)) = (failed, &flow) {
