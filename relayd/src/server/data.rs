@@ -186,24 +186,39 @@ async fn serve(
         splicer,
         read_limit: BUF_LEN,
     };
-    let mut drain_started: Option<std::time::Instant> = None;
+    // Shutdown: when the drain would end, the data of an index the control connection
+    // acknowledged may still be on its way (the two connections drain independently): the
+    // drain is extended, and ends at the first message boundary where nothing is awaited.
+    let mut extended: Option<std::time::Instant> = None;
     loop {
+        if let Some(started) = extended {
+            if io.inbox.is_empty() {
+                let awaited = bound.as_ref().is_some_and(|s| awaits_data(registry, s));
+                if !awaited || started.elapsed() >= DATA_DRAIN_MAX {
+                    return Ok(());
+                }
+                // Each read still ends after a quiet DRAIN_IDLE; the bound is DATA_DRAIN_MAX.
+                drain = Some(std::time::Instant::now());
+            }
+        }
+        let asked = std::time::Instant::now();
         let more = io
             .inbox
             .wait_first(io.conn, io.read_limit, shutdown, &mut drain)
             .await
             .map_err(DataError::Net)?;
         if !more {
-            // Shutdown: the drain would end here, but the data of an index the control
-            // connection acknowledged may still be on its way (the two connections drain
-            // independently): keep reading while that can be.
+            // Within the extension an end sooner than the quiet limit is the peer's EOF.
+            let eof = extended.is_some() && asked.elapsed() < super::DRAIN_IDLE;
+            if eof {
+                return Ok(());
+            }
             let started =
-                *drain_started.get_or_insert_with(|| drain.unwrap_or_else(std::time::Instant::now));
+                *extended.get_or_insert_with(|| drain.unwrap_or_else(std::time::Instant::now));
             if shutdown.is_cancelled()
                 && started.elapsed() < DATA_DRAIN_MAX
                 && bound.as_ref().is_some_and(|s| awaits_data(registry, s))
             {
-                drain = Some(std::time::Instant::now());
                 continue;
             }
             return Ok(());
