@@ -427,7 +427,7 @@ impl Relay {
 }
 
 /// How long a connection may stay silent once shutdown began before it is closed.
-const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(200);
+pub(crate) const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(200);
 /// How long a connection may keep sending once shutdown began.
 const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(3);
 
