@@ -182,3 +182,79 @@ async fn enospc_creating_a_stream_file_waits_for_space_then_adds_the_stream() {
     s.close().await.unwrap();
     relay.finish().await;
 }
+
+/// A session whose commit failed (fdatasync EIO) answers the sender's next SEND_INDEX,
+/// DATA_PENDING and CLOSE_STREAM with the protocol's error status (then closes the connection),
+/// never OK / "nothing pending": what it had not committed is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_session_answers_errors_not_ok() {
+    use std::io::Write;
+    use trelay_integration::client::{self, Control};
+    const OK: u32 = 10;
+    let relay = Relay::start(|_| {}).await;
+    let (control, data) = relay.ports();
+    // (command, payload for stream `h` after packet 0, the OK answer it must not get)
+    type Payload = fn(u64) -> Vec<u8>;
+    let cases: [(&str, u32, Payload, u32); 3] = [
+        (
+            "failindex",
+            13,
+            |h| client::index_payload(h, 1, 4096, 1),
+            OK,
+        ),
+        (
+            "failpending",
+            8,
+            |h| [h.to_be_bytes(), 0u64.to_be_bytes()].concat(),
+            0,
+        ),
+        (
+            "failclose",
+            7,
+            |h| [h.to_be_bytes(), 0u64.to_be_bytes()].concat(),
+            OK,
+        ),
+    ];
+    // Every session's data file: its first commit fails.
+    relay
+        .faults
+        .add(Rule::new(Op::SyncData, "kernel/chan_0", libc::EIO));
+    for (name, cmd, payload, ok) in cases {
+        let session = name.to_owned();
+        let (c, d, h) = tokio::task::spawn_blocking(move || {
+            let mut c = Control::connect(control).unwrap();
+            c.handshake().unwrap();
+            let (_, rc, _) = c
+                .create_session(&client::create_session_payload(&session, "h", "", 0))
+                .unwrap();
+            assert_eq!(rc, OK);
+            assert_eq!(c.create_chunk(0, None).unwrap(), OK);
+            let (h, _) = c.add_stream("chan_0", "kernel").unwrap();
+            let mut d = client::data(data).unwrap();
+            d.write_all(&client::data_header(h, 0, 4096, 0)).unwrap();
+            d.write_all(&client::packet(4096)).unwrap();
+            assert_eq!(
+                c.status(13, &client::index_payload(h, 0, 4096, 0)).unwrap(),
+                OK
+            );
+            (c, d, h)
+        })
+        .await
+        .unwrap();
+        // The first commit's fdatasync fails: the session fails.
+        eventually("the session failed", || relay.failed(name)).await;
+        let answered = tokio::task::spawn_blocking(move || {
+            let mut c = c;
+            let rc = c.status(cmd, &payload(h)).unwrap();
+            let closed = c.closed_by_peer();
+            drop(d);
+            (rc, closed)
+        })
+        .await
+        .unwrap();
+        assert_ne!(answered.0, ok, "{name}: a failed session answered OK");
+        assert!(answered.1, "{name}: the connection stays open");
+    }
+    let (_dir, stopped) = relay.stop_reporting().await;
+    assert!(stopped.is_err(), "the failed sessions are reported at exit");
+}

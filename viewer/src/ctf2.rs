@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use trelay_proto::ctf::format::{TraceFormat, RECORD_SEPARATOR};
 
-use crate::tsdl::{Clock, Metadata, MetadataError};
+use crate::metadata::{Clock, Metadata, MetadataError};
 
 /// A clock class's offset from its origin.
 #[derive(Debug, Default, Deserialize)]

@@ -21,6 +21,7 @@ pub mod dissect;
 pub mod fetch;
 pub mod live;
 pub mod lock;
+pub mod metadata;
 pub mod query;
 pub mod report;
 pub mod status;

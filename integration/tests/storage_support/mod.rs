@@ -93,6 +93,11 @@ impl Relay {
         }
     }
 
+    /// Its control and data ports.
+    pub fn ports(&self) -> (u16, u16) {
+        (self.control.port(), self.data.port())
+    }
+
     /// Whether session `name` failed or is gone.
     pub fn failed(&self, name: &str) -> bool {
         let sessions = self.registry.sessions();

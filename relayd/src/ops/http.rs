@@ -2,27 +2,16 @@
 //! (200 while the process serves), `/readyz` (200 once ready, 503 with the reason otherwise),
 //! and the status page with its JSON API ([`super::status`]).
 
-use crate::session::Registry;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// What the handlers read.
-#[derive(Debug, Clone)]
-pub struct OpsState {
-    /// The relay's registry.
-    pub registry: Arc<Registry>,
-    /// Set once the relay's ports accept connections.
-    pub listening: Arc<AtomicBool>,
-    /// The ports the relay listens on (shown by the status page).
-    pub ports: Option<crate::server::BoundPorts>,
-}
+pub use super::state::OpsState;
 
 /// The routes.
 pub fn router(state: OpsState) -> Router {

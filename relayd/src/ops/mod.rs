@@ -5,6 +5,7 @@
 //! - [`http`]: the `--metrics-addr` listener serving `/metrics`, `/healthz`, `/readyz` and the
 //!   status page.
 //! - [`serve`]: its connections, under limits of their own and the ingest descriptor reserve.
+//! - [`state`]: what its handlers share ([`state::OpsState`]) and the relay's bound ports.
 //! - [`status`]: the status page (`/`, `/sessions/ID`) and its JSON API (`/api/v1/…`).
 //! - [`health`]: what readiness means (listening, output folder writable, not out of space).
 //! - [`systemd`]: `READY=1`, `STOPPING=1` and the watchdog through the notify socket.
@@ -23,5 +24,6 @@ pub mod logging;
 pub mod metrics;
 pub mod rundir;
 pub mod serve;
+pub mod state;
 pub mod status;
 pub mod systemd;

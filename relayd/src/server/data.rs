@@ -186,13 +186,41 @@ async fn serve(
         splicer,
         read_limit: BUF_LEN,
     };
+    // Shutdown: when the drain would end, the data of an index the control connection
+    // acknowledged may still be on its way (the two connections drain independently): the
+    // drain is extended, and ends at the first message boundary where nothing is awaited.
+    let mut extended: Option<std::time::Instant> = None;
     loop {
+        if let Some(started) = extended {
+            if io.inbox.is_empty() {
+                let awaited = bound.as_ref().is_some_and(|s| awaits_data(registry, s));
+                if !awaited || started.elapsed() >= DATA_DRAIN_MAX {
+                    return Ok(());
+                }
+                // Each read still ends after a quiet DRAIN_IDLE; the bound is DATA_DRAIN_MAX.
+                drain = Some(std::time::Instant::now());
+            }
+        }
+        let asked = std::time::Instant::now();
         let more = io
             .inbox
             .wait_first(io.conn, io.read_limit, shutdown, &mut drain)
             .await
             .map_err(DataError::Net)?;
         if !more {
+            // Within the extension an end sooner than the quiet limit is the peer's EOF.
+            let eof = extended.is_some() && asked.elapsed() < super::DRAIN_IDLE;
+            if eof {
+                return Ok(());
+            }
+            let started =
+                *extended.get_or_insert_with(|| drain.unwrap_or_else(std::time::Instant::now));
+            if shutdown.is_cancelled()
+                && started.elapsed() < DATA_DRAIN_MAX
+                && bound.as_ref().is_some_and(|s| awaits_data(registry, s))
+            {
+                continue;
+            }
             return Ok(());
         }
         io.inbox
@@ -239,6 +267,25 @@ async fn serve(
             BUF_LEN
         };
     }
+}
+
+/// How long a data connection may keep reading once shutdown began, while its session's
+/// control connection still runs or an index it received still waits for its data (twice the
+/// control connection's own limit, so the data of the last index it acknowledged is read).
+const DATA_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Whether `session`'s data may still come: its control connection still runs (SEND_INDEX
+/// may follow, for data sent before it), or an index half received waits for its data.
+fn awaits_data(registry: &Registry, session: &Arc<Session>) -> bool {
+    let st = session.lock();
+    if !st.control_done && !st.connection_closed {
+        return true;
+    }
+    drop(st);
+    registry
+        .session_streams(session)
+        .iter()
+        .any(|s| registry.merge.index_pending(s.id) > 0)
 }
 
 async fn write_packet(

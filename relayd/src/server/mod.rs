@@ -23,7 +23,6 @@ use crate::config::Config;
 use crate::identity::Peer;
 use crate::session::Registry;
 use crate::telemetry::Port;
-use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,25 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The ports the relay listens on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct BoundPorts {
-    /// Control port.
-    pub control: u16,
-    /// Data port.
-    pub data: u16,
-    /// Live port.
-    pub live: u16,
-    /// Operations port (metrics and health), when `--metrics-addr` is set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<u16>,
-    /// trelay:// over TLS, when `[tls]` is set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<u16>,
-    /// The live protocol over TLS, when `[tls] live_addr` is set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_live: Option<u16>,
-}
+pub use crate::ops::state::BoundPorts;
 
 /// Why the relay could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -446,7 +427,7 @@ impl Relay {
 }
 
 /// How long a connection may stay silent once shutdown began before it is closed.
-const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(200);
+pub(crate) const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(200);
 /// How long a connection may keep sending once shutdown began.
 const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(3);
 

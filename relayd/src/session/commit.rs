@@ -143,8 +143,9 @@ impl CommitQueue {
         }
     }
 
-    /// Waits until no commit of this session is requested or running (at most `limit`).
-    pub async fn idle(&self, limit: std::time::Duration) {
+    /// Waits until no commit of this session is requested or running (at most `limit`);
+    /// `false` when `limit` passed first (what was requested may not be committed yet).
+    pub async fn idle(&self, limit: std::time::Duration) -> bool {
         let wait = async {
             loop {
                 let notified = self.idle.notified();
@@ -154,7 +155,7 @@ impl CommitQueue {
                 notified.await;
             }
         };
-        let _ = tokio::time::timeout(limit, wait).await;
+        tokio::time::timeout(limit, wait).await.is_ok()
     }
 
     /// Commits `streams` now on the calling thread.

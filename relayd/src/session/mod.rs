@@ -92,6 +92,9 @@ pub struct SessionState {
     pub streams: Vec<StreamId>,
     /// The sender's connections are gone.
     pub connection_closed: bool,
+    /// The control connection ended after shutdown began (no SEND_INDEX can come any more):
+    /// the data connection's drain may end once the data of every index received is in.
+    pub control_done: bool,
     /// The session was aborted by a protocol error.
     pub aborted: bool,
     /// The session failed (commit error); the message says why.

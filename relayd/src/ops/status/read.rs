@@ -4,7 +4,7 @@
 
 use super::book::now_ms;
 use crate::config::Durability;
-use crate::server::BoundPorts;
+use crate::ops::state::BoundPorts;
 use crate::session::{Registry, Session};
 use crate::telemetry::{Port, SessionCounters};
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //! JSON API. Documents are built off the async workers (they stat the output folder).
 
 use super::{page, read};
-use crate::ops::http::OpsState;
+use crate::ops::state::OpsState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

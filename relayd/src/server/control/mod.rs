@@ -138,6 +138,8 @@ pub async fn handle(
     if let Some(session) = conn.session.take() {
         if !shutdown.is_cancelled() {
             registry.close_session(&session, aborted, false);
+        } else {
+            session.lock().control_done = true;
         }
     }
 }
@@ -297,8 +299,22 @@ async fn serve(
             // A session found quiescent was just given to its commit: answer once that commit
             // ran, so that what `lttng stop` / `lttng destroy` waited for is on disk, indexed,
             // when they return (a reader started right after sees every packet).
-            if let Some(s) = &conn.session {
-                s.commit.idle(MESSAGE_TIMEOUT).await;
+            if let Some(s) = conn.session.clone() {
+                let idle = s.commit.idle(MESSAGE_TIMEOUT).await;
+                if !idle && matches!(flow, Some(Flow::Continue)) {
+                    // Not committed yet: still pending (the session daemon asks again).
+                    conn.out.clear();
+                    conn.reply(Reply::Pending(PendingReply::PENDING));
+                }
+                // That commit failed: what the sender waited for is not on disk.
+                let failed = s.lock().failed.clone();
+                if let (Some(why), Some(Flow::Continue)) = (failed, &flow) {
+                    conn.out.clear();
+                    conn.reply(Reply::Pending(PendingReply::UNKNOWN_STREAM));
+                    flow = Some(Flow::Close(format!(
+                        "END_DATA_PENDING: the session's commit failed: {why}"
+                    )));
+                }
             }
         }
         if in_inbox {
@@ -356,6 +372,15 @@ fn dispatch(
     };
     if gated_kind(kind) && conn.gated().is_none() {
         return None;
+    }
+    if gated_kind(kind) {
+        // A failed session (a commit failed) has lost what it had not committed: no command
+        // of it is answered OK any more (SEND_INDEX, DATA_PENDING, CLOSE_STREAM, ...), the
+        // sender gets the command's error reply and the connection is closed.
+        let failed = conn.session.as_ref().and_then(|s| s.lock().failed.clone());
+        if let Some(why) = failed {
+            return decode_failure(conn, kind, format!("{kind}: the session failed: {why}"));
+        }
     }
     if kind == CommandKind::SendMetadata && conn.session.is_none() {
         return None;

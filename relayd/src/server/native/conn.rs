@@ -327,9 +327,16 @@ impl<'a> Conn<'a> {
         let session = self.bound()?.r.session.clone();
         let streams = self.registry.session_streams(&session);
         self.registry.request_commit(&session, streams);
-        session.commit.idle(COMMIT_WAIT).await;
+        let idle = session.commit.idle(COMMIT_WAIT).await;
         if let Some(why) = session.lock().failed.clone() {
             return Err(NativeError::Storage(format!("the session failed: {why}")));
+        }
+        if !idle {
+            // Never acknowledged as committed before it is.
+            return Err(NativeError::Storage(format!(
+                "the commit did not finish within {}s",
+                COMMIT_WAIT.as_secs()
+            )));
         }
         Ok(())
     }
