@@ -225,7 +225,9 @@ fn follow_ships_a_growing_trace_through_cuts_and_a_relay_restart() -> Result<()>
     let mut relay = Trelayd::start_with_output(&tmp.path().join("r2"), &out, &["-C", &control])?;
     writer.join().expect("the writer");
     let (r, cut) = follower.join().expect("the follower")?;
-    ensure!(r.reconnects as usize > cut, "{r:?} with {cut} cuts");
+    // Every cut costs a reconnect; the restart costs one more unless it fell while the follower
+    // was already reconnecting after a cut (then one reconnect covers both).
+    ensure!(r.reconnects as usize >= cut, "{r:?} with {cut} cuts");
     relay.stop_ok()?;
     let copy = relay.out.join(&r.relay_path);
     assert_same_output(&full, &copy)?;
