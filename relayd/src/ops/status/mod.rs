@@ -20,5 +20,6 @@ pub mod page;
 pub mod read;
 pub mod routes;
 pub mod sampler;
+pub mod session_page;
 
 pub use book::{Book, ViewerRegistration};

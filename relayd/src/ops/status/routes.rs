@@ -1,7 +1,7 @@
 //! The status routes of the operations listener: the pages, their two static assets, and the
 //! JSON API. Documents are built off the async workers (they stat the output folder).
 
-use super::{page, read};
+use super::{page, read, session_page};
 use crate::ops::state::OpsState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -115,7 +115,7 @@ async fn session_page(State(s): State<OpsState>, Path(id): Path<String>) -> Resp
         return not_found(&id);
     };
     match off_worker(&s, move |s| {
-        read::session(&s.registry, n).map(|d| page::session(&d))
+        read::session(&s.registry, n).map(|d| session_page::session(&d))
     })
     .await
     {
